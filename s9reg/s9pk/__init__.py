@@ -1,0 +1,55 @@
+"""The `.s9pk` format library: read, verify, write and sign StartOS packages.
+
+It does no I/O beyond the streams it is given (and :func:`write_archive_file`, which writes one
+file atomically); it knows nothing of storage, HTTP or the CLI. Spec: shared/spec/s9pk-format.md.
+
+Example::
+
+    from s9reg.s9pk import read_archive
+    with open("hello.s9pk", "rb") as f:
+        archive = read_archive(f)   # header, signature, whole tree checked
+        archive.verify_all()        # every file body hashed
+        print(archive.commitment.to_dict())
+"""
+
+from s9reg.s9pk.commitment import Blake3Commitment, MerkleArchiveCommitment
+from s9reg.s9pk.errors import (
+    IntegrityError,
+    KeyFormatError,
+    MalformedArchiveError,
+    ManifestError,
+    S9pkError,
+    SignatureError,
+    UnsupportedFormatError,
+)
+from s9reg.s9pk.keys import PrivateKey, PublicKey, Signature
+from s9reg.s9pk.reader import Archive, Header, read_archive
+from s9reg.s9pk.tree import Directory, EntryKind, File, Missing, Node, tree_from_directory
+from s9reg.s9pk.writer import RootOrder, write_archive, write_archive_file
+
+__all__ = [
+    "Archive",
+    "Blake3Commitment",
+    "Directory",
+    "EntryKind",
+    "File",
+    "Header",
+    "IntegrityError",
+    "KeyFormatError",
+    "MalformedArchiveError",
+    "ManifestError",
+    "MerkleArchiveCommitment",
+    "Missing",
+    "Node",
+    "PrivateKey",
+    "PublicKey",
+    "RootOrder",
+    "S9pkError",
+    "Signature",
+    "SignatureError",
+    "UnsupportedFormatError",
+    "read_archive",
+    "tree_from_directory",
+    "write_archive",
+    "write_archive_file",
+]

@@ -1,0 +1,378 @@
+"""Read and verify a v2 merkle archive in upstream's order (s9pk-format.md §6).
+
+:func:`read_archive` checks magic, header, the Ed25519ph signature, the signed size bounds, and
+parses and sighash-checks the whole directory tree eagerly. File bodies are verified when read
+(:meth:`Archive.read_file`, :meth:`Archive.iter_file`) or all at once (:meth:`Archive.verify_all`).
+It is stricter than upstream: see :data:`MAX_DEPTH` and the checks in :class:`_TreeParser`.
+Only the stream it is given is read; no file system, no network.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from s9reg.s9pk import _varint
+from s9reg.s9pk.commitment import MerkleArchiveCommitment
+from s9reg.s9pk.errors import (
+    IntegrityError,
+    MalformedArchiveError,
+    S9pkError,
+    SignatureError,
+    UnsupportedFormatError,
+)
+from s9reg.s9pk.keys import CONTEXT_S9PK, PublicKey
+from s9reg.s9pk.tree import (
+    ENTRY_FIXED,
+    HASH_SIZE,
+    ArchiveSource,
+    Directory,
+    File,
+    Missing,
+    Node,
+    check_name,
+    new_hasher,
+    read_chunks,
+    sighash,
+)
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC_V1",
+    "MAGIC_V2",
+    "Archive",
+    "Header",
+    "Progress",
+    "read_archive",
+]
+
+MAGIC_V2 = b"\x3b\x3b\x02"
+MAGIC_V1 = b"\x3b\x3b\x01"
+_HEADER = struct.Struct(">32s64s32sQQQ")
+HEADER_SIZE = len(MAGIC_V2) + _HEADER.size  # 155
+_U64 = struct.Struct(">Q")
+_DIR_HEADER = struct.Struct(">QQ")
+
+CAP_1_MIB = 1 << 20
+MAX_DEPTH = 64
+MAX_TOC_SIZE = 64 << 20
+MAX_ENTRIES = 1_000_000
+_MIN_ENTRY = 2 + ENTRY_FIXED  # one-byte name length, one-byte name, fixed part
+
+Progress = Callable[[int], None]
+"""Called with the number of body bytes just verified."""
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fixed 155-byte v2 header (§3.1)."""
+
+    pubkey: bytes
+    signature: bytes
+    root_sighash: bytes
+    root_maxsize: int
+    root_position: int
+    root_toc_size: int
+
+    @property
+    def commitment(self) -> MerkleArchiveCommitment:
+        """The commitment this header's signature covers."""
+        return MerkleArchiveCommitment(self.root_sighash, self.root_maxsize)
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """A verified v2 archive: header, whole directory tree, and the stream to read bodies from."""
+
+    header: Header
+    root: Directory
+    stream: IO[bytes]
+    file_size: int
+
+    @property
+    def commitment(self) -> MerkleArchiveCommitment:
+        """``{rootSighash, rootMaxsize}`` as the header signs them."""
+        return self.header.commitment
+
+    @property
+    def signer(self) -> PublicKey:
+        """The key that signed the header."""
+        return PublicKey(self.header.pubkey)
+
+    def get(self, path: str) -> Node | None:
+        """The node at ``path`` inside the archive, or None."""
+        return self.root.get(path)
+
+    def file(self, path: str) -> File:
+        """The FILE at ``path``.
+
+        Raises:
+            S9pkError: absent, MISSING, or a directory.
+        """
+        node = self.root.get(path)
+        if isinstance(node, File):
+            return node
+        problem = (
+            "entry is missing"
+            if isinstance(node, Missing)
+            else "is a directory"
+            if isinstance(node, Directory)
+            else "not found"
+        )
+        raise S9pkError(problem, path="/" + path.strip("/"))
+
+    def iter_file(self, path: str, *, chunk_size: int = 8 << 20) -> Iterator[memoryview]:
+        """Stream a file's verified bytes; raises at the end if its hash or size is wrong.
+
+        Each view is valid only until the next one is requested.
+
+        Raises:
+            S9pkError: not a file.
+            IntegrityError: BLAKE3 or size mismatch (after the last chunk).
+        """
+        return self._iter_verified("/" + path.strip("/"), self.file(path), chunk_size, None)
+
+    def read_file(self, path: str, *, max_size: int = 64 << 20) -> bytes:
+        """A file's whole verified contents.
+
+        Raises:
+            S9pkError: not a file, or larger than ``max_size``.
+            IntegrityError: BLAKE3 or size mismatch.
+        """
+        node = self.file(path)
+        if node.size > max_size:
+            msg = f"file too large to read into memory ({node.size} bytes)"
+            raise S9pkError(msg, path="/" + path.strip("/"))
+        out = bytearray()
+        for chunk in self.iter_file(path):
+            out += chunk
+        return bytes(out)
+
+    def verify_all(self, progress: Progress | None = None) -> None:
+        """Hash every FILE body (in file order, streaming) and check it against the TOC.
+
+        Raises:
+            IntegrityError: a body's BLAKE3 or size does not match.
+        """
+        files = sorted(self.root.files(), key=lambda pf: pf[1].position or 0)
+        for path, node in files:
+            for _ in self._iter_verified("/" + path, node, 8 << 20, progress):
+                pass
+
+    def _iter_verified(
+        self, path: str, node: File, chunk_size: int, progress: Progress | None
+    ) -> Iterator[memoryview]:
+        source = node.source
+        if not isinstance(source, ArchiveSource):  # pragma: no cover - parsed trees only
+            msg = "file does not come from this archive"
+            raise S9pkError(msg, path=path)
+        hasher = new_hasher(node.size)
+        self.stream.seek(source.position)
+        got = 0
+        for chunk in read_chunks(self.stream, node.size, chunk_size):
+            hasher.update(chunk)
+            got += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+            yield chunk
+        if got != node.size:
+            msg = "file size mismatch"
+            raise IntegrityError(msg, path=path, offset=source.position)
+        if hasher.digest() != node.hash:
+            msg = "hash sum mismatch (BLAKE3)"
+            raise IntegrityError(msg, path=path, offset=source.position)
+
+
+def read_archive(
+    stream: IO[bytes],
+    *,
+    commitment: MerkleArchiveCommitment | None = None,
+) -> Archive:
+    """Read and verify the header, signature, bounds and whole tree of a v2 archive.
+
+    Args:
+        stream: a seekable binary stream positioned anywhere; the archive starts at offset 0.
+        commitment: if given, the archive must match it (and may exceed the 1 MiB root cap).
+
+    Returns:
+        The archive; file bodies are verified only when read.
+
+    Raises:
+        UnsupportedFormatError: a v1 archive.
+        MalformedArchiveError: bad magic, truncation, bad TOC, bad names, bounds.
+        SignatureError: the signature, signed bounds or commitment do not hold.
+        IntegrityError: a directory sighash does not match.
+    """
+    file_size = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
+    head = stream.read(HEADER_SIZE)
+    if head[:3] == MAGIC_V1:
+        msg = "legacy v1 (StartOS 0.3.x) archive"
+        raise UnsupportedFormatError(msg, hint="use s9reg.s9pk.v1 to read it")
+    if head[:3] != MAGIC_V2:
+        msg = "Invalid Magic or Unexpected Version"
+        raise MalformedArchiveError(msg, offset=0)
+    if len(head) < HEADER_SIZE:
+        msg = f"truncated header ({len(head)} of {HEADER_SIZE} bytes)"
+        raise MalformedArchiveError(msg, offset=len(head))
+    header = Header(*_HEADER.unpack_from(head, 3))
+    _verify_header(header, commitment)
+    root = _TreeParser(stream, file_size).parse_root(header)
+    return Archive(header, root, stream, file_size)
+
+
+def _verify_header(header: Header, commitment: MerkleArchiveCommitment | None) -> None:
+    try:
+        key = PublicKey(header.pubkey)
+        key.verify(header.commitment.message, header.signature, CONTEXT_S9PK)
+    except SignatureError as e:
+        raise SignatureError(e.problem, path="/", offset=35) from None
+    if commitment is not None:
+        if header.root_sighash != commitment.root_sighash:
+            msg = "merkle root mismatch"
+            raise SignatureError(msg, path="/")
+        if header.root_maxsize > commitment.root_maxsize:
+            msg = "root directory max size too large"
+            raise SignatureError(msg, path="/")
+    elif header.root_maxsize > CAP_1_MIB:
+        msg = "root directory max size over 1MiB, cancelling download in case of DOS attack"
+        raise SignatureError(msg, path="/")
+    if header.root_toc_size > header.root_maxsize:
+        msg = "size is greater than signed"
+        raise SignatureError(msg, path="/", offset=147)
+
+
+class _TreeParser:
+    """Parses every TOC once; rejects overlaps (loops), bad names, bounds and duplicates."""
+
+    def __init__(self, stream: IO[bytes], file_size: int) -> None:
+        self.stream = stream
+        self.file_size = file_size
+        self.tocs: list[tuple[int, int]] = []  # sorted claimed TOC ranges
+        self.bodies: list[tuple[int, int, str]] = []
+        self.entries = 0
+
+    def parse_root(self, header: Header) -> Directory:
+        root = self._parse_dir(
+            "/", header.root_position, header.root_toc_size, header.root_sighash,
+            header.root_maxsize, 0,
+        )  # fmt: skip
+        self._check_body_overlaps()
+        return root
+
+    def _check_range(self, path: str, position: int, size: int, what: str) -> None:
+        if position < HEADER_SIZE or position + size > self.file_size:
+            msg = f"{what} at {position}+{size} lies outside the file ({self.file_size} bytes)"
+            raise MalformedArchiveError(msg, path=path, offset=position)
+
+    def _claim_toc(self, path: str, start: int, size: int) -> None:
+        end = start + size
+        i = bisect.bisect_left(self.tocs, (start, end))
+        for j in (i - 1, i):
+            if 0 <= j < len(self.tocs):
+                s, e = self.tocs[j]
+                if s < end and start < e:
+                    msg = "directory TOC overlaps another (directory loop?)"
+                    raise MalformedArchiveError(msg, path=path, offset=start)
+        self.tocs.insert(i, (start, end))
+
+    def _parse_dir(  # noqa: PLR0913
+        self, path: str, position: int, size: int, expected: bytes, bound: int, depth: int
+    ) -> Directory:
+        if depth > MAX_DEPTH:
+            msg = f"directory depth over {MAX_DEPTH}"
+            raise MalformedArchiveError(msg, path=path)
+        if size > bound:
+            msg = "size is greater than signed"
+            raise SignatureError(msg, path=path)
+        if size > MAX_TOC_SIZE:
+            msg = f"directory TOC of {size} bytes exceeds the {MAX_TOC_SIZE}-byte limit"
+            raise MalformedArchiveError(msg, path=path, offset=position)
+        self._check_range(path, position, size, "directory TOC")
+        self._claim_toc(path, position, size)
+        self.stream.seek(position)
+        buf = self.stream.read(size)
+        if len(buf) != size:
+            msg = "truncated directory TOC"
+            raise MalformedArchiveError(msg, path=path, offset=position)
+        entries, subdirs = self._parse_toc(path, buf, position)
+        if sighash(entries) != expected:
+            msg = "hash sum does not match (directory sighash)"
+            raise IntegrityError(msg, path=path, offset=position)
+        for name, (sub_pos, sub_size) in subdirs.items():
+            child = entries[name]
+            entries[name] = self._parse_dir(
+                f"{path}{name}/", sub_pos, sub_size, child.hash, child.size, depth + 1
+            )
+        return Directory(entries, expected, bound, position)
+
+    def _parse_toc(
+        self, path: str, buf: bytes, base: int
+    ) -> tuple[dict[str, Node], dict[str, tuple[int, int]]]:
+        """Parse one TOC; sub-directories come back as MISSING placeholders plus their ranges."""
+        count, p = _varint.decode(buf, 0)
+        if count * _MIN_ENTRY > len(buf) - p:
+            msg = f"entry count {count} cannot fit in a {len(buf)}-byte TOC"
+            raise MalformedArchiveError(msg, path=path, offset=base)
+        self.entries += count
+        if self.entries > MAX_ENTRIES:
+            msg = f"more than {MAX_ENTRIES} entries in the archive"
+            raise MalformedArchiveError(msg, path=path, offset=base)
+        entries: dict[str, Node] = {}
+        subdirs: dict[str, tuple[int, int]] = {}
+        for _ in range(count):
+            try:
+                name_len, p = _varint.decode(buf, p)
+            except MalformedArchiveError as e:
+                raise MalformedArchiveError(e.problem, path=path, offset=base + p) from None
+            if p + name_len + ENTRY_FIXED > len(buf):
+                msg = "truncated TOC entry"
+                raise MalformedArchiveError(msg, path=path, offset=base + p)
+            try:
+                name = buf[p : p + name_len].decode()
+            except UnicodeDecodeError:
+                msg = "entry name is not valid UTF-8"
+                raise MalformedArchiveError(msg, path=path, offset=base + p) from None
+            p += name_len
+            check_name(name, path + name)
+            if name in entries:
+                msg = "duplicate entry name"
+                raise MalformedArchiveError(msg, path=path + name, offset=base + p)
+            digest = buf[p : p + HASH_SIZE]
+            (size,) = _U64.unpack_from(buf, p + HASH_SIZE)
+            kind = buf[p + HASH_SIZE + 8]
+            p += ENTRY_FIXED
+            if kind == 0:
+                entries[name] = Missing(digest, size)
+            elif kind == 1:
+                if p + 8 > len(buf):
+                    msg = "truncated TOC entry"
+                    raise MalformedArchiveError(msg, path=path + name, offset=base + p)
+                (pos,) = _U64.unpack_from(buf, p)
+                p += 8
+                self._check_range(path + name, pos, size, "file")
+                if size:
+                    self.bodies.append((pos, pos + size, path + name))
+                entries[name] = File(digest, size, ArchiveSource(self.stream, pos))
+            elif kind == 2:  # noqa: PLR2004
+                if p + 16 > len(buf):
+                    msg = "truncated TOC entry"
+                    raise MalformedArchiveError(msg, path=path + name, offset=base + p)
+                subdirs[name] = _DIR_HEADER.unpack_from(buf, p)
+                p += 16
+                entries[name] = Missing(digest, size)  # placeholder until parsed
+            else:
+                msg = f"Unknown type id {kind} found in MerkleArchive"
+                raise MalformedArchiveError(msg, path=path + name, offset=base + p - 1)
+        return dict(sorted(entries.items(), key=lambda kv: kv[0].encode())), subdirs
+
+    def _check_body_overlaps(self) -> None:
+        ranges = sorted([(s, e, p) for s, e, p in self.bodies] + [(s, e, "") for s, e in self.tocs])
+        for (_, e1, p1), (s2, _, p2) in zip(ranges, ranges[1:], strict=False):
+            if s2 < e1:
+                msg = f"contents overlap {p1 or 'a directory TOC'}"
+                raise MalformedArchiveError(msg, path=p2 or "a directory TOC", offset=s2)

@@ -1,0 +1,84 @@
+"""The ``s9reg`` command line: the only layer that prints, prompts, shows progress or exits.
+
+Exit codes: 0 success; 1 invalid input (any :class:`~s9reg.errors.S9regError`); 2 usage error;
+70 internal error (a bug: run with ``--debug`` for the traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from s9reg import __version__
+from s9reg.cli._app import App, console_err
+from s9reg.cli.key import key
+from s9reg.cli.s9pk import s9pk
+from s9reg.errors import S9regError
+
+__all__ = ["cli", "main"]
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+def _version_text() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    deps = []
+    for name in ("pycryptodome", "blake3", "click"):
+        try:
+            deps.append(f"{name} {version(name)}")
+        except PackageNotFoundError:  # pragma: no cover - broken install
+            deps.append(f"{name} ?")
+    return f"s9reg {__version__} ({', '.join(deps)})"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(message=_version_text(), version=__version__)
+@click.option("--debug", is_flag=True, envvar="S9REG_DEBUG", help="Show tracebacks (env S9REG_DEBUG).")
+@click.option("-v", "--verbose", count=True, help="More detail in errors and logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """s9reg: a static StartOS package registry."""
+    app = ctx.ensure_object(App)
+    app.debug = debug
+    app.verbose = verbose
+
+
+cli.add_command(key)
+cli.add_command(s9pk)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI and map every outcome to an exit code (see the module docstring)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    app = App()
+    app.debug = "--debug" in args
+    try:
+        rv = cli.main(args=args, prog_name="s9reg", standalone_mode=False, obj=app)
+    except click.exceptions.Abort:
+        console_err("Aborted.")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except S9regError as e:
+        if app.debug:
+            raise
+        console_err(f"ERROR {e.message}")
+        if e.hint:
+            console_err(f"hint: {e.hint}")
+        if e.details and app.verbose:
+            console_err(e.details)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        console_err("Interrupted.")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as e:
+        if app.debug:
+            raise
+        console_err(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)")
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -37,7 +37,9 @@ class S9regError(Exception):
     exit_code: ClassVar[int] = 1
     code: ClassVar[str] = "S9REG"
 
-    def __init__(self, message: str, *, hint: str | None = None, details: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -37,7 +37,9 @@ def _version_text() -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(message=_version_text(), version=__version__)
-@click.option("--debug", is_flag=True, envvar="S9REG_DEBUG", help="Show tracebacks (env S9REG_DEBUG).")
+@click.option(
+    "--debug", is_flag=True, envvar="S9REG_DEBUG", help="Show tracebacks (env S9REG_DEBUG)."
+)
 @click.option("-v", "--verbose", count=True, help="More detail in errors and logs.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, verbose: int) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from s9reg.s9pk.keys import PrivateKey
 from s9reg.s9pk.errors import KeyFormatError
+from s9reg.s9pk.keys import PrivateKey
 
 DEFAULT_KEY_PATH = Path("~/.startos/developer.key.pem")
 

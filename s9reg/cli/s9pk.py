@@ -195,7 +195,9 @@ def verify(files: tuple[Path, ...], as_json: bool) -> int:
             click.echo(json.dumps(result, ensure_ascii=False))
         elif result["ok"]:
             click.echo(
-                " ".join(["OK", result["id"], result["version"], *result["arches"], result["sha256"]])
+                " ".join(
+                    ["OK", result["id"], result["version"], *result["arches"], result["sha256"]]
+                )
             )
         else:
             msg = result["error"]

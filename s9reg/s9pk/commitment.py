@@ -92,7 +92,7 @@ class MerkleArchiveCommitment(_Signed):
     context: ClassVar[bytes] = CONTEXT_S9PK
 
     def __post_init__(self) -> None:
-        if len(self.root_sighash) != 32:  # noqa: PLR2004
+        if len(self.root_sighash) != 32:
             msg = "commitment: rootSighash must be 32 bytes"
             raise MalformedArchiveError(msg)
         if not 0 <= self.root_maxsize < 1 << 64:
@@ -121,14 +121,14 @@ class MerkleArchiveCommitment(_Signed):
 
 @dataclass(frozen=True, slots=True)
 class Blake3Commitment(_Signed):
-    """What an OS image signature covers: BLAKE3 of the whole file and its size (context ``startos``)."""
+    """What an OS image signature covers: BLAKE3 of a whole file and its size (``startos``)."""
 
     hash: bytes
     size: int
     context: ClassVar[bytes] = CONTEXT_OS
 
     def __post_init__(self) -> None:
-        if len(self.hash) != 32:  # noqa: PLR2004
+        if len(self.hash) != 32:
             msg = "commitment: hash must be 32 bytes"
             raise MalformedArchiveError(msg)
         if not 0 <= self.size < 1 << 64:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -258,9 +259,13 @@ class _TreeParser:
 
     def parse_root(self, header: Header) -> Directory:
         root = self._parse_dir(
-            "/", header.root_position, header.root_toc_size, header.root_sighash,
-            header.root_maxsize, 0,
-        )  # fmt: skip
+            "/",
+            header.root_position,
+            header.root_toc_size,
+            expected=header.root_sighash,
+            bound=header.root_maxsize,
+            depth=0,
+        )
         self._check_body_overlaps()
         return root
 
@@ -280,8 +285,8 @@ class _TreeParser:
                     raise MalformedArchiveError(msg, path=path, offset=start)
         self.tocs.insert(i, (start, end))
 
-    def _parse_dir(  # noqa: PLR0913
-        self, path: str, position: int, size: int, expected: bytes, bound: int, depth: int
+    def _parse_dir(  # noqa: PLR0913 - a TOC's location, signed hash and bound, and depth
+        self, path: str, position: int, size: int, *, expected: bytes, bound: int, depth: int
     ) -> Directory:
         if depth > MAX_DEPTH:
             msg = f"directory depth over {MAX_DEPTH}"
@@ -306,7 +311,12 @@ class _TreeParser:
         for name, (sub_pos, sub_size) in subdirs.items():
             child = entries[name]
             entries[name] = self._parse_dir(
-                f"{path}{name}/", sub_pos, sub_size, child.hash, child.size, depth + 1
+                f"{path}{name}/",
+                sub_pos,
+                sub_size,
+                expected=child.hash,
+                bound=child.size,
+                depth=depth + 1,
             )
         return Directory(entries, expected, bound, position)
 
@@ -325,54 +335,61 @@ class _TreeParser:
         entries: dict[str, Node] = {}
         subdirs: dict[str, tuple[int, int]] = {}
         for _ in range(count):
-            try:
-                name_len, p = _varint.decode(buf, p)
-            except MalformedArchiveError as e:
-                raise MalformedArchiveError(e.problem, path=path, offset=base + p) from None
-            if p + name_len + ENTRY_FIXED > len(buf):
-                msg = "truncated TOC entry"
-                raise MalformedArchiveError(msg, path=path, offset=base + p)
-            try:
-                name = buf[p : p + name_len].decode()
-            except UnicodeDecodeError:
-                msg = "entry name is not valid UTF-8"
-                raise MalformedArchiveError(msg, path=path, offset=base + p) from None
-            p += name_len
-            check_name(name, path + name)
+            name, p = self._parse_name(path, buf, p, base)
             if name in entries:
                 msg = "duplicate entry name"
                 raise MalformedArchiveError(msg, path=path + name, offset=base + p)
-            digest = buf[p : p + HASH_SIZE]
-            (size,) = _U64.unpack_from(buf, p + HASH_SIZE)
-            kind = buf[p + HASH_SIZE + 8]
-            p += ENTRY_FIXED
-            if kind == 0:
-                entries[name] = Missing(digest, size)
-            elif kind == 1:
-                if p + 8 > len(buf):
-                    msg = "truncated TOC entry"
-                    raise MalformedArchiveError(msg, path=path + name, offset=base + p)
-                (pos,) = _U64.unpack_from(buf, p)
-                p += 8
-                self._check_range(path + name, pos, size, "file")
-                if size:
-                    self.bodies.append((pos, pos + size, path + name))
-                entries[name] = File(digest, size, ArchiveSource(self.stream, pos))
-            elif kind == 2:  # noqa: PLR2004
-                if p + 16 > len(buf):
-                    msg = "truncated TOC entry"
-                    raise MalformedArchiveError(msg, path=path + name, offset=base + p)
-                subdirs[name] = _DIR_HEADER.unpack_from(buf, p)
-                p += 16
-                entries[name] = Missing(digest, size)  # placeholder until parsed
-            else:
-                msg = f"Unknown type id {kind} found in MerkleArchive"
-                raise MalformedArchiveError(msg, path=path + name, offset=base + p - 1)
+            entries[name], sub, p = self._parse_entry(path + name, buf, p, base)
+            if sub is not None:
+                subdirs[name] = sub
         return dict(sorted(entries.items(), key=lambda kv: kv[0].encode())), subdirs
 
+    @staticmethod
+    def _parse_name(path: str, buf: bytes, p: int, base: int) -> tuple[str, int]:
+        try:
+            name_len, p = _varint.decode(buf, p)
+        except MalformedArchiveError as e:
+            raise MalformedArchiveError(e.problem, path=path, offset=base + p) from None
+        if p + name_len + ENTRY_FIXED > len(buf):
+            msg = "truncated TOC entry"
+            raise MalformedArchiveError(msg, path=path, offset=base + p)
+        try:
+            name = buf[p : p + name_len].decode()
+        except UnicodeDecodeError:
+            msg = "entry name is not valid UTF-8"
+            raise MalformedArchiveError(msg, path=path, offset=base + p) from None
+        check_name(name, path + name)
+        return name, p + name_len
+
+    def _parse_entry(
+        self, path: str, buf: bytes, p: int, base: int
+    ) -> tuple[Node, tuple[int, int] | None, int]:
+        """One entry after its name; a directory comes back as a placeholder plus its range."""
+        digest = buf[p : p + HASH_SIZE]
+        (size,) = _U64.unpack_from(buf, p + HASH_SIZE)
+        kind = buf[p + HASH_SIZE + 8]
+        p += ENTRY_FIXED
+        extra = {0: 0, 1: 8, 2: 16}.get(kind)
+        if extra is None:
+            msg = f"Unknown type id {kind} found in MerkleArchive"
+            raise MalformedArchiveError(msg, path=path, offset=base + p - 1)
+        if p + extra > len(buf):
+            msg = "truncated TOC entry"
+            raise MalformedArchiveError(msg, path=path, offset=base + p)
+        if kind == 0:
+            return Missing(digest, size), None, p
+        if kind == 1:
+            (pos,) = _U64.unpack_from(buf, p)
+            self._check_range(path, pos, size, "file")
+            if size:
+                self.bodies.append((pos, pos + size, path))
+            return File(digest, size, ArchiveSource(self.stream, pos)), None, p + 8
+        sub = _DIR_HEADER.unpack_from(buf, p)
+        return Missing(digest, size), (sub[0], sub[1]), p + 16
+
     def _check_body_overlaps(self) -> None:
-        ranges = sorted([(s, e, p) for s, e, p in self.bodies] + [(s, e, "") for s, e in self.tocs])
-        for (_, e1, p1), (s2, _, p2) in zip(ranges, ranges[1:], strict=False):
+        ranges = sorted(self.bodies + [(s, e, "") for s, e in self.tocs])
+        for (_, e1, p1), (s2, _, p2) in itertools.pairwise(ranges):
             if s2 < e1:
                 msg = f"contents overlap {p1 or 'a directory TOC'}"
                 raise MalformedArchiveError(msg, path=p2 or "a directory TOC", offset=s2)

@@ -201,8 +201,8 @@ def write_archive_file(
     try:
         with os.fdopen(fd, "wb") as f:
             commitment = write_archive(f, root, key, order=order, progress=progress)
-        os.chmod(tmp, 0o644)  # noqa: PTH101
-        os.replace(tmp, path)
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

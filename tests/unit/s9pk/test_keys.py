@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from Crypto.PublicKey import ECC
 
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_decode, b64_encode
 from s9reg.s9pk.errors import KeyFormatError, MalformedArchiveError, SignatureError
@@ -51,7 +52,9 @@ def test_v2_with_wrong_embedded_public_key(example_key: PrivateKey) -> None:
             "invalid base64",
             id="bad base64 padding",
         ),
-        pytest.param(pem_encode("PRIVATE KEY", b"\x30\x03\x02\x01\x00"), "not an Ed25519", id="junk DER"),
+        pytest.param(
+            pem_encode("PRIVATE KEY", b"\x30\x03\x02\x01\x00"), "not an Ed25519", id="junk DER"
+        ),
     ],
 )
 def test_bad_private_keys(text: str, match: str) -> None:
@@ -60,8 +63,6 @@ def test_bad_private_keys(text: str, match: str) -> None:
 
 
 def test_other_curve_rejected() -> None:
-    from Crypto.PublicKey import ECC
-
     p256 = ECC.generate(curve="P-256").export_key(format="PEM")
     with pytest.raises(KeyFormatError, match="not an Ed25519"):
         PrivateKey.from_pem(p256)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -81,14 +82,18 @@ RFC_SECRET = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da9
     [
         pytest.param(
             b"",
-            "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
-            "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406",
+            (
+                "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
+                "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+            ),
             id="RFC 8032 TEST abc",
         ),
         pytest.param(
             CONTEXT_S9PK,
-            "2c1bb0f65bb055a564f1cd0464ac0509980460d2014e08f2b052df6c05a3d2ac"
-            "dab3fb4b56eba87f7cead12e778f4cbd3a35533b27a1a021f9585b40ad6f530b",
+            (
+                "2c1bb0f65bb055a564f1cd0464ac0509980460d2014e08f2b052df6c05a3d2ac"
+                "dab3fb4b56eba87f7cead12e778f4cbd3a35533b27a1a021f9585b40ad6f530b"
+            ),
             id="context s9pk",
         ),
     ],
@@ -168,14 +173,18 @@ def test_example2_directory_hashes(vectors: Path) -> None:
         (
             "example1.s9pk",
             "MDx9b9n6Q7BLmWxlrSgecfXf/QkspLj505nIvCcRFB4",
-            "bd517bb30383990bdf3ee7dec562de96fc7b47f6e5ad1c72c3f518e4794437d2"
-            "3dd1ef78cf31bd4bf15baf25f500c1c373f09fcd49f3e444494e0a38a530b405",
+            (
+                "bd517bb30383990bdf3ee7dec562de96fc7b47f6e5ad1c72c3f518e4794437d2"
+                "3dd1ef78cf31bd4bf15baf25f500c1c373f09fcd49f3e444494e0a38a530b405"
+            ),
         ),
         (
             "example2.s9pk",
             "avrF66+/E8k/c3h4M605VRW82JjyhN961nSXvEqp0eM",
-            "7284d9d9ec22dc4233e8b6fc0409e598d68cb6891ce6914f585178f01777a4d6"
-            "422badaa8e379442c6d921dbc356c8829ff0f2a1322b2b79715bfc6ad65e1201",
+            (
+                "7284d9d9ec22dc4233e8b6fc0409e598d68cb6891ce6914f585178f01777a4d6"
+                "422badaa8e379442c6d921dbc356c8829ff0f2a1322b2b79715bfc6ad65e1201"
+            ),
         ),
     ],
 )
@@ -215,6 +224,4 @@ def test_header_signature_is_a_registry_signature(vectors: Path, example_key: Pr
     ],
 )
 def test_vector_copies_are_intact(vectors: Path, name: str, sha256: str) -> None:
-    import hashlib
-
     assert hashlib.sha256((vectors / name).read_bytes()).hexdigest() == sha256

@@ -14,7 +14,7 @@ def encode(n: int) -> bytes:
         msg = f"varint out of range: {n}"
         raise ValueError(msg)
     out = bytearray()
-    while n >= 0x80:  # noqa: PLR2004
+    while n >= 0x80:
         out.append(0x80 | (n & 0x7F))
         n >>= 7
     out.append(n)

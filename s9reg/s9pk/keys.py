@@ -91,7 +91,7 @@ class PublicKey:
     raw: bytes
 
     def __post_init__(self) -> None:
-        if len(self.raw) != 32:  # noqa: PLR2004
+        if len(self.raw) != 32:
             msg = f"Ed25519 public key must be 32 bytes, got {len(self.raw)}"
             raise KeyFormatError(msg)
 
@@ -126,7 +126,7 @@ class PublicKey:
         Raises:
             SignatureError: the signature does not verify.
         """
-        if len(signature) != 64:  # noqa: PLR2004
+        if len(signature) != 64:
             msg = "signature must be 64 bytes"
             raise SignatureError(msg)
         if int.from_bytes(signature[32:], "little") >= _L:
@@ -150,7 +150,7 @@ class PrivateKey:
     seed: bytes
 
     def __post_init__(self) -> None:
-        if len(self.seed) != 32:  # noqa: PLR2004
+        if len(self.seed) != 32:
             msg = "Ed25519 seed must be 32 bytes"
             raise KeyFormatError(msg)
 
@@ -170,7 +170,7 @@ class PrivateKey:
             KeyFormatError: not an Ed25519 PKCS#8 key, or its embedded public key disagrees.
         """
         der = pem_decode(text, "PRIVATE KEY")
-        if der.startswith(_PRIV_V2_PREFIX) and len(der) == 83:  # noqa: PLR2004
+        if der.startswith(_PRIV_V2_PREFIX) and len(der) == 83:
             seed = der[16:48]
             if der[48:51] != _PRIV_V2_PUB_TAG:
                 msg = "PRIVATE KEY: unexpected data after the seed"
@@ -180,7 +180,7 @@ class PrivateKey:
                 msg = "PRIVATE KEY: embedded public key does not match the seed"
                 raise KeyFormatError(msg)
             return key
-        if der.startswith(_PRIV_V1_PREFIX) and len(der) == 48:  # noqa: PLR2004
+        if der.startswith(_PRIV_V1_PREFIX) and len(der) == 48:
             return cls(der[16:48])
         try:
             ecc = ECC.import_key(der)
@@ -216,7 +216,7 @@ class Signature:
     raw: bytes
 
     def __post_init__(self) -> None:
-        if len(self.raw) != 64:  # noqa: PLR2004
+        if len(self.raw) != 64:
             msg = f"Ed25519 signature must be 64 bytes, got {len(self.raw)}"
             raise KeyFormatError(msg)
 

@@ -10,9 +10,10 @@ from typing import IO, Any
 
 import click
 
-from s9reg.cli._app import dump, is_tty, key_option, load_key
+from s9reg.cli._app import console_err, dump, is_tty, key_option, load_key
 from s9reg.cli._progress import byte_progress
 from s9reg.s9pk import v1
+from s9reg.s9pk.demo import demo_package_tree, write_tree
 from s9reg.s9pk.errors import S9pkError, UnsupportedFormatError
 from s9reg.s9pk.package import S9pk, pack_directory
 from s9reg.s9pk.tree import Directory, read_chunks
@@ -115,7 +116,7 @@ def inspect_file_tree(ctx: click.Context, fmt: str) -> None:
 def inspect_cat(ctx: click.Context, inner_path: str) -> None:
     """Write the verified bytes of INNER_PATH to stdout."""
     path = _file(ctx)
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     with _open(path) as f:
         pkg = _load(path, f)
         try:
@@ -224,8 +225,12 @@ def pack(directory: Path, output: Path, key_path: Path, order: str) -> None:
     refused with a clear message if invalid. No container images are built.
     """
     key = load_key(key_path)
-    commitment = pack_directory(directory, output, key, order=RootOrder(order))
-    click.echo(json.dumps({"file": str(output), "commitment": commitment.to_dict()}), err=True)
+    result = pack_directory(directory, output, key, order=RootOrder(order))
+    for warning in result.warnings:
+        console_err(f"warning: {warning}")
+    click.echo(
+        json.dumps({"file": str(output), "commitment": result.commitment.to_dict()}), err=True
+    )
 
 
 @s9pk.command()
@@ -246,3 +251,20 @@ def sign(file: Path, key_path: Path) -> None:
             raise e.in_archive(str(file)) from None
         signature = pkg.commitment.sign(key)
     sys.stdout.write(dump({key.public_key.to_pem(): signature.to_pem()}, "json"))
+
+
+@s9pk.command("demo-tree")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--id", "package_id", default="hello", show_default=True, help="Package id.")
+@click.option("--version", default="1.0.0:0", show_default=True, help="Package version (exver).")
+def demo_tree(directory: Path, package_id: str, version: str) -> None:
+    """Write a small, valid package tree to DIRECTORY (to try `s9reg s9pk pack` on).
+
+    The tree has a manifest, an icon, a license, instructions, a (fake) JavaScript bundle and
+    images for x86_64 and aarch64; it is not a runnable service.
+    """
+    if directory.exists() and any(directory.iterdir()):
+        msg = f"{directory}: directory is not empty"
+        raise S9pkError(msg)
+    write_tree(demo_package_tree(package_id, version), directory)
+    click.echo(f"Demo package tree written to {directory}")

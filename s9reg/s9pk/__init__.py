@@ -23,6 +23,8 @@ from s9reg.s9pk.errors import (
     UnsupportedFormatError,
 )
 from s9reg.s9pk.keys import PrivateKey, PublicKey, Signature
+from s9reg.s9pk.manifest import LocaleString, Manifest, validate_for
+from s9reg.s9pk.package import DependencyMetadata, PackResult, S9pk, pack_directory
 from s9reg.s9pk.reader import Archive, Header, read_archive
 from s9reg.s9pk.tree import Directory, EntryKind, File, Missing, Node, tree_from_directory
 from s9reg.s9pk.writer import RootOrder, write_archive, write_archive_file
@@ -30,26 +32,33 @@ from s9reg.s9pk.writer import RootOrder, write_archive, write_archive_file
 __all__ = [
     "Archive",
     "Blake3Commitment",
+    "DependencyMetadata",
     "Directory",
     "EntryKind",
     "File",
     "Header",
     "IntegrityError",
     "KeyFormatError",
+    "LocaleString",
     "MalformedArchiveError",
+    "Manifest",
     "ManifestError",
     "MerkleArchiveCommitment",
     "Missing",
     "Node",
+    "PackResult",
     "PrivateKey",
     "PublicKey",
     "RootOrder",
+    "S9pk",
     "S9pkError",
     "Signature",
     "SignatureError",
     "UnsupportedFormatError",
+    "pack_directory",
     "read_archive",
     "tree_from_directory",
+    "validate_for",
     "write_archive",
     "write_archive_file",
 ]

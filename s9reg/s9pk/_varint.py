@@ -41,10 +41,11 @@ def str_size(s: str) -> int:
 def decode(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Decode a varint from ``buf`` at ``pos``; return ``(value, new_pos)``.
 
-    Non-minimal encodings are accepted as upstream does; the value is truncated to 64 bits.
+    Non-minimal encodings are accepted as upstream does. Unlike upstream, which truncates to
+    64 bits, a value that overflows u64 is rejected.
 
     Raises:
-        MalformedArchiveError: the varint is unterminated within 10 bytes or runs past the end.
+        MalformedArchiveError: unterminated within 10 bytes, past the end, or over 64 bits.
     """
     value = 0
     for i in range(MAX_VARINT_BYTES):
@@ -54,6 +55,9 @@ def decode(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
         b = buf[pos + i]
         value |= (b & 0x7F) << (7 * i)
         if not b & 0x80:
-            return value & _U64, pos + i + 1
+            if value > _U64:
+                msg = "varint over 64 bits"
+                raise MalformedArchiveError(msg)
+            return value, pos + i + 1
     msg = "Unterminated varint"
     raise MalformedArchiveError(msg)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Self
 
 from Crypto.Hash import SHA512
+from Crypto.Hash.SHA512 import SHA512Hash
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
@@ -76,6 +77,15 @@ def pem_decode(text: str, label: str) -> bytes:
         raise KeyFormatError(msg) from None
 
 
+def is_valid_point(raw_point: bytes) -> bool:
+    """Whether 32 bytes decode as an Ed25519 curve point."""
+    try:
+        eddsa.import_public_key(raw_point)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_small_order(raw_point: bytes) -> bool:
     try:
         point = eddsa.import_public_key(raw_point).pointQ
@@ -118,7 +128,15 @@ class PublicKey:
         return hashlib.sha256(_SPKI_PREFIX + self.raw).hexdigest()
 
     def verify(self, message: bytes, signature: bytes, context: bytes) -> None:
-        """Verify an Ed25519ph signature (SHA-512 pre-hash) with ``context``.
+        """Verify an Ed25519ph signature (SHA-512 pre-hash of ``message``) with ``context``.
+
+        Raises:
+            SignatureError: the signature does not verify.
+        """
+        self.verify_prehashed(SHA512.new(message), signature, context)
+
+    def verify_prehashed(self, digest: SHA512Hash, signature: bytes, context: bytes) -> None:
+        """Verify an Ed25519ph signature given the already-fed SHA-512 state of the message.
 
         Strict like ed25519-dalek's ``verify_prehashed_strict``: small-order keys or R and
         non-canonical S are rejected.
@@ -137,7 +155,7 @@ class PublicKey:
             raise SignatureError(msg)
         try:
             verifier = eddsa.new(eddsa.import_public_key(self.raw), "rfc8032", context=context)
-            verifier.verify(SHA512.new(message), signature)
+            verifier.verify(digest, signature)
         except ValueError:
             msg = "signature verification failed"
             raise SignatureError(msg) from None

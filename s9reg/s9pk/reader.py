@@ -254,6 +254,7 @@ class _TreeParser:
         self.stream = stream
         self.file_size = file_size
         self.tocs: list[tuple[int, int]] = []  # sorted claimed TOC ranges
+        self.toc_paths: dict[tuple[int, int], str] = {}
         self.bodies: list[tuple[int, int, str]] = []
         self.entries = 0
 
@@ -284,6 +285,7 @@ class _TreeParser:
                     msg = "directory TOC overlaps another (directory loop?)"
                     raise MalformedArchiveError(msg, path=path, offset=start)
         self.tocs.insert(i, (start, end))
+        self.toc_paths[start, end] = path
 
     def _parse_dir(  # noqa: PLR0913 - a TOC's location, signed hash and bound, and depth
         self, path: str, position: int, size: int, *, expected: bytes, bound: int, depth: int
@@ -324,7 +326,10 @@ class _TreeParser:
         self, path: str, buf: bytes, base: int
     ) -> tuple[dict[str, Node], dict[str, tuple[int, int]]]:
         """Parse one TOC; sub-directories come back as MISSING placeholders plus their ranges."""
-        count, p = _varint.decode(buf, 0)
+        try:
+            count, p = _varint.decode(buf, 0)
+        except MalformedArchiveError as e:
+            raise MalformedArchiveError(e.problem, path=path, offset=base) from None
         if count * _MIN_ENTRY > len(buf) - p:
             msg = f"entry count {count} cannot fit in a {len(buf)}-byte TOC"
             raise MalformedArchiveError(msg, path=path, offset=base)
@@ -388,8 +393,10 @@ class _TreeParser:
         return Missing(digest, size), (sub[0], sub[1]), p + 16
 
     def _check_body_overlaps(self) -> None:
-        ranges = sorted(self.bodies + [(s, e, "") for s, e in self.tocs])
+        ranges = sorted(
+            self.bodies + [(s, e, f"TOC of {p}") for (s, e), p in self.toc_paths.items()]
+        )
         for (_, e1, p1), (s2, _, p2) in itertools.pairwise(ranges):
             if s2 < e1:
-                msg = f"contents overlap {p1 or 'a directory TOC'}"
-                raise MalformedArchiveError(msg, path=p2 or "a directory TOC", offset=s2)
+                msg = f"contents overlap {p1}"
+                raise MalformedArchiveError(msg, path=p2.removeprefix("TOC of "), offset=s2)

@@ -12,7 +12,7 @@ import cbor2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from v1_writer import (
+from helpers.v1_writer import (
     DELETE,
     FIXED_SIZE,
     ICON,

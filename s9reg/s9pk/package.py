@@ -33,7 +33,7 @@ from s9reg.s9pk.manifest import (
     validate_for,
 )
 from s9reg.s9pk.reader import Archive, read_archive
-from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, PathSource, tree_from_directory
+from s9reg.s9pk.tree import BytesSource, Directory, File, PathSource, tree_from_directory
 from s9reg.s9pk.writer import RootOrder, write_archive_file
 
 __all__ = ["DependencyMetadata", "PackResult", "S9pk", "pack_directory"]
@@ -98,16 +98,7 @@ class S9pk:
             IntegrityError: the manifest's hash does not match.
             ManifestError: ``manifest.json`` is absent, MISSING or invalid.
         """
-        node = archive.get(MANIFEST_PATH)
-        if not isinstance(node, File):
-            problem = (
-                "entry is missing"
-                if isinstance(node, Missing)
-                else "is a directory"
-                if isinstance(node, Directory)
-                else "not found"
-            )
-            raise ManifestError(problem, path="/" + MANIFEST_PATH)
+        archive.file(MANIFEST_PATH, error=ManifestError)
         data = archive.read_file(MANIFEST_PATH)
         return cls(archive, Manifest.from_bytes(data), data)
 
@@ -196,12 +187,8 @@ class S9pk:
         return self._text("instructions.md")
 
     def _text(self, path: str) -> str | None:
-        node = self.archive.get(path)
-        if node is None or isinstance(node, Missing):
+        if self.archive.optional_file(path, error=ManifestError) is None:
             return None
-        if isinstance(node, Directory):
-            msg = "is a directory"
-            raise ManifestError(msg, path="/" + path)
         data = self.archive.read_file(path, max_size=MAX_TEXT_SIZE)
         try:
             return data.decode("utf-8")
@@ -223,12 +210,8 @@ class S9pk:
         if not is_id(dep_id):
             return None
         path = f"dependencies/{dep_id}/metadata.json"
-        node = self.archive.get(path)
-        if node is None or isinstance(node, Missing):
+        if self.archive.optional_file(path, error=ManifestError) is None:
             return None
-        if isinstance(node, Directory):
-            msg = "is a directory"
-            raise ManifestError(msg, path="/" + path)
         value = load_json(self.archive.read_file(path, max_size=MAX_TEXT_SIZE), path="/" + path)
         if not isinstance(value, dict):
             msg = "expected a JSON object"

@@ -108,11 +108,11 @@ class Archive:
         """The node at ``path`` inside the archive, or None."""
         return self.root.get(path)
 
-    def file(self, path: str) -> File:
+    def file(self, path: str, *, error: type[S9pkError] = S9pkError) -> File:
         """The FILE at ``path``.
 
         Raises:
-            S9pkError: absent, MISSING, or a directory.
+            S9pkError: (or ``error``) absent, MISSING, or a directory.
         """
         node = self.root.get(path)
         if isinstance(node, File):
@@ -124,7 +124,16 @@ class Archive:
             if isinstance(node, Directory)
             else "not found"
         )
-        raise S9pkError(problem, path="/" + path.strip("/"))
+        raise error(problem, path="/" + path.strip("/"))
+
+    def optional_file(self, path: str, *, error: type[S9pkError] = S9pkError) -> File | None:
+        """The FILE at ``path``, or None when it is absent or MISSING.
+
+        Raises:
+            S9pkError: (or ``error``) ``path`` is a directory.
+        """
+        node = self.root.get(path)
+        return None if node is None or isinstance(node, Missing) else self.file(path, error=error)
 
     def iter_file(self, path: str, *, chunk_size: int = 8 << 20) -> Iterator[memoryview]:
         """Stream a file's verified bytes; raises at the end if its hash or size is wrong.

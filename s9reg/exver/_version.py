@@ -27,40 +27,35 @@ USIZE_MAX = 2**64 - 1
 PreReleaseSegment: TypeAlias = int | str
 """A prerelease identifier: a number (all digits) or a string of ``[0-9A-Za-z-]``."""
 
-_DIGITS = frozenset("0123456789")
 _PRERELEASE_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-")
 _LOWERCASE = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
 def _is_digits(text: str) -> bool:
-    # str.isdigit() accepts non-ASCII digits and int() accepts "_"; Rust accepts neither.
-    return bool(text) and all(c in _DIGITS for c in text)
+    # Alone, str.isdigit() accepts non-ASCII digits (and int() accepts "_"); Rust accepts neither.
+    return text.isascii() and text.isdigit()
 
 
 def _parse_usize(piece: str, *, text: str, position: int, kind: str, what: str) -> int:
     """Parse like Rust's ``usize::from_str``: an optional ``+``, ASCII digits, no overflow."""
     digits = piece.removeprefix("+")
     if not _is_digits(digits):
-        shown = f"{what} {piece!r}" if piece else f"empty {what}"
-        raise VersionError(
-            f"{shown} is not a number", text=text, position=position, kind=kind
-        ) from None
-    value = int(digits)
-    if value > USIZE_MAX:
+        problem = f"{what} {piece!r} is not a number" if piece else f"empty {what}"
+        raise VersionError(problem, text=text, position=position, kind=kind)
+    # The length check comes first: int() refuses texts of more than 4300 digits.
+    if len(digits.lstrip("0")) > len(str(USIZE_MAX)) or int(digits) > USIZE_MAX:
         raise VersionError(
             f"{what} {piece!r} is larger than {USIZE_MAX}",
             text=text,
             position=position,
             kind=kind,
         )
-    return value
+    return int(digits)
 
 
 def _parse_prerelease_segment(segment: str, *, text: str, position: int, kind: str) -> int | str:
     if not segment:
-        raise VersionError(
-            "empty prerelease identifier", text=text, position=position, kind=kind
-        )
+        raise VersionError("empty prerelease identifier", text=text, position=position, kind=kind)
     if _is_digits(segment):
         if len(segment) > 1 and segment[0] == "0":
             raise VersionError(
@@ -229,9 +224,7 @@ class Version:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return (
-            self.semantic_number == other.semantic_number and self.prerelease == other.prerelease
-        )
+        return self.semantic_number == other.semantic_number and self.prerelease == other.prerelease
 
     def __hash__(self) -> int:
         return hash((self.semantic_number, self.prerelease))
@@ -541,9 +534,7 @@ class VersionString:
         return self.sort_key >= other.sort_key
 
 
-def compare(
-    a: ExtendedVersion | VersionString, b: ExtendedVersion | VersionString
-) -> int | None:
+def compare(a: ExtendedVersion | VersionString, b: ExtendedVersion | VersionString) -> int | None:
     """Compare two versions like Rust's ``partial_cmp``.
 
     Args:

@@ -9,7 +9,6 @@ Only the stream it is given is read; no file system, no network.
 
 from __future__ import annotations
 
-import bisect
 import io
 import itertools
 import mmap
@@ -321,8 +320,9 @@ class _TreeParser:
     def __init__(self, stream: IO[bytes], file_size: int) -> None:
         self.stream = stream
         self.file_size = file_size
-        self.tocs: list[tuple[int, int]] = []  # sorted claimed TOC ranges
+        self.toc_starts: dict[int, str] = {}
         self.toc_paths: dict[tuple[int, int], str] = {}
+        self.toc_bytes = 0
         self.bodies: list[tuple[int, int, str]] = []
         self.entries = 0
 
@@ -335,25 +335,33 @@ class _TreeParser:
             bound=header.root_maxsize,
             depth=0,
         )
-        self._check_body_overlaps()
+        self._check_overlaps()
         return root
 
     def _check_range(self, path: str, position: int, size: int, what: str) -> None:
         if position < HEADER_SIZE or position + size > self.file_size:
-            msg = f"{what} at {position}+{size} lies outside the file ({self.file_size} bytes)"
+            msg = (
+                f"{what} at {position}+{size} lies outside the data area "
+                f"(bytes {HEADER_SIZE}..{self.file_size})"
+            )
             raise MalformedArchiveError(msg, path=path, offset=position)
 
     def _claim_toc(self, path: str, start: int, size: int) -> None:
-        end = start + size
-        i = bisect.bisect_left(self.tocs, (start, end))
-        for j in (i - 1, i):
-            if 0 <= j < len(self.tocs):
-                s, e = self.tocs[j]
-                if s < end and start < e:
-                    msg = "directory TOC overlaps another (directory loop?)"
-                    raise MalformedArchiveError(msg, path=path, offset=start)
-        self.tocs.insert(i, (start, end))
-        self.toc_paths[start, end] = path
+        """Refuse a TOC read twice (loops, fan-out) and keep total TOC work linear.
+
+        Each start may be claimed once, and the claimed TOC bytes may not exceed the file size,
+        so a hostile tree costs at most one pass over the file before the final overlap sweep
+        (:meth:`_check_overlaps`) rejects TOCs that overlap from different starts.
+        """
+        if start in self.toc_starts:
+            msg = f"directory TOC already read for {self.toc_starts[start]} (directory loop?)"
+            raise MalformedArchiveError(msg, path=path, offset=start)
+        self.toc_bytes += size
+        if self.toc_bytes > self.file_size:
+            msg = "directory TOCs overlap (more TOC bytes than the file holds)"
+            raise MalformedArchiveError(msg, path=path, offset=start)
+        self.toc_starts[start] = path
+        self.toc_paths[start, start + size] = path
 
     def _parse_dir(  # noqa: PLR0913 - a TOC's location, signed hash and bound, and depth
         self, path: str, position: int, size: int, *, expected: bytes, bound: int, depth: int
@@ -465,7 +473,7 @@ class _TreeParser:
         sub = _DIR_HEADER.unpack_from(buf, p)
         return Missing(digest, size), (sub[0], sub[1]), p + 16
 
-    def _check_body_overlaps(self) -> None:
+    def _check_overlaps(self) -> None:
         ranges = sorted(
             self.bodies + [(s, e, f"TOC of {p}") for (s, e), p in self.toc_paths.items()]
         )

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.v1_writer import build_v1
 
 from s9reg.cli import main
 from s9reg.s9pk.commitment import MerkleArchiveCommitment
@@ -17,6 +16,8 @@ from s9reg.s9pk.demo import demo_package_tree, write_tree
 from s9reg.s9pk.keys import PrivateKey, PublicKey, Signature, write_private_key
 from s9reg.s9pk.reader import read_archive
 from s9reg.s9pk.writer import write_archive_file
+
+from helpers.v1_writer import build_v1
 
 
 def run(argv: list[str], capsysbinary: pytest.CaptureFixture[bytes]) -> tuple[int, str, str]:

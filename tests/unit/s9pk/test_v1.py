@@ -12,26 +12,6 @@ import cbor2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from helpers.v1_writer import (
-    DELETE,
-    FIXED_SIZE,
-    ICON,
-    KEY,
-    OTHER_KEY,
-    SIG_OFFSET,
-    TOC_LEN_OFFSET,
-    assemble,
-    build_v1,
-    encode_manifest,
-    header_size,
-    replace_manifest,
-    resign,
-    sample_file,
-    sample_manifest,
-    sections,
-    toc_entry,
-    with_section,
-)
 
 from s9reg.s9pk.errors import (
     MalformedArchiveError,
@@ -54,7 +34,28 @@ from s9reg.s9pk.v1 import (
     read_v1,
 )
 
-VECTORS = Path(__file__).parents[4] / "shared" / "vectors"
+from helpers.v1_writer import (
+    DELETE,
+    FIXED_SIZE,
+    ICON,
+    KEY,
+    OTHER_KEY,
+    SIG_OFFSET,
+    TOC_LEN_OFFSET,
+    assemble,
+    build_v1,
+    encode_manifest,
+    header_size,
+    replace_manifest,
+    resign,
+    sample_file,
+    sample_manifest,
+    sections,
+    toc_entry,
+    with_section,
+)
+
+VECTORS = Path(__file__).parents[2] / "data" / "vectors"
 
 MINIMAL: dict[str, object] = {
     "id": "a",

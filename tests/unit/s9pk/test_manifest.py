@@ -9,7 +9,6 @@ import json
 import logging
 import struct
 import zlib
-from collections.abc import Mapping
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,30 +37,13 @@ from s9reg.s9pk.reader import read_archive
 from s9reg.s9pk.tree import Directory, File, Missing, Node
 from s9reg.s9pk.writer import write_archive
 
+from helpers.trees import edit
+
 KEY = PrivateKey(bytes(range(32)))
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-
-def edit(tree: Directory, changes: Mapping[str, Node | None]) -> Directory:
-    """A fresh tree with ``changes`` applied (None deletes); parent directories are created."""
-    entries: dict[str, Node] = dict(tree.entries)
-    nested: dict[str, dict[str, Node | None]] = {}
-    for path, node in changes.items():
-        head, _, rest = path.strip("/").partition("/")
-        if rest:
-            nested.setdefault(head, {})[rest] = node
-        elif node is None:
-            entries.pop(head, None)
-        else:
-            entries[head] = node
-    for head, sub in nested.items():
-        child = entries.get(head)
-        base = child if isinstance(child, Directory) else Directory.of({})
-        entries[head] = edit(base, sub)
-    return Directory.of(entries)
 
 
 def f(data: bytes = b"x") -> File:

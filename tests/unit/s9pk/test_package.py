@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -25,26 +24,10 @@ from s9reg.s9pk.reader import read_archive
 from s9reg.s9pk.tree import Directory, File, Missing, Node, tree_from_directory
 from s9reg.s9pk.writer import RootOrder, write_archive
 
+from helpers.trees import edit
+
 KEY = PrivateKey(bytes(range(32)))
 OTHER_KEY = PrivateKey(bytes(range(1, 33)))
-
-
-def edit(tree: Directory, changes: Mapping[str, Node | None]) -> Directory:
-    """A fresh tree with ``changes`` applied (None deletes); parent directories are created."""
-    entries: dict[str, Node] = dict(tree.entries)
-    nested: dict[str, dict[str, Node | None]] = {}
-    for path, node in changes.items():
-        head, _, rest = path.strip("/").partition("/")
-        if rest:
-            nested.setdefault(head, {})[rest] = node
-        elif node is None:
-            entries.pop(head, None)
-        else:
-            entries[head] = node
-    for head, sub in nested.items():
-        child = entries.get(head)
-        entries[head] = edit(child if isinstance(child, Directory) else Directory.of({}), sub)
-    return Directory.of(entries)
 
 
 def archive_bytes(tree: Directory, key: PrivateKey = KEY) -> io.BytesIO:

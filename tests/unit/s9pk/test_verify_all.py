@@ -68,3 +68,23 @@ def test_truncated_after_open(big_archive: tuple[Path, int], tmp_path: Path) -> 
         os.truncate(copy, position + 100)
         with pytest.raises(IntegrityError, match=r"/big\.bin: file size mismatch"):
             archive.verify_all()
+
+
+def test_many_small_files_first_failure_in_file_order(tmp_path: Path) -> None:
+    names = [f"f{i:03}" for i in range(40)]
+    root = Directory.of({n: File.from_bytes(n.encode() * 1000) for n in names})
+    path = tmp_path / "many.s9pk"
+    write_archive_file(path, root, PrivateKey(bytes(range(32))))
+    data = bytearray(path.read_bytes())
+    with path.open("rb") as f:
+        archive = read_archive(f)
+        seen: list[int] = []
+        archive.verify_all(seen.append)
+        assert sum(seen) == sum(len(n.encode()) * 1000 for n in names)
+        positions = {n: archive.file(n).position for n in ("f007", "f031")}
+    for pos in positions.values():
+        assert pos is not None
+        data[pos + 10] ^= 1
+    path.write_bytes(bytes(data))
+    with path.open("rb") as f, pytest.raises(IntegrityError, match=r"^/f007: hash sum mismatch"):
+        read_archive(f).verify_all()

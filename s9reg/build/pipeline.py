@@ -1,0 +1,444 @@
+"""``build_site``: verify, authorize and assemble packages into a static registry site (§9).
+
+Orchestration only: the format work is :mod:`s9reg.s9pk`, the model and the publish rule are
+:mod:`s9reg.registry`, the layout and the swap are :mod:`s9reg.build.site`. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from s9reg.build.settings import BuildSettings
+from s9reg.build.site import (
+    INDEX_FILE,
+    SITE_FILE,
+    SITE_FORMAT,
+    BuildError,
+    asset_path,
+    asset_urls,
+    replace_dir,
+    site_files,
+    staging_dir,
+)
+from s9reg.errors import S9regError
+from s9reg.exver import VersionError, VersionString
+from s9reg.registry.authz import PublishRules, check_publish
+from s9reg.registry.model import (
+    Category,
+    FullIndex,
+    PackageIndex,
+    PackageInfo,
+    PackageVersionInfo,
+    dump_json,
+    specificity_desc,
+)
+from s9reg.s9pk.commitment import MerkleArchiveCommitment
+from s9reg.s9pk.errors import S9pkError
+from s9reg.s9pk.manifest import JSONValue
+from s9reg.s9pk.package import S9pk
+
+__all__ = ["BuildProgress", "BuildReport", "PackageRef", "SkippedFile", "build_site"]
+
+_log = logging.getLogger(__name__)
+
+_AssetKey = tuple[str, VersionString, MerkleArchiveCommitment]
+
+
+class BuildProgress(Protocol):
+    """Receives progress; the CLI draws it. ``begin`` per source file, ``advance`` per chunk."""
+
+    def begin(self, path: Path, size: int) -> None:
+        """A source file of ``size`` bytes is about to be verified."""
+
+    def advance(self, nbytes: int) -> None:
+        """``nbytes`` more bytes were verified."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PackageRef:
+    """One package version: ``id`` and the version as written in its manifest."""
+
+    package_id: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.package_id}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A source left out under ``skip_invalid``: its path and why (error code and message)."""
+
+    path: Path
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    """What a build produced, compared with the previous output.
+
+    Attributes:
+        output: the site directory.
+        packages: number of packages in the site.
+        versions: number of package versions.
+        variants: number of ``.s9pk`` files (hardware variants).
+        added: versions not in the previous site.
+        removed: versions of the previous site that are gone.
+        changed: versions whose index entry differs from the previous one.
+        unchanged: versions whose index entry is identical.
+        skipped: sources left out (``skip_invalid``).
+        warnings: one line each.
+    """
+
+    output: Path
+    packages: int
+    versions: int
+    variants: int
+    added: tuple[PackageRef, ...] = ()
+    removed: tuple[PackageRef, ...] = ()
+    changed: tuple[PackageRef, ...] = ()
+    unchanged: tuple[PackageRef, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(slots=True)
+class _Variant:
+    info: PackageVersionInfo
+    rel_path: str
+
+
+@dataclass(slots=True)
+class _State:
+    settings: BuildSettings
+    staged: Path
+    rules: PublishRules
+    previous: FullIndex | None
+    first_seen: Mapping[_AssetKey, datetime]
+    now: datetime
+    variants: dict[tuple[str, VersionString], list[_Variant]] = field(default_factory=dict)
+    by_commitment: dict[_AssetKey, str] = field(default_factory=dict)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        _log.warning(message)
+        self.warnings.append(message)
+
+
+def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -> BuildReport:
+    """Build the static site for ``settings`` into ``settings.output``, replacing it atomically.
+
+    Steps, in order: every source is hard-linked (or copied) into a staging directory beside
+    the output and verified there in full (header signature, every TOC and every file body),
+    so the bytes published are the bytes verified; the manifest gives ``id``/``version``; the
+    signer is authorized; the index entry is made with :meth:`PackageVersionInfo.from_s9pk`,
+    co-signed with ``registry_key`` when set (the developer's header signature stays); files of
+    one version are merged as hardware variants; the JSON files are written; the staging
+    directory replaces the output.
+
+    **Authorization.** Upstream's ``package.add`` lets only admins create a package. A static
+    build has no earlier ``package.add``: the configuration is the whole database. So the rule
+    is :func:`check_publish` over the configured signers, admins and ``authorized`` map: the
+    header key must belong to a signer (the first by Guid that lists it), and that signer must
+    be an admin or have a range for the package id that the version satisfies, including the
+    package's first version. The previous output's ``authorized`` map is not consulted.
+
+    **Variants.** Several files with one ``(id, version)`` become one version whose ``s9pks``
+    is sorted by ``specificity_desc`` (ties by hardware JSON, then file path), as upstream's
+    ``merge_with``. Their metadata, icon and dependency metadata must be identical. A file
+    whose commitment is already in the version is dropped with a warning.
+
+    **publishedAt** of an asset (by package, version and commitment) is read back from the
+    previous output's ``index.json``; a new asset gets ``source_date_epoch``, else the current
+    time (whole seconds). Output bytes depend only on the inputs and these times.
+
+    Args:
+        settings: what to build.
+        progress: receives per-file and byte progress of verification.
+
+    Returns:
+        Counts, the difference with the previous site, skipped sources and warnings.
+
+    Raises:
+        BuildError: variants of one version disagree or collide, or the output cannot be
+            (re)built; the previous output is then untouched.
+        S9pkError: a source is not a valid, intact package (unless ``skip_invalid``).
+        UnauthorizedSignerError: a source's signer may not publish it (unless ``skip_invalid``).
+        RegistryError: a package cannot be indexed, e.g. it has no icon (unless
+            ``skip_invalid``).
+    """
+    previous = _read_previous(settings.output)
+    first_seen = _first_seen(previous[0]) if previous[0] is not None else {}
+    with staging_dir(settings.output) as staged:
+        state = _State(
+            settings=settings,
+            staged=staged,
+            rules=PublishRules(settings.admins, settings.signers, settings.authorized),
+            previous=previous[0],
+            first_seen=first_seen,
+            now=_default_time(settings.source_date_epoch),
+        )
+        if previous[1] is not None:
+            state.warn(previous[1])
+        incoming = staged / ".incoming"
+        _mkdir(incoming)
+        for n, source in enumerate(_unique_sources(settings.sources)):
+            _add_source(state, source, incoming / f"{n}.s9pk", progress)
+        incoming.rmdir()
+        index = _assemble(state)
+        meta: dict[str, JSONValue] = {
+            "format": SITE_FORMAT,
+            "apiUrl": settings.api_url,
+            "fileUrls": list(settings.file_urls),
+        }
+        _write_files(staged, site_files(index, meta))
+        replace_dir(staged, settings.output)
+    return _report(state, index)
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BuildError(f"{path}: cannot create: {e.strerror or e}") from e
+
+
+def _write_files(root: Path, files: Mapping[str, bytes]) -> None:
+    for rel, data in files.items():
+        target = root / rel
+        _mkdir(target.parent)
+        try:
+            target.write_bytes(data)
+        except OSError as e:
+            raise BuildError(f"{target}: cannot write: {e.strerror or e}") from e
+
+
+# --------------------------------------------------------------------------------------------
+# Previous output
+# --------------------------------------------------------------------------------------------
+
+
+def _read_previous(output: Path) -> tuple[FullIndex | None, str | None]:
+    """The previous site's index, or None, plus a warning when it exists but is unreadable."""
+    path = output / INDEX_FILE
+    if not (output / SITE_FILE).is_file() or not path.is_file():
+        return None, None
+    try:
+        return FullIndex.from_dict(json.loads(path.read_bytes())), None
+    except (OSError, ValueError, S9regError) as e:
+        return None, f"{path}: previous index unreadable, publication times reset ({e})"
+
+
+def _first_seen(index: FullIndex) -> dict[_AssetKey, datetime]:
+    out: dict[_AssetKey, datetime] = {}
+    for pid, info in index.package.packages.items():
+        for version, pv in info.versions.items():
+            for _, asset in pv.s9pks:
+                out[(pid, version, asset.commitment)] = asset.published_at
+    return out
+
+
+def _default_time(source_date_epoch: int | None) -> datetime:
+    if source_date_epoch is not None:
+        return datetime.fromtimestamp(source_date_epoch, UTC)
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------
+
+
+def _unique_sources(sources: tuple[Path, ...]) -> list[Path]:
+    """Sources in path order, each file once (the order makes ties and warnings stable)."""
+    seen: dict[Path, Path] = {}
+    for src in sources:
+        seen.setdefault(src.resolve(), src)
+    return sorted(seen.values(), key=lambda p: (p.name, str(p)))
+
+
+def _stage(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        try:
+            shutil.copyfile(source, dest)
+        except OSError as e:
+            raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
+
+
+def _add_source(
+    state: _State, source: Path, incoming: Path, progress: BuildProgress | None
+) -> None:
+    try:
+        _stage(source, incoming)
+        if progress is not None:
+            progress.begin(source, incoming.stat().st_size)
+        with incoming.open("rb") as f:
+            try:
+                pkg = S9pk.read(f)
+                pkg.archive.verify_all(progress.advance if progress is not None else None)
+            except S9pkError as e:
+                if e.archive is None:
+                    e.in_archive(str(source))
+                raise
+            _index_package(state, source, incoming, pkg)
+    except BuildError:
+        incoming.unlink(missing_ok=True)
+        raise
+    except S9regError as e:
+        incoming.unlink(missing_ok=True)
+        if not state.settings.skip_invalid:
+            raise
+        state.skipped.append(SkippedFile(source, e.code, e.message))
+        where = "" if str(source) in e.message else f"{source}: "
+        state.warn(f"skipped {where}{e.message}")
+    except OSError as e:
+        incoming.unlink(missing_ok=True)
+        raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
+
+
+def _index_package(state: _State, source: Path, incoming: Path, pkg: S9pk) -> None:
+    settings = state.settings
+    m = pkg.manifest
+    try:
+        version = VersionString.parse(m.version)
+    except VersionError as e:  # pragma: no cover - the manifest parser checks it already
+        raise BuildError(f"{source.name}: version: {e.message}") from None
+    check_publish(state.rules, m.id, version, pkg.signer)
+    # ``1.0:0`` and ``1.0.0:0`` are one version: keep the first spelling for key and directory.
+    for pid, known in state.variants:
+        if pid == m.id and known == version and str(known) != str(version):
+            state.warn(f"{source}: version {version} is written {known} by another variant")
+            version = known
+    key: _AssetKey = (m.id, version, pkg.commitment)
+    if key in state.by_commitment:
+        incoming.unlink()
+        state.warn(f"{source}: same package as {state.by_commitment[key]}, left out")
+        return
+    rel = asset_path(m.id, version, source.name)
+    target = state.staged / rel
+    if target.exists():
+        raise BuildError(
+            f"{source}: {rel} is already taken by another file of {m.id} {version}",
+            hint="give the hardware variants of one version distinct file names",
+        )
+    extra: dict[str, str] = {}
+    if settings.registry_key is not None:
+        extra[settings.registry_key.public_key.to_pem()] = pkg.commitment.sign(
+            settings.registry_key
+        ).to_pem()
+    info = PackageVersionInfo.from_s9pk(
+        pkg,
+        asset_urls(settings.file_urls, rel),
+        state.first_seen.get(key, state.now),
+        extra_signatures=extra,
+    )
+    _mkdir(target.parent)
+    incoming.replace(target)
+    state.by_commitment[key] = rel
+    state.variants.setdefault((m.id, version), []).append(_Variant(info, rel))
+
+
+# --------------------------------------------------------------------------------------------
+# Assembly
+# --------------------------------------------------------------------------------------------
+
+
+def _metadata(info: PackageVersionInfo) -> bytes:
+    return dump_json(replace(info, s9pks=()))
+
+
+def _merge(package_id: str, version: VersionString, variants: list[_Variant]) -> PackageVersionInfo:
+    """One version from its variants: identical metadata, distinct hardware, upstream's order."""
+    first = variants[0]
+    for other in variants[1:]:
+        if _metadata(other.info) != _metadata(first.info):
+            a, b = first.info.to_dict(), other.info.to_dict()
+            fields = sorted(k for k in a if k != "s9pks" and a[k] != b.get(k))
+            raise BuildError(
+                f"{package_id} {version}: {other.rel_path} and {first.rel_path} are variants of "
+                f"one version but their metadata differ ({', '.join(fields)})",
+                hint="rebuild the variants from one manifest, or give them different versions",
+            )
+    entries = sorted(
+        ((v.info.s9pks[0], v.rel_path) for v in variants),
+        key=lambda e: (specificity_desc(e[0][0]), dump_json(e[0][0].to_dict()), e[1]),
+    )
+    for (var_a, path_a), (var_b, path_b) in itertools.pairwise(entries):
+        if var_a[0] == var_b[0]:
+            raise BuildError(
+                f"{package_id} {version}: {path_a} and {path_b} have the same hardware "
+                "requirements but different contents",
+                hint="publish only one of them, or change the version",
+            )
+    return replace(first.info, s9pks=tuple(e[0] for e in entries))
+
+
+def _assemble(state: _State) -> FullIndex:
+    settings = state.settings
+    versions: dict[str, dict[VersionString, PackageVersionInfo]] = {}
+    for (pid, version), variants in sorted(state.variants.items(), key=lambda kv: kv[0][0]):
+        versions.setdefault(pid, {})[version] = _merge(pid, version, variants)
+    membership: dict[str, list[str]] = {}
+    for cat in settings.categories:
+        for pid in cat.packages:
+            if pid in versions:
+                membership.setdefault(pid, []).append(cat.id)
+            else:
+                state.warn(f"category {cat.id}: package {pid} has no version in the site")
+    packages = {
+        pid: PackageInfo(
+            authorized=dict(settings.authorized.get(pid, {})),
+            versions=versions[pid],
+            categories=tuple(sorted(set(membership.get(pid, ())))),
+        )
+        for pid in sorted(versions)
+    }
+    categories = {c.id: Category(c.name) for c in settings.categories}
+    return FullIndex(
+        name=settings.name,
+        icon=settings.icon,
+        package=PackageIndex(categories=categories, packages=packages),
+        signers=dict(settings.signers),
+    )
+
+
+def _report(state: _State, index: FullIndex) -> BuildReport:
+    new = _entries(index)
+    old = _entries(state.previous) if state.previous is not None else {}
+    return BuildReport(
+        output=state.settings.output,
+        packages=len(index.package.packages),
+        versions=len(new),
+        variants=sum(len(pv.s9pks) for pv in new.values()),
+        added=tuple(sorted(r for r in new if r not in old)),
+        removed=tuple(sorted(r for r in old if r not in new)),
+        changed=tuple(
+            sorted(r for r in new if r in old and dump_json(old[r]) != dump_json(new[r]))
+        ),
+        unchanged=tuple(
+            sorted(r for r in new if r in old and dump_json(old[r]) == dump_json(new[r]))
+        ),
+        skipped=tuple(state.skipped),
+        warnings=tuple(state.warnings),
+    )
+
+
+def _entries(index: FullIndex) -> dict[PackageRef, PackageVersionInfo]:
+    return {
+        PackageRef(pid, str(v)): pv
+        for pid, info in index.package.packages.items()
+        for v, pv in info.versions.items()
+    }

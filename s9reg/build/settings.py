@@ -1,0 +1,122 @@
+"""Typed settings of ``s9reg build`` (registry-protocol.md §9): what the pipeline consumes.
+
+``s9reg.config`` assembles these from YAML; nothing here reads files or the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s9reg.errors import ConfigError
+from s9reg.exver import VersionRange
+from s9reg.registry.errors import RegistryError
+from s9reg.registry.model import Guid, RegistryInfo, SignerInfo
+from s9reg.s9pk.keys import PrivateKey
+from s9reg.s9pk.manifest import LocaleString, is_id
+
+__all__ = ["BuildSettings", "CategorySettings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CategorySettings:
+    """A package category and the package ids that belong to it.
+
+    Attributes:
+        id: category id (key of ``package.category.list``).
+        name: display name.
+        packages: member package ids; ids without a built version are ignored (with a warning).
+    """
+
+    id: str
+    name: LocaleString
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildSettings:
+    """Everything :func:`s9reg.build.build_site` needs, already parsed and resolved.
+
+    Attributes:
+        name: registry display name (``info.name``), or None.
+        icon: registry icon as a ``data:`` URL (``info.icon``), or None.
+        api_url: public URL of the registry API (recorded in ``s9reg-site.json``).
+        file_urls: absolute base URLs the site's files are served from, CDN first; each
+            asset lists ``base + "/" + relative path`` for every base, in this order.
+        signers: registered signers by Guid.
+        admins: Guids of signers that may publish any package.
+        authorized: package id → signer Guid → version range that signer may publish.
+        categories: categories and their members.
+        sources: ``.s9pk`` files to publish (globs and directories already expanded).
+        registry_key: key that co-signs every asset commitment, or None.
+        output: the site directory to (re)build; it is replaced as a whole.
+        source_date_epoch: publication time (seconds) for assets seen for the first time;
+            None for the current time.
+        skip_invalid: leave out packages that fail verification or authorization (with a
+            warning) instead of failing the build.
+
+    Raises:
+        ConfigError: the settings contradict each other (all problems in ``details``).
+    """
+
+    name: str | None = None
+    icon: str | None = None
+    api_url: str
+    file_urls: tuple[str, ...]
+    signers: Mapping[Guid, SignerInfo] = field(default_factory=dict)
+    admins: frozenset[Guid] = frozenset()
+    authorized: Mapping[str, Mapping[Guid, VersionRange]] = field(default_factory=dict)
+    categories: tuple[CategorySettings, ...] = ()
+    sources: tuple[Path, ...] = ()
+    registry_key: PrivateKey | None = None
+    output: Path
+    source_date_epoch: int | None = None
+    skip_invalid: bool = False
+
+    def __post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ConfigError(f"build settings: {problems[0]}{more}", details="\n".join(problems))
+
+    def _problems(self) -> list[str]:
+        out: list[str] = []
+        if not self.file_urls:
+            out.append("file_urls: at least one base URL is needed")
+        out.extend(
+            f"file_urls: {u!r} is not an absolute http(s) URL"
+            for u in self.file_urls
+            if not u.startswith(("https://", "http://")) or len(u.split("/", 3)[2]) == 0
+        )
+        out.extend(
+            f"admins: {g} is not a registered signer"
+            for g in sorted(self.admins)
+            if g not in self.signers
+        )
+        for pid, scopes in sorted(self.authorized.items()):
+            if not is_id(pid):
+                out.append(f"authorized: {pid!r} is not a valid package id")
+            out.extend(
+                f"authorized.{pid}: {g} is not a registered signer"
+                for g in sorted(scopes)
+                if g not in self.signers
+            )
+        seen: set[str] = set()
+        for cat in self.categories:
+            if cat.id in seen:
+                out.append(f"categories: {cat.id!r} is defined twice")
+            seen.add(cat.id)
+            out.extend(
+                f"categories.{cat.id}: {p!r} is not a valid package id"
+                for p in cat.packages
+                if not is_id(p)
+            )
+        if self.icon is not None:
+            try:
+                RegistryInfo.from_dict({"icon": self.icon, "categories": {}})
+            except RegistryError as e:
+                out.append(f"icon: {e.problem}")
+        if self.source_date_epoch is not None and self.source_date_epoch < 0:
+            out.append("source_date_epoch: must not be negative")
+        return out

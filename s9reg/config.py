@@ -23,10 +23,12 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from s9reg.build import BuildSettings, CategorySettings
 from s9reg.errors import ConfigError, S9regError
 from s9reg.exver import Version, VersionRange
+from s9reg.registry import ContactInfo, Guid, SignerInfo
 from s9reg.s9pk.keys import PrivateKey, PublicKey
-from s9reg.s9pk.manifest import LocaleString, is_id
+from s9reg.s9pk.manifest import LocaleString, data_url, file_extension, is_id, mime
 
 __all__ = [
     "Category",
@@ -1052,4 +1054,101 @@ def _image_cache(c: _Checker, node: Node) -> ImageCacheSettings | None:
             images = c.each(m["images"], c.nonempty)
     return ImageCacheSettings(
         data_dir=data_dir, host=listen[0], port=listen[1], upstreams=upstreams, images=images
+    )
+
+
+# --- assembling the settings of each capability --------------------------------------------------
+
+
+def signer_guid(signer: Signer) -> Guid:
+    """The stable Guid of a configured signer (derived from its name, so rebuilds agree)."""
+    return Guid.generate(seed=signer.name.encode())
+
+
+def _icon_data_url(icon: Path | str | None) -> str | None:
+    if icon is None or isinstance(icon, str):
+        return icon
+    ext = file_extension(icon.name)
+    mime_type = mime(ext) if ext is not None else None
+    if mime_type is None or not mime_type.startswith("image/"):
+        msg = f"{icon}: registry icon must be an image (png, svg, webp, …)"
+        raise ConfigError(msg)
+    try:
+        return data_url(mime_type, icon.read_bytes())
+    except OSError as e:
+        msg = f"{icon}: cannot read registry icon: {e.strerror}"
+        raise ConfigError(msg) from None
+
+
+def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:
+    found: dict[Path, None] = {}
+    for source in cfg.sources:
+        if isinstance(source, RemoteSource):
+            msg = f"{cfg.path}: packages.sources: remote source {source.url} is not supported yet"
+            raise ConfigError(msg, hint="download it and list the local file instead")
+        pattern = source.pattern
+        if pattern.is_dir():
+            matches = sorted(pattern.glob("*.s9pk"))
+        elif any(ch in str(pattern) for ch in "*?["):
+            anchor = Path(pattern.anchor)
+            matches = sorted(anchor.glob(str(pattern.relative_to(anchor))))
+        else:
+            matches = [pattern]
+        for path in matches:
+            found.setdefault(path, None)
+    return tuple(found)
+
+
+def build_settings(
+    cfg: SiteConfig,
+    *,
+    output: Path | None = None,
+    skip_invalid: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> BuildSettings:
+    """Assemble what ``s9reg build`` needs from a loaded configuration.
+
+    Resolves the registry key reference, expands package sources, turns the icon into a data
+    URL and gives each signer its stable Guid. ``SOURCE_DATE_EPOCH`` is read from ``environ``.
+
+    Raises:
+        ConfigError: a secret, icon or source cannot be resolved, or a feature is not available.
+    """
+    env = os.environ if environ is None else environ
+    if cfg.os_releases:
+        msg = f"{cfg.path}: os: StartOS releases are not built yet"
+        raise ConfigError(msg, hint="remove the os section for now")
+    guids = {s.name: signer_guid(s) for s in cfg.signers}
+    signers = {
+        guids[s.name]: SignerInfo(
+            name=s.name,
+            contact=tuple(ContactInfo(c.kind, c.value) for c in s.contacts),
+            keys=tuple(k.to_pem() for k in s.keys),
+        )
+        for s in cfg.signers
+    }
+    epoch = env.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and not epoch.isdigit():
+        msg = f"SOURCE_DATE_EPOCH must be a whole number of seconds, not {epoch!r}"
+        raise ConfigError(msg)
+    key = cfg.registry.signing_key
+    return BuildSettings(
+        name=cfg.registry.name,
+        icon=_icon_data_url(cfg.registry.icon),
+        api_url=cfg.registry.url,
+        file_urls=(*cfg.registry.file_urls, *cfg.registry.mirrors),
+        signers=signers,
+        admins=frozenset(guids[s.name] for s in cfg.signers if s.admin),
+        authorized={
+            pkg: {guids[name]: rng for name, rng in by_signer.items()}
+            for pkg, by_signer in cfg.authorized.items()
+        },
+        categories=tuple(
+            CategorySettings(id=c.id, name=c.name, packages=c.packages) for c in cfg.categories
+        ),
+        sources=_expand_sources(cfg),
+        registry_key=key.resolve(env) if key is not None else None,
+        output=output or cfg.output,
+        source_date_epoch=int(epoch) if epoch is not None else None,
+        skip_invalid=skip_invalid,
     )

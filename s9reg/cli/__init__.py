@@ -13,6 +13,8 @@ import click
 
 from s9reg import __version__
 from s9reg.cli._app import App, console_err
+from s9reg.cli.build import build
+from s9reg.cli.demo import demo
 from s9reg.cli.key import key
 from s9reg.cli.s9pk import s9pk
 from s9reg.errors import S9regError
@@ -49,6 +51,8 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     app.verbose = verbose
 
 
+cli.add_command(build)
+cli.add_command(demo)
 cli.add_command(key)
 cli.add_command(s9pk)
 

@@ -15,6 +15,7 @@ from s9reg.cli._progress import byte_progress
 from s9reg.s9pk import v1
 from s9reg.s9pk.demo import demo_package_tree, write_tree
 from s9reg.s9pk.errors import S9pkError, UnsupportedFormatError
+from s9reg.s9pk.keys import PublicKey, Signature
 from s9reg.s9pk.package import S9pk, pack_directory
 from s9reg.s9pk.tree import Directory, read_chunks
 from s9reg.s9pk.writer import RootOrder
@@ -136,8 +137,6 @@ def inspect_signer(ctx: click.Context, fmt: str) -> None:
     with _open(path) as f:
         pkg = _load(path, f)
         header = pkg.archive.header
-        from s9reg.s9pk.keys import PublicKey, Signature  # noqa: PLC0415
-
         entry = {PublicKey(header.pubkey).to_pem(): Signature(header.signature).to_pem()}
         click.echo(dump(entry, fmt), nl=False)
 

@@ -14,9 +14,12 @@ import click
 from s9reg import __version__
 from s9reg.cli._app import App, console_err
 from s9reg.cli.build import build
+from s9reg.cli.cache import cache
 from s9reg.cli.demo import demo
 from s9reg.cli.key import key
+from s9reg.cli.publish import publish
 from s9reg.cli.s9pk import s9pk
+from s9reg.cli.serve import serve
 from s9reg.errors import S9regError
 
 __all__ = ["cli", "main"]
@@ -52,9 +55,12 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 cli.add_command(build)
+cli.add_command(cache)
 cli.add_command(demo)
 cli.add_command(key)
+cli.add_command(publish)
 cli.add_command(s9pk)
+cli.add_command(serve)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH = 32
+CACHE_DIR = ".s9reg-cache"
 # A site config is a few kilobytes; the cap keeps a wrong path (an ISO) from being parsed.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 DEFAULT_SERVE_LISTEN = ("127.0.0.1", 5959)
@@ -1104,12 +1105,14 @@ def build_settings(
     *,
     output: Path | None = None,
     skip_invalid: bool = False,
+    use_cache: bool = True,
     environ: Mapping[str, str] | None = None,
 ) -> BuildSettings:
     """Assemble what ``s9reg build`` needs from a loaded configuration.
 
     Resolves the registry key reference, expands package sources, turns the icon into a data
     URL and gives each signer its stable Guid. ``SOURCE_DATE_EPOCH`` is read from ``environ``.
+    The verification cache lives in ``.s9reg-cache/`` beside the configuration file.
 
     Raises:
         ConfigError: a secret, icon or source cannot be resolved, or a feature is not available.
@@ -1151,4 +1154,5 @@ def build_settings(
         output=output or cfg.output,
         source_date_epoch=int(epoch) if epoch is not None else None,
         skip_invalid=skip_invalid,
+        cache_dir=cfg.path.parent / CACHE_DIR if use_cache else None,
     )

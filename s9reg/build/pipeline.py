@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from s9reg.build.cache import CacheEntry, FileIdentity, VerifyCache, header_digest
 from s9reg.build.settings import BuildSettings
 from s9reg.build.site import (
     INDEX_FILE,
@@ -43,6 +44,7 @@ from s9reg.registry.model import (
 )
 from s9reg.s9pk.commitment import MerkleArchiveCommitment
 from s9reg.s9pk.errors import S9pkError
+from s9reg.s9pk.keys import PublicKey
 from s9reg.s9pk.manifest import JSONValue
 from s9reg.s9pk.package import S9pk
 
@@ -130,6 +132,8 @@ class _State:
     by_commitment: dict[_AssetKey, str] = field(default_factory=dict)
     skipped: list[SkippedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
+    extras: dict[tuple[str, str], Mapping[str, str | None]] = field(default_factory=dict)
 
     def warn(self, message: str) -> None:
         _log.warning(message)
@@ -188,6 +192,7 @@ def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -
             previous=previous[0],
             first_seen=first_seen,
             now=_default_time(settings.source_date_epoch),
+            cache=VerifyCache(settings.cache_dir),
         )
         if previous[1] is not None:
             state.warn(previous[1])
@@ -204,6 +209,7 @@ def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -
         }
         _write_files(staged, site_files(index, meta))
         replace_dir(staged, settings.output)
+    state.cache.save()
     return _report(state, index)
 
 
@@ -278,22 +284,64 @@ def _stage(source: Path, dest: Path) -> None:
             raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What the build takes from a verified source; ``info`` has no URLs and the epoch time."""
+
+    entry: CacheEntry
+    info: PackageVersionInfo
+    commitment: MerkleArchiveCommitment
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _verify(source: Path, incoming: Path, progress: BuildProgress | None) -> CacheEntry:
+    """Fully verify the staged copy of ``source`` and record what the build needs from it."""
+    ident = FileIdentity.of(incoming.stat())
+    if progress is not None:
+        progress.begin(source, ident.size)
+    with incoming.open("rb") as f:
+        try:
+            pkg = S9pk.read(f)
+            pkg.archive.verify_all(progress.advance if progress is not None else None)
+        except S9pkError as e:
+            if e.archive is None:
+                e.in_archive(str(source))
+            raise
+        info = PackageVersionInfo.from_s9pk(pkg, (), _EPOCH)
+        return CacheEntry(
+            identity=ident,
+            header=header_digest(incoming),
+            package_id=pkg.manifest.id,
+            version=pkg.manifest.version,
+            signer=pkg.signer.to_pem(),
+            info=info.to_dict(),
+            extras={"instructions": pkg.instructions(), "license": pkg.license()},
+        )
+
+
+def _from_entry(entry: CacheEntry) -> _Verified:
+    info = PackageVersionInfo.from_dict(dict(entry.info))
+    return _Verified(entry, info, info.s9pks[0][1].commitment)
+
+
 def _add_source(
     state: _State, source: Path, incoming: Path, progress: BuildProgress | None
 ) -> None:
     try:
+        try:
+            ident = FileIdentity.of(source.stat())
+        except OSError as e:
+            raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
+        entry = state.cache.lookup(source, ident)
         _stage(source, incoming)
-        if progress is not None:
-            progress.begin(source, incoming.stat().st_size)
-        with incoming.open("rb") as f:
-            try:
-                pkg = S9pk.read(f)
-                pkg.archive.verify_all(progress.advance if progress is not None else None)
-            except S9pkError as e:
-                if e.archive is None:
-                    e.in_archive(str(source))
-                raise
-            _index_package(state, source, incoming, pkg)
+        if entry is None:
+            entry = _verify(source, incoming, progress)
+        elif progress is not None:
+            progress.begin(source, ident.size)
+            progress.advance(ident.size)
+        _index_package(state, source, incoming, _from_entry(entry))
     except BuildError:
         incoming.unlink(missing_ok=True)
         raise
@@ -309,46 +357,54 @@ def _add_source(
         raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
 
 
-def _index_package(state: _State, source: Path, incoming: Path, pkg: S9pk) -> None:
+def _index_package(state: _State, source: Path, incoming: Path, verified: _Verified) -> None:
     settings = state.settings
-    m = pkg.manifest
+    entry = verified.entry
     try:
-        version = VersionString.parse(m.version)
+        version = VersionString.parse(entry.version)
     except VersionError as e:  # pragma: no cover - the manifest parser checks it already
         raise BuildError(f"{source.name}: version: {e.message}") from None
-    check_publish(state.rules, m.id, version, pkg.signer)
+    check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
+    pid = entry.package_id
     # ``1.0:0`` and ``1.0.0:0`` are one version: keep the first spelling for key and directory.
-    for pid, known in state.variants:
-        if pid == m.id and known == version and str(known) != str(version):
+    for known_id, known in state.variants:
+        if known_id == pid and known == version and str(known) != str(version):
             state.warn(f"{source}: version {version} is written {known} by another variant")
             version = known
-    key: _AssetKey = (m.id, version, pkg.commitment)
+    key: _AssetKey = (pid, version, verified.commitment)
     if key in state.by_commitment:
         incoming.unlink()
         state.warn(f"{source}: same package as {state.by_commitment[key]}, left out")
+        state.cache.store(source, entry)
         return
-    rel = asset_path(m.id, version, source.name)
+    rel = asset_path(pid, version, source.name)
     target = state.staged / rel
     if target.exists():
         raise BuildError(
-            f"{source}: {rel} is already taken by another file of {m.id} {version}",
+            f"{source}: {rel} is already taken by another file of {pid} {version}",
             hint="give the hardware variants of one version distinct file names",
         )
-    extra: dict[str, str] = {}
+    signatures = dict(verified.info.s9pks[0][1].signatures)
     if settings.registry_key is not None:
-        extra[settings.registry_key.public_key.to_pem()] = pkg.commitment.sign(
-            settings.registry_key
-        ).to_pem()
-    info = PackageVersionInfo.from_s9pk(
-        pkg,
-        asset_urls(settings.file_urls, rel),
-        state.first_seen.get(key, state.now),
-        extra_signatures=extra,
+        pem = settings.registry_key.public_key.to_pem()
+        if pem not in entry.cosign:
+            sig = verified.commitment.sign(settings.registry_key).to_pem()
+            entry = replace(entry, cosign={**entry.cosign, pem: sig})
+        signatures.setdefault(pem, entry.cosign[pem])
+    hardware, asset = verified.info.s9pks[0]
+    asset = replace(
+        asset,
+        urls=asset_urls(settings.file_urls, rel),
+        published_at=state.first_seen.get(key, state.now),
+        signatures=signatures,
     )
+    info = replace(verified.info, s9pks=((hardware, asset),))
     _mkdir(target.parent)
     incoming.replace(target)
+    state.cache.store(source, entry)
     state.by_commitment[key] = rel
-    state.variants.setdefault((m.id, version), []).append(_Variant(info, rel))
+    state.extras[(pid, str(version))] = entry.extras
+    state.variants.setdefault((pid, version), []).append(_Variant(info, rel))
 
 
 # --------------------------------------------------------------------------------------------

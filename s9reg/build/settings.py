@@ -55,6 +55,8 @@ class BuildSettings:
             None for the current time.
         skip_invalid: leave out packages that fail verification or authorization (with a
             warning) instead of failing the build.
+        cache_dir: where the verification cache lives (:mod:`s9reg.build.cache`), or None
+            to verify every body on every build.
 
     Raises:
         ConfigError: the settings contradict each other (all problems in ``details``).
@@ -73,6 +75,7 @@ class BuildSettings:
     output: Path
     source_date_epoch: int | None = None
     skip_invalid: bool = False
+    cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         problems = list(self._problems())

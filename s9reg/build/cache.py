@@ -1,0 +1,198 @@
+"""The verification cache: what a full verification of a source file found, kept between builds.
+
+A rebuild with unchanged sources must not re-read package bodies. An entry is reused only when
+the source's identity (device, inode, size, modification time in ns) is the one recorded and the
+SHA-256 of its 155-byte header (which holds the signature over the Merkle root) is unchanged,
+the same test ``git`` and ``make`` trust, plus a content check. The cache is local state of the
+machine that builds; it is never part of the site. A missing, unreadable or foreign cache file
+only costs a full verification.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s9reg import __version__
+from s9reg.s9pk.reader import HEADER_SIZE
+
+__all__ = ["CACHE_FILE", "CacheEntry", "FileIdentity", "VerifyCache", "header_digest"]
+
+CACHE_FILE = "verified.json"
+CACHE_FORMAT = 1
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """What ``stat`` says about a file: it changes whenever the file's bytes are rewritten."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileIdentity:
+        """The identity in a ``stat`` result."""
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def to_list(self) -> list[int]:
+        """JSON form."""
+        return [self.dev, self.ino, self.size, self.mtime_ns]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheEntry:
+    """A fully verified source file and what the build needs from it.
+
+    Attributes:
+        identity: the file's identity when it was verified.
+        header: SHA-256 (hex) of its first 155 bytes.
+        package_id: manifest ``id``.
+        version: manifest ``version`` as written.
+        signer: header public key (PEM).
+        info: the index entry template (``PackageVersionInfo`` JSON with no URLs).
+        extras: texts the catalogue shows (``instructions``, ``license``), or None each.
+        cosign: registry co-signatures of the commitment, ``{PUBLIC KEY PEM: SIGNATURE PEM}``.
+    """
+
+    identity: FileIdentity
+    header: str
+    package_id: str
+    version: str
+    signer: str
+    info: Mapping[str, object]
+    extras: Mapping[str, str | None] = field(default_factory=dict)
+    cosign: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form."""
+        return {
+            "identity": self.identity.to_list(),
+            "header": self.header,
+            "id": self.package_id,
+            "version": self.version,
+            "signer": self.signer,
+            "info": dict(self.info),
+            "extras": dict(self.extras),
+            "cosign": dict(sorted(self.cosign.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> CacheEntry:
+        """Parse the JSON form.
+
+        Raises:
+            TypeError: a field has the wrong type.
+            KeyError: a field is missing.
+            ValueError: a value is out of range.
+        """
+        ident = d["identity"]
+        if not isinstance(ident, list) or len(ident) != 4:
+            raise ValueError("identity")
+        info, extras, cosign = d["info"], d.get("extras", {}), d.get("cosign", {})
+        if not isinstance(info, dict) or not isinstance(extras, dict):
+            raise TypeError("info")
+        if not isinstance(cosign, dict):
+            raise TypeError("cosign")
+        return cls(
+            identity=FileIdentity(*(int(x) for x in ident)),
+            header=str(d["header"]),
+            package_id=str(d["id"]),
+            version=str(d["version"]),
+            signer=str(d["signer"]),
+            info=info,
+            extras={str(k): None if v is None else str(v) for k, v in extras.items()},
+            cosign={str(k): str(v) for k, v in cosign.items()},
+        )
+
+
+def header_digest(path: Path) -> str:
+    """SHA-256 (hex) of the first :data:`HEADER_SIZE` bytes of ``path``.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with path.open("rb") as f:
+        return hashlib.sha256(f.read(HEADER_SIZE)).hexdigest()
+
+
+class VerifyCache:
+    """Cache entries by resolved source path; :meth:`save` keeps only the entries used."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._old: dict[str, CacheEntry] = {}
+        self._new: dict[str, CacheEntry] = {}
+        self.hits = 0
+        if path is not None:
+            self._old = _load(path / CACHE_FILE)
+
+    def lookup(self, source: Path, identity: FileIdentity) -> CacheEntry | None:
+        """The entry for ``source`` if its identity and header are unchanged."""
+        entry = self._old.get(str(source.resolve()))
+        if entry is None or entry.identity != identity:
+            return None
+        try:
+            if header_digest(source) != entry.header:
+                return None
+        except OSError:
+            return None
+        self.hits += 1
+        return entry
+
+    def store(self, source: Path, entry: CacheEntry) -> None:
+        """Record ``entry`` as used by this build."""
+        self._new[str(source.resolve())] = entry
+
+    def save(self) -> None:
+        """Write the used entries atomically; failures only log (the cache is an optimization)."""
+        if self.path is None:
+            return
+        data = {
+            "format": CACHE_FORMAT,
+            "s9reg": __version__,
+            "entries": {k: e.to_dict() for k, e in sorted(self._new.items())},
+        }
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".verified-", dir=self.path)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, separators=(",", ":"))
+            Path(tmp).replace(self.path / CACHE_FILE)
+        except OSError as e:
+            _log.warning("%s: cannot save the verification cache: %s", self.path, e)
+            with contextlib.suppress(OSError, UnboundLocalError):
+                Path(tmp).unlink()
+
+
+def _load(path: Path) -> dict[str, CacheEntry]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        _log.warning("%s: verification cache unreadable, verifying everything: %s", path, e)
+        return {}
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != CACHE_FORMAT
+        or data.get("s9reg") != __version__
+        or not isinstance(data.get("entries"), dict)
+    ):
+        return {}
+    out: dict[str, CacheEntry] = {}
+    for key, raw in data["entries"].items():
+        try:
+            out[str(key)] = CacheEntry.from_dict(raw)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out

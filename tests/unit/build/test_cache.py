@@ -1,0 +1,137 @@
+"""The verification cache: unchanged sources are not re-read, changed ones always are."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from s9reg.build import build_site
+from s9reg.build.cache import CACHE_FILE
+from s9reg.s9pk.errors import IntegrityError
+from s9reg.s9pk.reader import read_archive
+
+from helpers.buildkit import ADMIN, ALICE, REGISTRY, pkg, read_index, settings, snapshot
+
+
+def _flip_body_byte_keeping_identity(path: Path) -> None:
+    """Corrupt one byte of a file body in place, restoring size and mtime (stat identity)."""
+    st = path.stat()
+    with path.open("rb") as f:
+        archive = read_archive(f)
+        node = archive.file("instructions.md")
+        assert node.position is not None
+        offset = node.position
+    with path.open("r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _json_files(root: Path) -> dict[str, bytes]:
+    # The site's .s9pk is a hard link to the source, so it shares the corruption.
+    return {k: v for k, v in snapshot(root).items() if k.endswith(".json")}
+
+
+def test_unchanged_sources_are_not_reread(tmp_path: Path, src: Path) -> None:
+    # The proof that bodies are not read: a corruption that keeps the file's stat identity
+    # and header goes unnoticed by the cached rebuild, and is caught once the cache is off.
+    a = pkg(src, "a.s9pk")
+    cache = tmp_path / "cache"
+    s = settings(tmp_path, [a], cache_dir=cache, registry_key=REGISTRY)
+    build_site(s)
+    first = _json_files(s.output)
+    _flip_body_byte_keeping_identity(a)
+    report = build_site(s)
+    assert _json_files(s.output) == first
+    assert len(report.unchanged) == 1
+    with pytest.raises(IntegrityError):
+        build_site(settings(tmp_path, [a], cache_dir=None, registry_key=REGISTRY))
+
+
+def test_rewritten_source_is_verified_again(tmp_path: Path, src: Path) -> None:
+    a = pkg(src, "a.s9pk")
+    cache = tmp_path / "cache"
+    s = settings(tmp_path, [a], cache_dir=cache)
+    build_site(s)
+    data = bytearray(a.read_bytes())
+    with a.open("rb") as f:
+        pos = read_archive(f).file("instructions.md").position
+    assert pos is not None
+    data[pos] ^= 0xFF
+    a.write_bytes(bytes(data))  # new mtime: the identity changes
+    before = snapshot(s.output)
+    with pytest.raises(IntegrityError):
+        build_site(s)
+    assert snapshot(s.output) == before
+
+
+def test_replaced_source_with_same_identity_but_new_header_is_verified(
+    tmp_path: Path, src: Path
+) -> None:
+    a = pkg(src, "a.s9pk", version="1.0.0:0")
+    cache = tmp_path / "cache"
+    s = settings(tmp_path, [a], cache_dir=cache)
+    build_site(s)
+    st = a.stat()
+    other = pkg(tmp_path, "other.s9pk", ADMIN, version="1.0.0:1")
+    data = other.read_bytes()
+    assert len(data) == st.st_size  # same layout, other key and version: same size
+    a.write_bytes(data)
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    build_site(s)
+    versions = read_index(s.output).package.packages["hello"].versions
+    assert [str(v) for v in versions] == ["1.0.0:1"]
+
+
+def test_cache_keeps_only_used_entries_and_rebuild_is_identical(tmp_path: Path, src: Path) -> None:
+    a = pkg(src, "a.s9pk", version="1.0.0:0")
+    b = pkg(src, "b.s9pk", version="1.1.0:0")
+    cache = tmp_path / "cache"
+    build_site(settings(tmp_path, [a, b], cache_dir=cache, registry_key=REGISTRY))
+    cached = snapshot(tmp_path / "site")
+    uncached_out = tmp_path / "site2"
+    build_site(settings(tmp_path, [a, b], output=uncached_out, registry_key=REGISTRY))
+    assert snapshot(uncached_out) == cached
+    build_site(settings(tmp_path, [a], cache_dir=cache, registry_key=REGISTRY))
+    entries = json.loads((cache / CACHE_FILE).read_text())["entries"]
+    assert list(entries) == [str(a.resolve())]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"not json", id="not JSON"),
+        pytest.param(b'{"format": 99, "entries": {}}', id="foreign format"),
+        pytest.param(b'{"format": 1, "s9reg": "0", "entries": {}}', id="other s9reg version"),
+        pytest.param(b"[1, 2]", id="wrong shape"),
+    ],
+)
+def test_unreadable_cache_means_full_verification(
+    tmp_path: Path, src: Path, content: bytes
+) -> None:
+    a = pkg(src, "a.s9pk", ALICE)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / CACHE_FILE).write_bytes(content)
+    _flip_body_byte_keeping_identity(a)
+    with pytest.raises(IntegrityError):
+        build_site(settings(tmp_path, [a], cache_dir=cache))
+
+
+def test_broken_entry_is_ignored(tmp_path: Path, src: Path) -> None:
+    a = pkg(src, "a.s9pk")
+    cache = tmp_path / "cache"
+    s = settings(tmp_path, [a], cache_dir=cache)
+    build_site(s)
+    data = json.loads((cache / CACHE_FILE).read_text())
+    for entry in data["entries"].values():
+        del entry["signer"]
+    (cache / CACHE_FILE).write_text(json.dumps(data))
+    _flip_body_byte_keeping_identity(a)
+    with pytest.raises(IntegrityError):
+        build_site(s)

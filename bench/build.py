@@ -17,6 +17,7 @@ is 0 when both are met. Usage and figures: ``bench/README.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -104,7 +105,7 @@ def _config_file(root: Path, out: Path) -> Path:
         "  file_urls: [https://cdn.example/, https://mirror.example/]\n"
         f"  signing_key: file:{key}\n"
         "signers:\n  - name: Bench\n    admin: true\n"
-        f"    keys: [{DEV_KEY.public_key.to_pem()!r}]\n"
+        f"    keys: [{json.dumps(DEV_KEY.public_key.to_pem())}]\n"
         "packages:\n  sources: [packages/]\n"
         f"output: {out}\n",
         encoding="utf-8",

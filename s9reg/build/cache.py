@@ -23,7 +23,16 @@ from pathlib import Path
 from s9reg import __version__
 from s9reg.s9pk.reader import HEADER_SIZE
 
-__all__ = ["CACHE_FILE", "CacheEntry", "FileIdentity", "VerifyCache", "header_digest"]
+__all__ = [
+    "CACHE_FILE",
+    "BuildStamp",
+    "CacheEntry",
+    "FileIdentity",
+    "VerifyCache",
+    "code_digest",
+    "file_digest",
+    "header_digest",
+]
 
 CACHE_FILE = "verified.json"
 CACHE_FORMAT = 1
@@ -157,6 +166,8 @@ class VerifyCache:
         """Write the used entries atomically; failures only log (the cache is an optimization)."""
         if self.path is None:
             return
+        if self._new == self._old and (self.path / CACHE_FILE).is_file():
+            return
         data = {
             "format": CACHE_FORMAT,
             "s9reg": __version__,
@@ -166,7 +177,7 @@ class VerifyCache:
             self.path.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".verified-", dir=self.path)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"))
+                f.write(json.dumps(data, separators=(",", ":")))
             Path(tmp).replace(self.path / CACHE_FILE)
         except OSError as e:
             _log.warning("%s: cannot save the verification cache: %s", self.path, e)
@@ -196,3 +207,93 @@ def _load(path: Path) -> dict[str, CacheEntry]:
         except (KeyError, TypeError, ValueError):
             continue
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Up-to-date check: a rebuild whose inputs are all unchanged does nothing
+# --------------------------------------------------------------------------------------------
+
+STAMP_FILE = "last-build.json"
+
+
+# The code that shapes the output (the CLI, serve, publish and cache do not).
+_OUTPUT_CODE = ("build", "catalogue", "registry", "s9pk", "exver", "templates")
+
+
+def code_digest() -> str:
+    """A digest of the files (name, size, mtime) of the code that writes the site."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(__version__.encode())
+    dirs = [root / d for d in _OUTPUT_CODE]
+    dirs.append(root.parent / "templates")  # an editable install reads the repository's copy
+    for d in dirs:
+        for p in sorted(d.rglob("*")) if d.is_dir() else ():
+            if p.is_file() and "__pycache__" not in p.parts:
+                st = p.stat()
+                h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str | None:
+    """SHA-256 (hex) of a whole small file, or None when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildStamp:
+    """What the last successful build consumed and produced, kept in the cache directory.
+
+    Attributes:
+        fingerprint: digest of the settings, the code and every source's identity and header.
+        output: the output directory it wrote.
+        index: SHA-256 of the ``index.json`` it wrote (detects an edited or replaced output).
+        warnings: the warnings it gave, repeated when the build is skipped.
+        skipped: ``[path, code, message]`` of the sources it left out.
+    """
+
+    fingerprint: str
+    output: str
+    index: str
+    warnings: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str, str], ...] = ()
+
+    @classmethod
+    def load(cls, cache_dir: Path) -> BuildStamp | None:
+        """The stamp of the last build, or None when there is none or it is unreadable."""
+        try:
+            d = json.loads((cache_dir / STAMP_FILE).read_bytes())
+            return cls(
+                fingerprint=str(d["fingerprint"]),
+                output=str(d["output"]),
+                index=str(d["index"]),
+                warnings=tuple(str(w) for w in d["warnings"]),
+                skipped=tuple((str(a), str(b), str(c)) for a, b, c in d["skipped"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, cache_dir: Path) -> None:
+        """Write the stamp atomically; failures only log."""
+        data = {
+            "fingerprint": self.fingerprint,
+            "output": self.output,
+            "index": self.index,
+            "warnings": list(self.warnings),
+            "skipped": [list(s) for s in self.skipped],
+        }
+        tmp = cache_dir / f".{STAMP_FILE}.tmp"
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            tmp.replace(cache_dir / STAMP_FILE)
+        except OSError as e:
+            _log.warning("%s: cannot save the build stamp: %s", cache_dir, e)
+
+    @staticmethod
+    def forget(cache_dir: Path) -> None:
+        """Remove the stamp (before a build starts changing the output)."""
+        with contextlib.suppress(OSError):
+            (cache_dir / STAMP_FILE).unlink()

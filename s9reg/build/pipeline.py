@@ -6,6 +6,7 @@ Orchestration only: the format work is :mod:`s9reg.s9pk`, the model and the publ
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -17,7 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from s9reg.build.cache import CacheEntry, FileIdentity, VerifyCache, header_digest
+from s9reg.build.cache import (
+    BuildStamp,
+    CacheEntry,
+    FileIdentity,
+    VerifyCache,
+    code_digest,
+    file_digest,
+    header_digest,
+)
 from s9reg.build.settings import BuildSettings
 from s9reg.build.site import (
     INDEX_FILE,
@@ -100,6 +109,7 @@ class BuildReport:
         unchanged: versions whose index entry is identical.
         skipped: sources left out (``skip_invalid``).
         warnings: one line each.
+        up_to_date: nothing had changed; the output was left as it was.
     """
 
     output: Path
@@ -112,6 +122,7 @@ class BuildReport:
     unchanged: tuple[PackageRef, ...] = ()
     skipped: tuple[SkippedFile, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    up_to_date: bool = False
 
 
 @dataclass(slots=True)
@@ -133,6 +144,7 @@ class _State:
     skipped: list[SkippedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
+    registry_pem: str = ""
     extras: dict[tuple[str, str], Mapping[str, str | None]] = field(default_factory=dict)
 
     def warn(self, message: str) -> None:
@@ -140,7 +152,9 @@ class _State:
         self.warnings.append(message)
 
 
-def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -> BuildReport:
+def build_site(
+    settings: BuildSettings, progress: BuildProgress | None = None, *, force: bool = False
+) -> BuildReport:
     """Build the static site for ``settings`` into ``settings.output``, replacing it atomically.
 
     Steps, in order: every source is hard-linked (or copied) into a staging directory beside
@@ -167,9 +181,15 @@ def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -
     previous output's ``index.json``; a new asset gets ``source_date_epoch``, else the current
     time (whole seconds). Output bytes depend only on the inputs and these times.
 
+    **Incremental.** With a ``cache_dir``, a source whose stat identity and header are those of
+    a file verified before is not read again (:mod:`s9reg.build.cache`), and a build whose
+    settings, code and sources are all unchanged since the last successful one, with that
+    build's ``index.json`` still in place, returns at once without touching the output.
+
     Args:
         settings: what to build.
         progress: receives per-file and byte progress of verification.
+        force: rebuild even when everything is unchanged.
 
     Returns:
         Counts, the difference with the previous site, skipped sources and warnings.
@@ -182,6 +202,12 @@ def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -
         RegistryError: a package cannot be indexed, e.g. it has no icon (unless
             ``skip_invalid``).
     """
+    cache = VerifyCache(settings.cache_dir)
+    fingerprint = _fingerprint(settings)
+    if fingerprint is not None and settings.cache_dir is not None and not force:
+        done = _up_to_date(settings, settings.cache_dir, fingerprint)
+        if done is not None:
+            return done
     previous = _read_previous(settings.output)
     first_seen = _first_seen(previous[0]) if previous[0] is not None else {}
     with staging_dir(settings.output) as staged:
@@ -192,7 +218,10 @@ def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -
             previous=previous[0],
             first_seen=first_seen,
             now=_default_time(settings.source_date_epoch),
-            cache=VerifyCache(settings.cache_dir),
+            cache=cache,
+            registry_pem=(
+                settings.registry_key.public_key.to_pem() if settings.registry_key else ""
+            ),
         )
         if previous[1] is not None:
             state.warn(previous[1])
@@ -210,7 +239,63 @@ def build_site(settings: BuildSettings, progress: BuildProgress | None = None) -
         _write_files(staged, site_files(index, meta))
         replace_dir(staged, settings.output)
     state.cache.save()
+    if fingerprint is not None and settings.cache_dir is not None:
+        BuildStamp(
+            fingerprint=fingerprint,
+            output=str(settings.output),
+            index=file_digest(settings.output / INDEX_FILE) or "",
+            warnings=tuple(state.warnings),
+            skipped=tuple((str(s.path), s.code, s.message) for s in state.skipped),
+        ).save(settings.cache_dir)
     return _report(state, index)
+
+
+def _fingerprint(settings: BuildSettings) -> str | None:
+    """Digest of everything the output depends on, or None if a source cannot be read."""
+    if settings.cache_dir is None:
+        return None
+    sources = []
+    try:
+        for src in _unique_sources(settings.sources):
+            ident = FileIdentity.of(src.stat())
+            sources.append([str(src.resolve()), ident.to_list(), header_digest(src)])
+    except OSError:
+        return None
+    data = {"code": code_digest(), "settings": settings.fingerprint_data(), "sources": sources}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _up_to_date(settings: BuildSettings, cache_dir: Path, fingerprint: str) -> BuildReport | None:
+    """The report of the last build if nothing changed since and its output is intact."""
+    stamp = BuildStamp.load(cache_dir)
+    if stamp is None or stamp.fingerprint != fingerprint or stamp.output != str(settings.output):
+        return None
+    try:
+        raw = (settings.output / INDEX_FILE).read_bytes()
+        if (
+            hashlib.sha256(raw).hexdigest() != stamp.index
+            or not (settings.output / SITE_FILE).is_file()
+        ):
+            return None
+        packages = json.loads(raw)["package"]["packages"]
+        refs = sorted(
+            PackageRef(pid, v) for pid, info in packages.items() for v in info["versions"]
+        )
+        variants = sum(
+            len(pv["s9pks"]) for info in packages.values() for pv in info["versions"].values()
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return BuildReport(
+        output=settings.output,
+        packages=len(packages),
+        versions=len(refs),
+        variants=variants,
+        unchanged=tuple(refs),
+        skipped=tuple(SkippedFile(Path(p), c, m) for p, c, m in stamp.skipped),
+        warnings=stamp.warnings,
+        up_to_date=True,
+    )
 
 
 def _mkdir(path: Path) -> None:
@@ -386,7 +471,7 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
         )
     signatures = dict(verified.info.s9pks[0][1].signatures)
     if settings.registry_key is not None:
-        pem = settings.registry_key.public_key.to_pem()
+        pem = state.registry_pem
         if pem not in entry.cosign:
             sig = verified.commitment.sign(settings.registry_key).to_pem()
             entry = replace(entry, cosign={**entry.cosign, pem: sig})

@@ -77,6 +77,28 @@ class BuildSettings:
     skip_invalid: bool = False
     cache_dir: Path | None = None
 
+    def fingerprint_data(self) -> dict[str, object]:
+        """Every setting that shapes the output, as JSON (the public half of the key only)."""
+        return {
+            "name": self.name,
+            "icon": self.icon,
+            "api_url": self.api_url,
+            "file_urls": list(self.file_urls),
+            "signers": {str(g): s.to_dict() for g, s in sorted(self.signers.items())},
+            "admins": sorted(self.admins),
+            "authorized": {
+                pid: {str(g): str(r) for g, r in sorted(scopes.items())}
+                for pid, scopes in sorted(self.authorized.items())
+            },
+            "categories": [[c.id, repr(c.name), list(c.packages)] for c in self.categories],
+            "sources": [str(p) for p in self.sources],
+            "registry_key": (
+                None if self.registry_key is None else self.registry_key.public_key.to_pem()
+            ),
+            "output": str(self.output),
+            "skip_invalid": self.skip_invalid,
+        }
+
     def __post_init__(self) -> None:
         problems = list(self._problems())
         if problems:

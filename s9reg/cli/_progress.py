@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -35,3 +37,48 @@ def byte_progress(label: str, total: int, *, enabled: bool) -> Iterator[Callable
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class BuildBar:
+    """Draws ``s9reg build``'s verification progress: files done, bytes, rate, current file."""
+
+    def __init__(self, total_bytes: int, total_files: int, *, enabled: bool) -> None:
+        self._bar: Progress | None = None
+        if not enabled or total_files == 0:
+            return
+        self._bar = Progress(
+            TextColumn("verifying {task.fields[files]}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[name]}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._total_files = total_files
+        self._done = 0
+        self._task = self._bar.add_task(
+            "build", total=total_bytes, files=f"0/{total_files}", name=""
+        )
+
+    def __enter__(self) -> Self:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def begin(self, path: Path, size: int) -> None:  # noqa: ARG002 - part of BuildProgress
+        """A source file is about to be verified (or taken from the cache)."""
+        if self._bar is not None:
+            self._done += 1
+            files = f"{self._done}/{self._total_files}"
+            self._bar.update(self._task, files=files, name=path.name)
+
+    def advance(self, nbytes: int) -> None:
+        """``nbytes`` more bytes were verified."""
+        if self._bar is not None:
+            self._bar.advance(self._task, nbytes)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from s9reg import config
 from s9reg.build import build_site
 from s9reg.build.pipeline import BuildReport
 from s9reg.cli._app import console_err
+from s9reg.cli._progress import BuildBar
 
 
 def _summary(report: BuildReport) -> dict[str, object]:
@@ -36,22 +39,47 @@ def _summary(report: BuildReport) -> dict[str, object]:
     help="Output directory (default: `output` from the configuration).",
 )  # fmt: skip
 @click.option("--skip-invalid", is_flag=True, help="Leave out invalid or unauthorized packages.")
+@click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
+@click.option("--no-cache", is_flag=True, help="Verify every package body (ignore .s9reg-cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def build(config_path: Path, out: Path | None, skip_invalid: bool, as_json: bool) -> None:
+def build(  # noqa: PLR0913, PLR0917 - one parameter per option
+    config_path: Path,
+    out: Path | None,
+    skip_invalid: bool,
+    force: bool,
+    no_cache: bool,
+    as_json: bool,
+) -> None:
     """Verify every package source and render the static registry site.
 
-    A failed build leaves the previous output untouched. SOURCE_DATE_EPOCH sets the publication
-    time of versions seen for the first time.
+    A failed build leaves the previous output untouched. Verification results are cached in
+    .s9reg-cache/ beside the configuration: unchanged packages are not read again, and a build
+    with nothing changed does nothing. SOURCE_DATE_EPOCH sets the publication time of versions
+    seen for the first time.
     """
     cfg = config.load(config_path)
-    settings = config.build_settings(cfg, output=out, skip_invalid=skip_invalid)
-    report = build_site(settings)
+    settings = config.build_settings(
+        cfg, output=out, skip_invalid=skip_invalid, use_cache=not no_cache
+    )
+    total = 0
+    for src in settings.sources:
+        with contextlib.suppress(OSError):
+            total += src.stat().st_size
+    tty = not as_json and sys.stderr.isatty()
+    with BuildBar(total, len(settings.sources), enabled=tty) as bar:
+        report = build_site(settings, bar, force=force)
     for warning in report.warnings:
         console_err(f"warning: {warning}")
     for skipped in report.skipped:
         console_err(f"skipped {skipped.path}: {skipped.message}")
     if as_json:
         click.echo(json.dumps(_summary(report), ensure_ascii=False))
+        return
+    if report.up_to_date:
+        click.echo(
+            f"Up to date: {report.output} ({report.packages} packages, {report.versions} "
+            f"versions, {report.variants} files; nothing changed since the last build)"
+        )
         return
     click.echo(
         f"Built {report.output}: {report.packages} packages, {report.versions} versions, "

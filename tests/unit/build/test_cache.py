@@ -46,7 +46,8 @@ def test_unchanged_sources_are_not_reread(tmp_path: Path, src: Path) -> None:
     build_site(s)
     first = _json_files(s.output)
     _flip_body_byte_keeping_identity(a)
-    report = build_site(s)
+    report = build_site(s, force=True)  # force: past the up-to-date check, to the file cache
+    assert not report.up_to_date
     assert _json_files(s.output) == first
     assert len(report.unchanged) == 1
     with pytest.raises(IntegrityError):
@@ -134,4 +135,63 @@ def test_broken_entry_is_ignored(tmp_path: Path, src: Path) -> None:
     (cache / CACHE_FILE).write_text(json.dumps(data))
     _flip_body_byte_keeping_identity(a)
     with pytest.raises(IntegrityError):
-        build_site(s)
+        build_site(s, force=True)
+
+
+# --- the up-to-date check ------------------------------------------------------------------
+
+
+def test_noop_rebuild_leaves_the_output_alone(tmp_path: Path, src: Path) -> None:
+    a = pkg(src, "a.s9pk")
+    s = settings(tmp_path, [a], cache_dir=tmp_path / "cache", registry_key=REGISTRY)
+    first = build_site(s)
+    ino = (s.output / "index.json").stat().st_ino
+    again = build_site(s)
+    assert again.up_to_date
+    assert (s.output / "index.json").stat().st_ino == ino  # not rewritten, not swapped
+    assert (again.packages, again.versions, again.variants) == (1, 1, 1)
+    assert again.unchanged == first.added
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param("settings", id="a setting changed"),
+        pytest.param("output edited", id="the output's index was edited"),
+        pytest.param("output gone", id="the output was removed"),
+        pytest.param("source touched", id="a source was rewritten"),
+        pytest.param("source added", id="a source was added"),
+    ],
+)
+def test_any_change_means_a_real_build(tmp_path: Path, src: Path, change: str) -> None:
+    a = pkg(src, "a.s9pk")
+    s = settings(tmp_path, [a], cache_dir=tmp_path / "cache")
+    build_site(s)
+    if change == "settings":
+        s = settings(tmp_path, [a], cache_dir=tmp_path / "cache", name="Renamed")
+    elif change == "output edited":
+        (s.output / "index.json").write_text("{}")
+    elif change == "output gone":
+        for p in sorted(s.output.rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+    elif change == "source touched":
+        a.write_bytes(a.read_bytes())
+    else:
+        b = pkg(src, "b.s9pk", version="1.1.0:0")
+        s = settings(tmp_path, [a, b], cache_dir=tmp_path / "cache")
+    report = build_site(s)
+    assert not report.up_to_date
+    assert read_index(s.output).package.packages["hello"].versions
+
+
+def test_skipped_sources_are_reported_again_when_up_to_date(tmp_path: Path, src: Path) -> None:
+    good = pkg(src, "good.s9pk")
+    bad = src / "bad.s9pk"
+    bad.write_bytes(b"not a package")
+    s = settings(tmp_path, [good, bad], cache_dir=tmp_path / "cache", skip_invalid=True)
+    first = build_site(s)
+    again = build_site(s)
+    assert again.up_to_date
+    assert again.skipped == first.skipped
+    assert again.warnings == first.warnings
+    assert len(first.skipped) == 1

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,6 +53,7 @@ INDEX_FILE = "index.json"
 PACKAGE_INDEX_FILE = "index.json"
 RPC_DIR = "rpc.v0"
 ALL_PACKAGES = "_all"
+EXACT_VERSION_DIR = "version"
 OTHER_VERSIONS = ("none", "short", "full")
 # RFC 3986 pchar minus '%' and '/': what may stay unescaped in one path segment.
 _PCHAR_SAFE = "-._~!$&'()*+,;=:@"
@@ -144,6 +146,13 @@ def rpc_results(index: FullIndex) -> dict[str, JSONValue]:
         out[f"package.get/{ALL_PACKAGES}/{level}.json"] = packages_response_to_dict(responses)
         for pid, response in responses.items():
             out[f"package.get/{pid}/{level}.json"] = response.to_dict()
+    for pid in sorted(packages):
+        info = packages[pid]
+        for version, pv in info.versions.items():
+            one = replace(info, versions={version: pv})
+            base = f"package.get/{pid}/{EXACT_VERSION_DIR}/{str(version).removeprefix('#')}"
+            for level in OTHER_VERSIONS:
+                out[f"{base}/{level}.json"] = package_get(one, level).to_dict()
     for pid in sorted(packages):
         signers: dict[str, JSONValue] = {
             str(g): [index.signers[g].to_dict(), str(r)]

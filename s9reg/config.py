@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
@@ -24,13 +24,27 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from s9reg.build import BuildSettings, CategorySettings
+from s9reg.build.settings import OsReleaseSettings
+from s9reg.cache import (
+    DEFAULT_CURATED,
+    DEFAULT_UPSTREAMS,
+    CacheSettings,
+    ImageRef,
+    S3Storage,
+    UploadPurging,
+    Upstream,
+)
 from s9reg.errors import ConfigError, S9regError
 from s9reg.exver import Version, VersionRange
+from s9reg.publish import settings as publishing
+from s9reg.publish.settings import S3Settings
 from s9reg.registry import ContactInfo, Guid, SignerInfo
 from s9reg.s9pk.keys import PrivateKey, PublicKey
 from s9reg.s9pk.manifest import LocaleString, data_url, file_extension, is_id, mime
+from s9reg.serve.settings import ServeSettings
 
 __all__ = [
+    "CacheUpstream",
     "Category",
     "Contact",
     "ImageCacheSettings",
@@ -45,8 +59,10 @@ __all__ = [
     "Signer",
     "SiteConfig",
     "StorageSettings",
+    "cache_settings",
     "load",
     "loads",
+    "serve_settings",
 ]
 
 MAX_NAME_LENGTH = 32
@@ -55,6 +71,7 @@ CACHE_DIR = ".s9reg-cache"
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 DEFAULT_SERVE_LISTEN = ("127.0.0.1", 5959)
 DEFAULT_CACHE_LISTEN = ("127.0.0.1", 5000)
+DEFAULT_CACHE_API_LISTEN = ("127.0.0.1", 5080)
 OS_IMAGE_KINDS = ("iso", "img", "squashfs")
 CONTACT_KINDS = ("email", "matrix", "website")
 CHECKSUM_MODES = ("when_supported", "when_required")
@@ -230,35 +247,53 @@ class StorageSettings:
     path: Path | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServeSettings:
-    """The ``serve:`` section (``s9reg serve``)."""
-
-    host: str = DEFAULT_SERVE_LISTEN[0]
-    port: int = DEFAULT_SERVE_LISTEN[1]
+# The ``publish:`` section is the S3 target itself (credentials come from the AWS chain).
+PublishSettings = S3Settings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PublishSettings:
-    """The ``publish:`` section: the S3 target. Credentials come from the AWS chain, never here."""
+class CacheUpstream:
+    """One entry of ``image_cache.upstreams``; credentials stay references until resolved.
 
-    bucket: str
-    endpoint_url: str | None = None
-    prefix: str = ""
-    region: str | None = None
-    path_style: bool = False
-    checksum_mode: Literal["when_supported", "when_required"] = "when_supported"
+    Attributes:
+        name: registry host as written in image references (``docker.io``).
+        url: the registry API endpoint.
+        listen: listen address of its pull-through instance, or None for the next free one
+            after ``image_cache.listen``.
+        writer_port: port of its writer instance (127.0.0.1), or None for ``port + 100``.
+        username: a user name, or ``env:NAME``.
+        password: ``env:NAME`` (a password is never written in the file).
+    """
+
+    name: str
+    url: str
+    listen: tuple[str, int] | None = None
+    writer_port: int | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+_DEFAULT_CACHE_UPSTREAMS = tuple(CacheUpstream(name=n, url=u) for n, u in DEFAULT_UPSTREAMS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImageCacheSettings:
-    """The ``image_cache:`` section (container image cache for offline installs)."""
+    """The ``image_cache:`` section (``s9reg cache``; built by :func:`cache_settings`).
+
+    ``images`` holds the references as written (``REF`` or ``REF@DIGEST``).
+    """
 
     data_dir: Path
     host: str = DEFAULT_CACHE_LISTEN[0]
     port: int = DEFAULT_CACHE_LISTEN[1]
-    upstreams: tuple[str, ...] = ()
-    images: tuple[str, ...] = ()
+    api_host: str = DEFAULT_CACHE_API_LISTEN[0]
+    api_port: int = DEFAULT_CACHE_API_LISTEN[1]
+    upstreams: tuple[CacheUpstream, ...] = _DEFAULT_CACHE_UPSTREAMS
+    images: tuple[str, ...] = DEFAULT_CURATED
+    upload_purging: UploadPurging = field(default_factory=UploadPurging)
+    s3: S3Storage | None = None
+    recheck_seconds: int = 30
+    public_host: str = "localhost"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -981,13 +1016,59 @@ def _storage(c: _Checker, node: Node) -> StorageSettings | None:
     return None
 
 
-def _serve(c: _Checker, node: Node) -> ServeSettings | None:
-    m = c.mapping(node, (), ("listen",))
-    if m is None or "listen" not in m:
+_SERVE_NUMBERS = {
+    # key: (minimum, integer only)
+    "max_body": (1024, True),
+    "client_timeout": (0.1, False),
+    "refresh_interval": (1, False),
+}
+
+
+def _serve_number(c: _Checker, node: Node, minimum: float, *, integer: bool) -> float | None:
+    int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+    kinds = (int_tag,) if integer else (int_tag, float_tag)
+    what = "a whole number" if integer else "a number"
+    if not (isinstance(node, ScalarNode) and node.tag in kinds):
+        c.add(node, f"expected {what}, got {_describe(node)}")
         return None
-    with c.at("listen"):
-        listen = c.listen(m["listen"])
-    return None if listen is None else ServeSettings(host=listen[0], port=listen[1])
+    try:
+        value = int(str(node.value).replace("_", "")) if integer else float(node.value)
+    except ValueError:
+        c.add(node, f"expected {what}, got {node.value!r}")
+        return None
+    if value < minimum:
+        c.add(node, f"must be at least {minimum}")
+        return None
+    return value
+
+
+def _serve(c: _Checker, node: Node) -> ServeSettings | None:
+    m = c.mapping(node, (), ("listen", "site", "hostnames", *_SERVE_NUMBERS))
+    if m is None:
+        return None
+    values: dict[str, object] = {}
+    if "listen" in m:
+        with c.at("listen"):
+            listen = c.listen(m["listen"])
+        if listen is not None:
+            values.update(host=listen[0], port=listen[1])
+    if "site" in m:
+        with c.at("site"):
+            site = c.nonempty(m["site"], "a directory, s3://bucket/prefix or http(s) URL")
+        if site is not None and not site.startswith(("s3://", "http://", "https://")):
+            values["site"] = str(c.resolve(m["site"], site) or site)
+        elif site is not None:
+            values["site"] = site
+    if "hostnames" in m:
+        with c.at("hostnames"):
+            values["hostnames"] = c.each(m["hostnames"], c.nonempty)
+    for key, (minimum, integer) in _SERVE_NUMBERS.items():
+        if key in m:
+            with c.at(key):
+                number = _serve_number(c, m[key], minimum, integer=integer)
+            if number is not None:
+                values[key] = int(number) if integer else number
+    return ServeSettings(**values)  # type: ignore[arg-type]
 
 
 def _publish(c: _Checker, node: Node) -> PublishSettings | None:
@@ -1021,6 +1102,9 @@ def _publish(c: _Checker, node: Node) -> PublishSettings | None:
                 checksum = "when_required"
             elif mode is not None and mode != "when_supported":
                 c.add(m["checksum_mode"], f"expected one of {', '.join(CHECKSUM_MODES)}")
+    elif endpoint is not None:
+        # boto3 1.36+ sends CRC checksums that many S3-compatible servers reject.
+        checksum = "when_required"
     if bucket is None:
         return None
     return PublishSettings(
@@ -1033,29 +1117,194 @@ def _publish(c: _Checker, node: Node) -> PublishSettings | None:
     )
 
 
+_CACHE_KEYS = (
+    "data_dir",
+    "listen",
+    "api_listen",
+    "upstreams",
+    "images",
+    "upload_purging",
+    "s3",
+    "recheck_seconds",
+    "public_host",
+)
+_CACHE_UPSTREAM_KEYS = ("url", "listen", "writer_port", "username", "password")
+
+
 def _image_cache(c: _Checker, node: Node) -> ImageCacheSettings | None:
-    m = c.mapping(node, (), ("data_dir", "listen", "upstreams", "images"))
+    m = c.mapping(node, (), _CACHE_KEYS)
     if m is None:
         return None
-    data_dir = c.base / ".s9reg-image-cache"
+    out: dict[str, object] = {"data_dir": c.base / ".s9reg-image-cache"}
     if "data_dir" in m:
         with c.at("data_dir"):
-            data_dir = c.path(m["data_dir"]) or data_dir
-    listen = DEFAULT_CACHE_LISTEN
-    if "listen" in m:
-        with c.at("listen"):
-            listen = c.listen(m["listen"]) or listen
-    upstreams: tuple[str, ...] = ()
+            out["data_dir"] = c.path(m["data_dir"]) or out["data_dir"]
+    for key, fields in (("listen", ("host", "port")), ("api_listen", ("api_host", "api_port"))):
+        if key in m:
+            with c.at(key):
+                listen = c.listen(m[key])
+            if listen is not None:
+                out.update(zip(fields, listen, strict=True))
+    upstreams = _DEFAULT_CACHE_UPSTREAMS
     if "upstreams" in m:
         with c.at("upstreams"):
-            upstreams = c.each(m["upstreams"], c.url)
-    images: tuple[str, ...] = ()
+            upstreams = _cache_upstreams(c, m["upstreams"])
+        out["upstreams"] = upstreams
     if "images" in m:
         with c.at("images"):
-            images = c.each(m["images"], c.nonempty)
-    return ImageCacheSettings(
-        data_dir=data_dir, host=listen[0], port=listen[1], upstreams=upstreams, images=images
-    )
+            out["images"] = c.each(m["images"], lambda n: _cache_image(c, n, upstreams))
+    if "upload_purging" in m:
+        with c.at("upload_purging"):
+            out["upload_purging"] = _cache_purging(c, m["upload_purging"])
+    if "s3" in m and not _is_null(m["s3"]):
+        with c.at("s3"):
+            out["s3"] = _cache_s3(c, m["s3"])
+    if "recheck_seconds" in m:
+        with c.at("recheck_seconds"):
+            out["recheck_seconds"] = _cache_int(c, m["recheck_seconds"], 1, 86400) or 30
+    if "public_host" in m:
+        with c.at("public_host"):
+            out["public_host"] = c.nonempty(m["public_host"]) or "localhost"
+    return ImageCacheSettings(**out)  # type: ignore[arg-type]
+
+
+def _cache_int(c: _Checker, node: Node, low: int, high: int) -> int | None:
+    if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+        try:
+            value = int(str(node.value).replace("_", ""), 0)
+        except ValueError:
+            value = low - 1
+        if low <= value <= high:
+            return value
+    c.add(node, f"expected a whole number from {low} to {high}, got {_describe(node)}")
+    return None
+
+
+def _cache_name_of(url: str) -> str:
+    host = urlsplit(url).netloc.lower()
+    return "docker.io" if host in ("registry-1.docker.io", "index.docker.io") else host
+
+
+def _cache_upstreams(c: _Checker, node: Node) -> tuple[CacheUpstream, ...]:
+    out: list[CacheUpstream] = []
+    if isinstance(node, SequenceNode):  # short form: a list of URLs
+        out.extend(CacheUpstream(name=_cache_name_of(u), url=u) for u in c.each(node, c.url))
+    elif isinstance(node, MappingNode):
+        for name, key_node, body in c.keyed(node):
+            with c.at(name):
+                if not re.fullmatch(r"[a-z0-9.-]+(?::\d{1,5})?", name):
+                    c.add(key_node, f"not a registry host name: {name!r} (e.g. docker.io)")
+                    continue
+                upstream = _cache_upstream(c, name, body)
+            if upstream is not None:
+                out.append(upstream)
+    else:
+        c.add(node, f"expected a mapping of registry name to URL, got {_describe(node)}")
+    return tuple(out)
+
+
+def _cache_upstream(c: _Checker, name: str, node: Node) -> CacheUpstream | None:
+    if not isinstance(node, MappingNode):
+        url = c.url(node)
+        return None if url is None else CacheUpstream(name=name, url=url)
+    m = c.mapping(node, ("url",), _CACHE_UPSTREAM_KEYS[1:])
+    if m is None or "url" not in m:
+        return None
+    with c.at("url"):
+        url = c.url(m["url"])
+    fields: dict[str, object] = {}
+    if "listen" in m:
+        with c.at("listen"):
+            fields["listen"] = c.listen(m["listen"])
+    if "writer_port" in m:
+        with c.at("writer_port"):
+            fields["writer_port"] = _cache_int(c, m["writer_port"], 1, 65535)
+    if "username" in m:
+        with c.at("username"):
+            fields["username"] = c.nonempty(m["username"])
+    if "password" in m:
+        with c.at("password"):
+            ref = c.string(m["password"], "env:NAME")
+            if ref is not None and not (ref.startswith("env:") and _ENV_NAME_RE.fullmatch(ref[4:])):
+                c.add(m["password"], "write env:NAME (passwords are never kept in the file)")
+                ref = None
+            fields["password"] = ref
+    if url is None:
+        return None
+    return CacheUpstream(name=name, url=url, **fields)  # type: ignore[arg-type]
+
+
+def _cache_image(c: _Checker, node: Node, upstreams: tuple[CacheUpstream, ...]) -> str | None:
+    digest = None
+    if isinstance(node, MappingNode):
+        m = c.mapping(node, ("image",), ("digest",))
+        if m is None or "image" not in m:
+            return None
+        with c.at("image"):
+            text = c.nonempty(m["image"], "an image reference")
+        if "digest" in m:
+            with c.at("digest"):
+                digest = c.nonempty(m["digest"], "a sha256: digest")
+        node = m["image"]
+    else:
+        text = c.nonempty(node, "an image reference")
+    if text is None:
+        return None
+    full = f"{text}@{digest}" if digest is not None and "@" not in text else text
+    try:
+        ref = ImageRef.parse(full)
+    except S9regError as e:
+        c.add(node, e.message)
+        return None
+    if ref.tag is None:
+        c.add(node, f"{text}: curated images need a tag (e.g. {ref.name}:1.0)")
+        return None
+    if ref.registry not in {u.name for u in upstreams}:
+        c.add(node, f"{text}: registry {ref.registry} is not one of the upstreams")
+        return None
+    return full
+
+
+def _cache_purging(c: _Checker, node: Node) -> UploadPurging | None:
+    if isinstance(node, ScalarNode) and node.tag == _TAG_BOOL:
+        enabled = c.boolean(node)
+        return None if enabled is None else UploadPurging(enabled=enabled)
+    m = c.mapping(node, (), ("enabled", "age_hours", "interval_hours"))
+    if m is None:
+        return None
+    fields: dict[str, object] = {}
+    if "enabled" in m:
+        with c.at("enabled"):
+            fields["enabled"] = c.boolean(m["enabled"])
+    for key in ("age_hours", "interval_hours"):
+        if key in m:
+            with c.at(key):
+                fields[key] = _cache_int(c, m[key], 1, 24 * 365)
+    if any(v is None for v in fields.values()):
+        return None
+    return UploadPurging(**fields)  # type: ignore[arg-type]
+
+
+def _cache_s3(c: _Checker, node: Node) -> S3Storage | None:
+    m = c.mapping(node, ("bucket",), ("region", "endpoint_url", "root"))
+    if m is None or "bucket" not in m:
+        return None
+    with c.at("bucket"):
+        bucket = c.nonempty(m["bucket"])
+    fields: dict[str, object] = {}
+    if "region" in m:
+        with c.at("region"):
+            fields["region"] = c.nonempty(m["region"])
+    if "endpoint_url" in m:
+        with c.at("endpoint_url"):
+            fields["endpoint_url"] = c.url(m["endpoint_url"])
+    if "root" in m:
+        with c.at("root"):
+            root = c.nonempty(m["root"])
+            fields["root"] = None if root is None else "/" + root.strip("/")
+    if bucket is None or any(v is None for v in fields.values()):
+        return None
+    return S3Storage(bucket=bucket, **fields)  # type: ignore[arg-type]
 
 
 # --- assembling the settings of each capability --------------------------------------------------
@@ -1085,8 +1334,7 @@ def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:
     found: dict[Path, None] = {}
     for source in cfg.sources:
         if isinstance(source, RemoteSource):
-            msg = f"{cfg.path}: packages.sources: remote source {source.url} is not supported yet"
-            raise ConfigError(msg, hint="download it and list the local file instead")
+            continue
         pattern = source.pattern
         if pattern.is_dir():
             matches = sorted(pattern.glob("*.s9pk"))
@@ -1118,9 +1366,6 @@ def build_settings(
         ConfigError: a secret, icon or source cannot be resolved, or a feature is not available.
     """
     env = os.environ if environ is None else environ
-    if cfg.os_releases:
-        msg = f"{cfg.path}: os: StartOS releases are not built yet"
-        raise ConfigError(msg, hint="remove the os section for now")
     guids = {s.name: signer_guid(s) for s in cfg.signers}
     signers = {
         guids[s.name]: SignerInfo(
@@ -1155,4 +1400,166 @@ def build_settings(
         source_date_epoch=int(epoch) if epoch is not None else None,
         skip_invalid=skip_invalid,
         cache_dir=cfg.path.parent / CACHE_DIR if use_cache else None,
+        remote_sources=tuple(s.url for s in cfg.sources if isinstance(s, RemoteSource)),
+        os_releases=tuple(
+            OsReleaseSettings(
+                version=r.version,
+                headline=r.headline,
+                release_notes=r.release_notes,
+                source_version=r.source_version,
+                images={
+                    kind: dict(images)
+                    for kind, images in (("iso", r.iso), ("img", r.img), ("squashfs", r.squashfs))
+                    if images
+                },
+            )
+            for r in cfg.os_releases
+        ),
+    )
+
+
+def publish_settings(  # noqa: PLR0913 - one keyword per CLI option
+    cfg: SiteConfig,
+    *,
+    site: Path | None = None,
+    target_dir: Path | None = None,
+    jobs: int = publishing.DEFAULT_JOBS,
+    max_delete: int = publishing.DEFAULT_MAX_DELETE,
+    keep_generations: int = publishing.DEFAULT_KEEP_GENERATIONS,
+    grace_seconds: int = publishing.DEFAULT_GRACE_SECONDS,
+    break_lock: bool = False,
+    dry_run: bool = False,
+) -> publishing.PublishSettings:
+    """Assemble what ``s9reg publish`` needs from a loaded configuration.
+
+    The target is ``storage:`` (``file:PATH`` or ``s3``); a ``publish:`` section alone means
+    ``s3``. The other arguments are the :class:`s9reg.publish.PublishSettings` fields of the
+    same names, set by the CLI.
+
+    Args:
+        cfg: the loaded configuration.
+        site: the built site (default: ``output``).
+        target_dir: publish into this directory instead of the configured storage.
+        jobs: parallel transfers.
+        max_delete: deletion cap of one publish.
+        keep_generations: generations whose objects are kept.
+        grace_seconds: how long objects of retired generations are kept.
+        break_lock: take over a live-looking lease.
+        dry_run: plan only.
+
+    Raises:
+        ConfigError: no target is configured, or a limit is out of range.
+    """
+    target: S3Settings | publishing.DirSettings
+    storage = cfg.storage
+    if target_dir is not None:
+        target = publishing.DirSettings(path=target_dir)
+    elif storage is not None and storage.kind == "file" and storage.path is not None:
+        target = publishing.DirSettings(path=storage.path)
+    elif cfg.publish is not None:
+        target = cfg.publish
+    else:
+        msg = f"{cfg.path}: nothing to publish to: set storage (file:PATH or s3)"
+        raise ConfigError(msg, hint="add 'storage: file:public' or a 'publish:' section")
+    return publishing.PublishSettings(
+        site=site or cfg.output,
+        target=target,
+        jobs=jobs,
+        max_delete=max_delete,
+        keep_generations=keep_generations,
+        grace_seconds=grace_seconds,
+        break_lock=break_lock,
+        dry_run=dry_run,
+    )
+
+
+def serve_settings(
+    cfg: SiteConfig | None,
+    *,
+    site: str | None = None,
+    listen: tuple[str, int] | None = None,
+) -> ServeSettings:
+    """Assemble what ``s9reg serve`` needs: the ``serve:`` section plus command-line overrides.
+
+    The site defaults to ``serve.site``, else the configuration's ``output`` directory.
+
+    Args:
+        cfg: the loaded configuration, or None to use the defaults.
+        site: ``--site`` (a directory, ``s3://bucket/prefix`` or an ``http(s)`` URL).
+        listen: ``--listen`` host and port.
+
+    Raises:
+        ConfigError: no site is given and there is no configuration to take ``output`` from.
+    """
+    base = cfg.serve if cfg is not None else ServeSettings()
+    chosen = site or base.site or (str(cfg.output) if cfg is not None else None)
+    if chosen is None:
+        raise ConfigError("no site to serve", hint="pass --site or --config")
+    host, port = listen if listen is not None else (base.host, base.port)
+    return replace(base, site=chosen, host=host, port=port)
+
+
+def _cache_credential(reference: str | None, environ: Mapping[str, str], what: str) -> str | None:
+    if reference is None or not reference.startswith("env:"):
+        return reference
+    name = reference[4:]
+    value = environ.get(name)
+    if value is None:
+        raise ConfigError(
+            f"image_cache: {what}: environment variable {name} is not set",
+            hint=f"export {name}, or remove the credentials of that upstream",
+        )
+    return value
+
+
+def cache_settings(
+    cfg: SiteConfig | None, *, environ: Mapping[str, str] | None = None
+) -> CacheSettings:
+    """Assemble what ``s9reg cache`` needs from the ``image_cache:`` section.
+
+    Upstream ports not given are the ``listen`` port plus the upstream's position; writer
+    ports default to the instance's port plus 100. Credentials are read from ``environ``.
+
+    Args:
+        cfg: the loaded configuration; None (or no section) gives the defaults, with the data
+            directory ``.s9reg-image-cache`` in the current directory.
+        environ: environment for ``env:`` credentials; defaults to ``os.environ``.
+
+    Raises:
+        ConfigError: a credential variable is unset, or the settings contradict each other
+            (for example two instances on one port).
+    """
+    env = os.environ if environ is None else environ
+    section = cfg.image_cache if cfg is not None else None
+    if section is None:
+        base = cfg.path.parent if cfg is not None else Path.cwd()
+        section = ImageCacheSettings(data_dir=base / ".s9reg-image-cache")
+    upstreams = []
+    for i, u in enumerate(section.upstreams):
+        host, port = u.listen if u.listen is not None else (section.host, section.port + i)
+        upstreams.append(
+            Upstream(
+                name=u.name,
+                url=u.url,
+                host=host,
+                port=port,
+                writer_port=u.writer_port if u.writer_port is not None else port + 100,
+                username=_cache_credential(u.username, env, f"{u.name} username"),
+                password=_cache_credential(u.password, env, f"{u.name} password"),
+            )
+        )
+    try:
+        images = tuple(ImageRef.parse(text) for text in section.images)
+    except S9regError as e:
+        raise ConfigError(f"image_cache.images: {e.message}") from None
+    return CacheSettings(
+        data_dir=section.data_dir,
+        upstreams=tuple(upstreams),
+        images=images,
+        api_host=section.api_host,
+        api_port=section.api_port,
+        upload_purging=section.upload_purging,
+        s3=section.s3,
+        recheck_seconds=float(section.recheck_seconds),
+        public_host=section.public_host,
     )

@@ -141,9 +141,19 @@ class VerifyCache:
         self.path = path
         self._old: dict[str, CacheEntry] = {}
         self._new: dict[str, CacheEntry] = {}
+        self._old_blobs: dict[str, dict[str, object]] = {}
+        self._new_blobs: dict[str, dict[str, object]] = {}
         self.hits = 0
         if path is not None:
-            self._old = _load(path / CACHE_FILE)
+            self._old, self._old_blobs = _load(path / CACHE_FILE)
+
+    def blob(self, key: str) -> dict[str, object] | None:
+        """What :meth:`store_blob` recorded under ``key`` in the last build, or None."""
+        return self._old_blobs.get(key)
+
+    def store_blob(self, key: str, value: dict[str, object]) -> None:
+        """Record a small JSON object (a hash of an image, a download's validators)."""
+        self._new_blobs[key] = value
 
     def lookup(self, source: Path, identity: FileIdentity) -> CacheEntry | None:
         """The entry for ``source`` if its identity and header are unchanged."""
@@ -166,12 +176,14 @@ class VerifyCache:
         """Write the used entries atomically; failures only log (the cache is an optimization)."""
         if self.path is None:
             return
-        if self._new == self._old and (self.path / CACHE_FILE).is_file():
+        unchanged = self._new == self._old and self._new_blobs == self._old_blobs
+        if unchanged and (self.path / CACHE_FILE).is_file():
             return
         data = {
             "format": CACHE_FORMAT,
             "s9reg": __version__,
             "entries": {k: e.to_dict() for k, e in sorted(self._new.items())},
+            "blobs": dict(sorted(self._new_blobs.items())),
         }
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -185,28 +197,34 @@ class VerifyCache:
                 Path(tmp).unlink()
 
 
-def _load(path: Path) -> dict[str, CacheEntry]:
+def _load(path: Path) -> tuple[dict[str, CacheEntry], dict[str, dict[str, object]]]:
     try:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except (OSError, ValueError) as e:
         _log.warning("%s: verification cache unreadable, verifying everything: %s", path, e)
-        return {}
+        return {}, {}
     if (
         not isinstance(data, dict)
         or data.get("format") != CACHE_FORMAT
         or data.get("s9reg") != __version__
         or not isinstance(data.get("entries"), dict)
     ):
-        return {}
+        return {}, {}
     out: dict[str, CacheEntry] = {}
     for key, raw in data["entries"].items():
         try:
             out[str(key)] = CacheEntry.from_dict(raw)
         except (KeyError, TypeError, ValueError):
             continue
-    return out
+    blobs = data.get("blobs")
+    blobs = (
+        {str(k): v for k, v in blobs.items() if isinstance(v, dict)}
+        if isinstance(blobs, dict)
+        else {}
+    )
+    return out, blobs
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +29,8 @@ from s9reg.build.cache import (
     file_digest,
     header_digest,
 )
+from s9reg.build.fetch import Download, download, file_name_of, url_key
+from s9reg.build.osindex import build_os_index, hash_url_images
 from s9reg.build.settings import BuildSettings
 from s9reg.build.site import (
     INDEX_FILE,
@@ -145,6 +149,8 @@ class _State:
     warnings: list[str] = field(default_factory=list)
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
     registry_pem: str = ""
+    mirror_of: Mapping[Path, str] = field(default_factory=dict)
+    index: FullIndex = field(default_factory=FullIndex)
     extras: dict[tuple[str, str], Mapping[str, str | None]] = field(default_factory=dict)
 
     def warn(self, message: str) -> None:
@@ -203,11 +209,33 @@ def build_site(
             ``skip_invalid``).
     """
     cache = VerifyCache(settings.cache_dir)
-    fingerprint = _fingerprint(settings)
-    if fingerprint is not None and settings.cache_dir is not None and not force:
-        done = _up_to_date(settings, settings.cache_dir, fingerprint)
-        if done is not None:
-            return done
+    with _download_dir(settings) as downloads:
+        remote = _fetch_remote_sources(settings, downloads)
+        url_images = hash_url_images(settings, cache)
+        fingerprint = _fingerprint(settings, remote, url_images)
+        if fingerprint is not None and settings.cache_dir is not None and not force:
+            done = _up_to_date(settings, settings.cache_dir, fingerprint)
+            if done is not None:
+                return done
+        state = _build(settings, progress, cache, remote, url_images)
+    if fingerprint is not None and settings.cache_dir is not None:
+        BuildStamp(
+            fingerprint=fingerprint,
+            output=str(settings.output),
+            index=file_digest(settings.output / INDEX_FILE) or "",
+            warnings=tuple(state.warnings),
+            skipped=tuple((str(s.path), s.code, s.message) for s in state.skipped),
+        ).save(settings.cache_dir)
+    return _report(state, state.index)
+
+
+def _build(
+    settings: BuildSettings,
+    progress: BuildProgress | None,
+    cache: VerifyCache,
+    remote: Mapping[Path, str],
+    url_images: Mapping[str, Download],
+) -> _State:
     previous = _read_previous(settings.output)
     first_seen = _first_seen(previous[0]) if previous[0] is not None else {}
     with staging_dir(settings.output) as staged:
@@ -222,15 +250,26 @@ def build_site(
             registry_pem=(
                 settings.registry_key.public_key.to_pem() if settings.registry_key else ""
             ),
+            mirror_of=remote,
         )
         if previous[1] is not None:
             state.warn(previous[1])
         incoming = staged / ".incoming"
         _mkdir(incoming)
-        for n, source in enumerate(_unique_sources(settings.sources)):
+        for n, source in enumerate(_unique_sources((*settings.sources, *remote))):
             _add_source(state, source, incoming / f"{n}.s9pk", progress)
         incoming.rmdir()
-        index = _assemble(state)
+        index = replace(
+            _assemble(state),
+            os=build_os_index(
+                settings,
+                staged,
+                cache=cache,
+                urls=url_images,
+                previous=state.previous,
+                now=state.now,
+            ),
+        )
         meta: dict[str, JSONValue] = {
             "format": SITE_FORMAT,
             "apiUrl": settings.api_url,
@@ -238,30 +277,60 @@ def build_site(
         }
         _write_files(staged, site_files(index, meta))
         replace_dir(staged, settings.output)
-    state.cache.save()
-    if fingerprint is not None and settings.cache_dir is not None:
-        BuildStamp(
-            fingerprint=fingerprint,
-            output=str(settings.output),
-            index=file_digest(settings.output / INDEX_FILE) or "",
-            warnings=tuple(state.warnings),
-            skipped=tuple((str(s.path), s.code, s.message) for s in state.skipped),
-        ).save(settings.cache_dir)
-    return _report(state, index)
+    state.index = index
+    cache.save()
+    return state
 
 
-def _fingerprint(settings: BuildSettings) -> str | None:
+@contextmanager
+def _download_dir(settings: BuildSettings) -> Iterator[Path]:
+    """Where remote sources are kept: the cache directory, or a temporary one without it."""
+    if settings.cache_dir is not None:
+        yield settings.cache_dir / "downloads"
+        return
+    with tempfile.TemporaryDirectory(prefix="s9reg-downloads-") as tmp:
+        yield Path(tmp)
+
+
+def _fetch_remote_sources(settings: BuildSettings, downloads: Path) -> dict[Path, str]:
+    """Download every remote ``.s9pk`` (conditionally); local path → URL."""
+    out: dict[Path, str] = {}
+    for url in settings.remote_sources:
+        dest = downloads / url_key(url) / file_name_of(url)
+        got = download(url, dest)
+        if got.path is not None:
+            out[got.path] = url
+    return out
+
+
+def _fingerprint(
+    settings: BuildSettings, remote: Mapping[Path, str], url_images: Mapping[str, Download]
+) -> str | None:
     """Digest of everything the output depends on, or None if a source cannot be read."""
     if settings.cache_dir is None:
         return None
-    sources = []
+    sources: list[list[object]] = []
+    images: list[list[object]] = []
     try:
-        for src in _unique_sources(settings.sources):
+        for src in _unique_sources((*settings.sources, *remote)):
             ident = FileIdentity.of(src.stat())
             sources.append([str(src.resolve()), ident.to_list(), header_digest(src)])
+        images.extend(
+            [str(img), FileIdentity.of(img.stat()).to_list()]
+            for release in settings.os_releases
+            for kind_map in release.images.values()
+            for img in kind_map.values()
+            if isinstance(img, Path)
+        )
     except OSError:
         return None
-    data = {"code": code_digest(), "settings": settings.fingerprint_data(), "sources": sources}
+    data = {
+        "code": code_digest(),
+        "settings": settings.fingerprint_data(),
+        "sources": sources,
+        "images": images,
+        "urls": {u: d.to_dict() for u, d in sorted(url_images.items())},
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -442,6 +511,11 @@ def _add_source(
         raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
 
 
+def _mirror(state: _State, source: Path) -> tuple[str, ...]:
+    url = state.mirror_of.get(source)
+    return () if url is None else (url,)
+
+
 def _index_package(state: _State, source: Path, incoming: Path, verified: _Verified) -> None:
     settings = state.settings
     entry = verified.entry
@@ -479,7 +553,7 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
     hardware, asset = verified.info.s9pks[0]
     asset = replace(
         asset,
-        urls=asset_urls(settings.file_urls, rel),
+        urls=(*asset_urls(settings.file_urls, rel), *_mirror(state, source)),
         published_at=state.first_seen.get(key, state.now),
         signatures=signatures,
     )

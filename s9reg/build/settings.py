@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s9reg.errors import ConfigError
-from s9reg.exver import VersionRange
+from s9reg.exver import Version, VersionRange
 from s9reg.registry.errors import RegistryError
 from s9reg.registry.model import Guid, RegistryInfo, SignerInfo
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.s9pk.manifest import LocaleString, is_id
 
-__all__ = ["BuildSettings", "CategorySettings"]
+__all__ = ["OS_IMAGE_KINDS", "BuildSettings", "CategorySettings", "OsReleaseSettings"]
+
+OS_IMAGE_KINDS = ("iso", "img", "squashfs")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +34,27 @@ class CategorySettings:
     id: str
     name: LocaleString
     packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OsReleaseSettings:
+    """A StartOS release to publish in the OS index (registry-protocol.md §2.9).
+
+    Attributes:
+        version: the StartOS version.
+        headline: one-line summary.
+        release_notes: Markdown text.
+        source_version: which installed versions may update to this one.
+        images: kind (``iso``, ``img``, ``squashfs``) → platform → a local file (published in
+            the site) or an ``http(s)`` URL (downloaded to compute its commitment, then listed
+            as is).
+    """
+
+    version: Version
+    headline: str
+    release_notes: str = ""
+    source_version: VersionRange
+    images: Mapping[str, Mapping[str, Path | str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +78,10 @@ class BuildSettings:
             None for the current time.
         skip_invalid: leave out packages that fail verification or authorization (with a
             warning) instead of failing the build.
+        remote_sources: ``.s9pk`` URLs, downloaded and verified like local files; each
+            original URL is listed after the site's own URLs as a fallback mirror.
+        os_releases: StartOS releases; they need ``registry_key``, which signs each image's
+            commitment with the context ``startos``.
         cache_dir: where the verification cache lives (:mod:`s9reg.build.cache`), or None
             to verify every body on every build.
 
@@ -75,6 +102,8 @@ class BuildSettings:
     output: Path
     source_date_epoch: int | None = None
     skip_invalid: bool = False
+    remote_sources: tuple[str, ...] = ()
+    os_releases: tuple[OsReleaseSettings, ...] = ()
     cache_dir: Path | None = None
 
     def fingerprint_data(self) -> dict[str, object]:
@@ -97,6 +126,17 @@ class BuildSettings:
             ),
             "output": str(self.output),
             "skip_invalid": self.skip_invalid,
+            "remote_sources": list(self.remote_sources),
+            "os": [
+                [
+                    str(r.version),
+                    r.headline,
+                    r.release_notes,
+                    str(r.source_version),
+                    {k: {p: str(v) for p, v in sorted(m.items())} for k, m in r.images.items()},
+                ]
+                for r in self.os_releases
+            ],
         }
 
     def __post_init__(self) -> None:
@@ -142,6 +182,25 @@ class BuildSettings:
                 RegistryInfo.from_dict({"icon": self.icon, "categories": {}})
             except RegistryError as e:
                 out.append(f"icon: {e.problem}")
+        if self.os_releases and self.registry_key is None:
+            out.append("os: StartOS releases need a registry signing key (registry.signing_key)")
+        versions = [str(r.version) for r in self.os_releases]
+        out.extend(
+            f"os: version {v} is listed twice"
+            for v in sorted(set(versions))
+            if versions.count(v) > 1
+        )
+        for r in self.os_releases:
+            out.extend(
+                f"os.{r.version}: unknown image kind {k!r} (expected iso, img or squashfs)"
+                for k in r.images
+                if k not in OS_IMAGE_KINDS
+            )
+        out.extend(
+            f"remote source {u!r} is not an http(s) URL"
+            for u in self.remote_sources
+            if not u.startswith(("https://", "http://"))
+        )
         if self.source_date_epoch is not None and self.source_date_epoch < 0:
             out.append("source_date_epoch: must not be negative")
         return out

@@ -153,6 +153,7 @@ def rpc_results(index: FullIndex) -> dict[str, JSONValue]:
             base = f"package.get/{pid}/{EXACT_VERSION_DIR}/{str(version).removeprefix('#')}"
             for level in OTHER_VERSIONS:
                 out[f"{base}/{level}.json"] = package_get(one, level).to_dict()
+    out.update(_os_results(index))
     for pid in sorted(packages):
         signers: dict[str, JSONValue] = {
             str(g): [index.signers[g].to_dict(), str(r)]
@@ -160,6 +161,29 @@ def rpc_results(index: FullIndex) -> dict[str, JSONValue]:
             if g in index.signers
         }
         out[f"package.signer.list/{pid}.json"] = signers
+    return out
+
+
+def _os_results(index: FullIndex) -> dict[str, JSONValue]:
+    """``os.index``, ``os.version.get`` (all, and per platform) and ``os.asset.get.*``."""
+    versions = index.os.versions
+    all_versions = index.os.to_dict()["versions"]
+    out: dict[str, JSONValue] = {
+        "os.index.json": index.os.to_dict(),
+        f"os.version.get/{ALL_PACKAGES}.json": all_versions,
+    }
+    platforms = sorted({p for info in versions.values() for p in info.squashfs})
+    for platform in platforms:
+        out[f"os.version.get/{platform}.json"] = {
+            str(v): info.to_dict()
+            for v, info in sorted(versions.items(), key=lambda kv: kv[0].sort_key)
+            if platform in info.squashfs
+        }
+    for v, info in versions.items():
+        for kind in ("iso", "img", "squashfs"):
+            assets = getattr(info, kind)
+            for platform in sorted(assets):
+                out[f"os.asset.get.{kind}/{v}/{platform}.json"] = assets[platform].to_dict()
     return out
 
 

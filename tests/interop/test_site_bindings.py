@@ -16,6 +16,8 @@ import pytest
 from test_ts_bindings import OSB, tsc
 
 from s9reg.build import build_site
+from s9reg.build.settings import OsReleaseSettings
+from s9reg.exver import Version, VersionRange
 
 from helpers.buildkit import ADMIN, ALICE, REGISTRY, pkg, settings
 
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.interop
 
 EXTRA_IMPORTS = """\
 import type {{ OsVersionInfo }} from '{osb}/OsVersionInfo';
+import type {{ Blake3Commitment }} from '{osb}/Blake3Commitment';
 type Map<T> = {{ [key: string]: T }};
 """
 
@@ -40,6 +43,7 @@ TYPES: list[tuple[str, str]] = [
     (r"rpc\.v0/package\.signer\.list/[a-z0-9-]+\.json", "Map<[SignerInfo, string]>"),
     (r"rpc\.v0/os\.index\.json", "OsIndex"),
     (r"rpc\.v0/os\.version\.get/.+\.json", "Map<OsVersionInfo>"),
+    (r"rpc\.v0/os\.asset\.get\.(iso|img|squashfs)/.+\.json", "RegistryAsset<Blake3Commitment>"),
 ]
 # s9reg's own files, not registry documents.
 OWN = {"s9reg-site.json"}
@@ -65,7 +69,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pkg(src, "knots.s9pk", ADMIN, id_="bitcoind", version="#knots:27.1.0:0"),
         pkg(src, "wiki.s9pk", ALICE, id_="hello", version="1.1.0:0", with_deps=True),
     ]
-    s = settings(tmp, sources, registry_key=REGISTRY)
+    iso = tmp / "startos.iso"
+    iso.write_bytes(b"iso" * 100)
+    release = OsReleaseSettings(
+        version=Version.parse("0.4.0-beta.1"),
+        headline="v0.4.0-beta.1",
+        release_notes="notes",
+        source_version=VersionRange.parse(">=0.3.5:0"),
+        images={"iso": {"x86_64": iso}, "squashfs": {"x86_64": iso, "raspberrypi": iso}},
+    )
+    s = settings(tmp, sources, registry_key=REGISTRY, os_releases=(release,))
     build_site(s)
     return s.output
 
@@ -85,7 +98,15 @@ def test_every_registry_document_type_checks(tmp_path: Path, site: Path) -> None
         seen.add(kind)
         value = json.loads(path.read_bytes())
         body.append(f"// {rel}\nexport const doc{n}: {kind} = {json.dumps(value, indent=1)};\n")
-    assert {"FullIndex", "PackageInfo", "GetPackageResponse", "GetPackageResponseFull"} <= seen
+    assert {
+        "FullIndex",
+        "PackageInfo",
+        "GetPackageResponse",
+        "GetPackageResponseFull",
+        "OsIndex",
+        "Map<OsVersionInfo>",
+        "RegistryAsset<Blake3Commitment>",
+    } <= seen
     result = tsc(tmp_path, EXTRA_IMPORTS.format(osb=OSB.as_posix()) + "".join(body))
     assert result.returncode == 0, (result.stdout + result.stderr)[:4000]
 

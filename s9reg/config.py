@@ -812,9 +812,21 @@ def _contact(c: _Checker, node: Node) -> Contact | None:
 
 
 def _public_key(c: _Checker, node: Node) -> PublicKey | None:
-    text = c.string(node, "a PEM public key")
+    text = c.string(node, "a PEM public key or file:PATH")
     if text is None:
         return None
+    if text.startswith("file:"):
+        path = c.resolve(node, text[5:].strip())
+        if path is None:
+            return None
+        try:
+            text = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            c.add(node, f"{path}: no such public key file (for the examples: s9reg demo examples)")
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            c.add(node, f"{path}: cannot read the public key: {getattr(e, 'strerror', None) or e}")
+            return None
     try:
         return PublicKey.from_pem(text)
     except S9regError as e:

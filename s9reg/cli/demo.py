@@ -13,6 +13,7 @@ import click
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey, write_private_key
+from s9reg.s9pk.package import pack_directory
 from s9reg.s9pk.writer import write_archive_file
 
 # (id, version, arches, title); x86_64 and aarch64 variants, several versions, one flavor.
@@ -110,3 +111,48 @@ def init(directory: Path) -> None:
         msg = f"{directory}: cannot write the demo: {e.strerror}"
         raise S9pkError(msg) from None
     click.echo(f"Demo registry written to {directory} ({len(PACKAGES)} packages)")
+
+
+def _newest_mtime(root: Path) -> int:
+    return max((p.stat().st_mtime_ns for p in root.rglob("*")), default=0)
+
+
+@demo.command("examples")
+@click.argument(
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default="examples",
+)
+def examples(directory: Path) -> None:
+    """Pack the example packages in DIRECTORY (default: examples) with throwaway keys.
+
+    Keys are created on first use in DIRECTORY/.keys/ (private keys 0600, public keys beside
+    them) and never leave the machine; DIRECTORY/packages/<signer>/<name>/ is packed into
+    DIRECTORY/_s9pk/<name>.s9pk with the key of <signer>. Up-to-date packages are kept.
+    """
+    keys_dir = directory / ".keys"
+    out_dir = directory / "_s9pk"
+    packed = kept = 0
+    try:
+        keys_dir.mkdir(mode=0o700, exist_ok=True)
+        out_dir.mkdir(exist_ok=True)
+        keys: dict[str, PrivateKey] = {}
+        for name in ("registry", *sorted(p.name for p in (directory / "packages").iterdir())):
+            keys[name] = _key(keys_dir / f"{name}.key.pem")
+            pub = keys_dir / f"{name}.pub.pem"
+            if not pub.exists():
+                pub.write_text(keys[name].public_key.to_pem(), encoding="ascii")
+        for signer_dir in sorted((directory / "packages").iterdir()):
+            key_mtime = (keys_dir / f"{signer_dir.name}.key.pem").stat().st_mtime_ns
+            for src in sorted(p for p in signer_dir.iterdir() if p.is_dir()):
+                out = out_dir / f"{src.name}.s9pk"
+                newest = max(_newest_mtime(src), key_mtime)
+                if out.exists() and out.stat().st_mtime_ns > newest:
+                    kept += 1
+                    continue
+                pack_directory(src, out, keys[signer_dir.name])
+                packed += 1
+    except OSError as e:
+        msg = f"{directory}: cannot prepare the examples: {e.strerror or e}"
+        raise S9pkError(msg) from None
+    click.echo(f"Examples: {packed} packed, {kept} up to date, in {out_dir}")

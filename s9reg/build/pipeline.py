@@ -459,6 +459,10 @@ def _verify(source: Path, incoming: Path, progress: BuildProgress | None) -> Cac
         try:
             pkg = S9pk.read(f)
             pkg.archive.verify_all(progress.advance if progress is not None else None)
+            # A device installs only what passes ``validate_and_filter(arch)``: refuse at
+            # ingest a package that some architecture it claims would refuse at install.
+            for arch in pkg.arches() or (None,):
+                pkg.validate_for(arch, warn=lambda _msg: None)
         except S9pkError as e:
             if e.archive is None:
                 e.in_archive(str(source))

@@ -23,9 +23,11 @@ from s9reg.registry import (
     dump_json,
     format_timestamp,
 )
-from s9reg.s9pk.errors import IntegrityError
+from s9reg.s9pk.demo import demo_package_tree
+from s9reg.s9pk.errors import IntegrityError, ManifestError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
 from s9reg.s9pk.manifest import LocaleString
+from s9reg.s9pk.writer import write_archive_file
 
 from helpers.buildkit import (
     ADMIN,
@@ -40,6 +42,7 @@ from helpers.buildkit import (
     settings,
     snapshot,
 )
+from helpers.trees import edit
 
 # --------------------------------------------------------------------------------------------
 # Authorization
@@ -477,3 +480,17 @@ def test_equal_versions_written_differently_share_one_directory(tmp_path: Path, 
         "b.s9pk",
     ]
     assert any("is written 1.0:0" in w for w in report.warnings)
+
+
+def test_package_an_architecture_it_claims_would_refuse_is_refused(
+    tmp_path: Path, src: Path
+) -> None:
+    # Both arches claimed, the aarch64 image gone: a device on aarch64 would refuse to install.
+    tree = edit(demo_package_tree("hello", "1.0.0:0", arches=("x86_64", "aarch64")),
+                {"images/aarch64": None})  # fmt: skip
+    path = src / "broken.s9pk"
+    write_archive_file(path, tree, ALICE)
+    with pytest.raises(ManifestError, match="aarch64"):
+        build_site(settings(tmp_path, [path]))
+    report = build_site(settings(tmp_path, [path], skip_invalid=True))
+    assert [s.path for s in report.skipped] == [path]

@@ -48,6 +48,20 @@ class S9regError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take other constructor arguments; rebuild from the attributes instead,
+        # so errors cross process boundaries (the build verifies in worker processes).
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(
+    cls: type[S9regError], args: tuple[object, ...], state: dict[str, object]
+) -> S9regError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class ConfigError(S9regError):
     """The site configuration is invalid."""

@@ -10,10 +10,12 @@ import hashlib
 import itertools
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -150,6 +152,7 @@ class _State:
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
     registry_pem: str = ""
     mirror_of: Mapping[Path, str] = field(default_factory=dict)
+    preverified: Mapping[Path, CacheEntry | S9regError] = field(default_factory=dict)
     index: FullIndex = field(default_factory=FullIndex)
     extras: dict[tuple[str, str], Mapping[str, str | None]] = field(default_factory=dict)
 
@@ -256,8 +259,11 @@ def _build(
             state.warn(previous[1])
         incoming = staged / ".incoming"
         _mkdir(incoming)
-        for n, source in enumerate(_unique_sources((*settings.sources, *remote))):
-            _add_source(state, source, incoming / f"{n}.s9pk", progress)
+        sources = _unique_sources((*settings.sources, *remote))
+        targets = [incoming / f"{n}.s9pk" for n in range(len(sources))]
+        state.preverified = _verify_in_parallel(state, sources, targets, progress)
+        for source, target in zip(sources, targets, strict=True):
+            _add_source(state, source, target, progress)
         incoming.rmdir()
         index = replace(
             _assemble(state),
@@ -493,8 +499,14 @@ def _add_source(
         except OSError as e:
             raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
         entry = state.cache.lookup(source, ident)
-        _stage(source, incoming)
-        if entry is None:
+        early = state.preverified.get(source)
+        if early is None:
+            _stage(source, incoming)
+        if isinstance(early, S9regError):
+            raise early
+        if early is not None:
+            entry = early
+        elif entry is None:
             entry = _verify(source, incoming, progress)
         elif progress is not None:
             progress.begin(source, ident.size)
@@ -513,6 +525,53 @@ def _add_source(
     except OSError as e:
         incoming.unlink(missing_ok=True)
         raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
+
+
+_POOL_FROM = 4  # cache misses from which verifying in worker processes pays off
+
+
+def _verify_staged(args: tuple[str, str]) -> CacheEntry | S9regError:
+    """Worker: verify one staged file; errors are returned (they pickle), bugs raise."""
+    try:
+        return _verify(Path(args[0]), Path(args[1]), None)
+    except S9regError as e:
+        return e
+    except OSError as e:
+        return BuildError(f"{args[0]}: cannot read: {e.strerror or e}")
+
+
+def _verify_in_parallel(
+    state: _State, sources: list[Path], targets: list[Path], progress: BuildProgress | None
+) -> dict[Path, CacheEntry | S9regError]:
+    """Stage and verify the sources the cache does not know, on every core.
+
+    Verification is CPU-bound Python (signatures, TOCs, manifests) around BLAKE3, so threads
+    would not help; a process pool does. Few misses, or one core, are left to the serial path.
+    """
+    misses: list[tuple[Path, Path]] = []
+    for source, target in zip(sources, targets, strict=True):
+        try:
+            if state.cache.lookup(source, FileIdentity.of(source.stat())) is None:
+                _stage(source, target)
+                misses.append((source, target))
+        except (OSError, BuildError):
+            continue  # the serial path reports it
+    workers = min(os.cpu_count() or 1, 8)
+    if len(misses) < _POOL_FROM or workers < 2:
+        for _, target in misses:
+            target.unlink(missing_ok=True)
+        return {}
+    out: dict[Path, CacheEntry | S9regError] = {}
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        jobs = [(str(s), str(t)) for s, t in misses]
+        for (source, _), result in zip(misses, pool.map(_verify_staged, jobs), strict=True):
+            if progress is not None:
+                size = source.stat().st_size
+                progress.begin(source, size)
+                progress.advance(size)
+            out[source] = result
+    return out
 
 
 def _mirror(state: _State, source: Path) -> tuple[str, ...]:

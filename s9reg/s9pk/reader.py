@@ -214,6 +214,7 @@ class Archive:
 MMAP_WINDOW = 16 << 20
 SMALL_FILE = 1 << 20
 _SMALL_WORKERS = max(1, min(os.cpu_count() or 1, 4))
+_THREADS_FROM = 8 << 20  # total bytes of small bodies from which threads pay off
 
 
 def _fileno(stream: IO[bytes]) -> int | None:
@@ -253,11 +254,12 @@ def _hash_small_files(fd: int, files: list[tuple[str, File]], progress: Progress
                 failures.append(IntegrityError(msg, path=path, offset=node.source.position))
         return failures
 
-    shares = [files[i::_SMALL_WORKERS] for i in range(_SMALL_WORKERS)]
-    if len(files) < 2 * _SMALL_WORKERS:
-        shares = [files]
-    with ThreadPoolExecutor(len(shares)) as pool:
-        failures = [e for found in pool.map(work, shares) for e in found]
+    if sum(n.size for _, n in files) < _THREADS_FROM:
+        failures = work(files)  # threads would cost more than they save
+    else:
+        shares = [files[i::_SMALL_WORKERS] for i in range(_SMALL_WORKERS)]
+        with ThreadPoolExecutor(len(shares)) as pool:
+            failures = [e for found in pool.map(work, shares) for e in found]
     if failures:
         raise min(failures, key=lambda e: e.offset or 0)
     if progress is not None:

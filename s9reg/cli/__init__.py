@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 invalid input (any :class:`~s9reg.errors.S9regError`); 
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -13,13 +14,6 @@ import click
 
 from s9reg import __version__
 from s9reg.cli._app import App, console_err
-from s9reg.cli.build import build
-from s9reg.cli.cache import cache
-from s9reg.cli.demo import demo
-from s9reg.cli.key import key
-from s9reg.cli.publish import publish
-from s9reg.cli.s9pk import s9pk
-from s9reg.cli.serve import serve
 from s9reg.errors import S9regError
 
 __all__ = ["cli", "main"]
@@ -40,7 +34,40 @@ def _version_text() -> str:
     return f"s9reg {__version__} ({', '.join(deps)})"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Subcommands are imported when used: `s9reg build` need not load the server or S3 code.
+_COMMANDS = {
+    "build": "s9reg.cli.build:build",
+    "cache": "s9reg.cli.cache:cache",
+    "demo": "s9reg.cli.demo:demo",
+    "key": "s9reg.cli.key:key",
+    "publish": "s9reg.cli.publish:publish",
+    "s9pk": "s9reg.cli.s9pk:s9pk",
+    "serve": "s9reg.cli.serve:serve",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click API
+        return sorted(_COMMANDS)
+
+    def get_command(
+        self,
+        ctx: click.Context,  # noqa: ARG002 - click API
+        cmd_name: str,
+    ) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)  # noqa: S101 - a table entry is wrong
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(message=_version_text(), version=__version__)
 @click.option(
     "--debug", is_flag=True, envvar="S9REG_DEBUG", help="Show tracebacks (env S9REG_DEBUG)."
@@ -52,15 +79,6 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     app = ctx.ensure_object(App)
     app.debug = debug
     app.verbose = verbose
-
-
-cli.add_command(build)
-cli.add_command(cache)
-cli.add_command(demo)
-cli.add_command(key)
-cli.add_command(publish)
-cli.add_command(s9pk)
-cli.add_command(serve)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

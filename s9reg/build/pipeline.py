@@ -241,6 +241,8 @@ def _build(
 ) -> _State:
     previous = _read_previous(settings.output)
     first_seen = _first_seen(previous[0]) if previous[0] is not None else {}
+    if settings.base is not None:
+        first_seen = {**_first_seen(settings.base), **first_seen}
     with staging_dir(settings.output) as staged:
         state = _State(
             settings=settings,
@@ -257,6 +259,8 @@ def _build(
         )
         if previous[1] is not None:
             state.warn(previous[1])
+        if settings.base is not None:
+            _carry_over(state, settings.base)
         incoming = staged / ".incoming"
         _mkdir(incoming)
         sources = _unique_sources((*settings.sources, *remote))
@@ -572,6 +576,23 @@ def _verify_in_parallel(
                 progress.advance(size)
             out[source] = result
     return out
+
+
+def _carry_over(state: _State, base: FullIndex) -> None:
+    """Keep every package version of an index published before; new sources add to them."""
+    key = state.settings.registry_key
+    for pid, info in sorted(base.package.packages.items()):
+        for version, pv in info.versions.items():
+            for hardware, asset in pv.s9pks:
+                where = asset.urls[0] if asset.urls else f"{pid} {version} (published)"
+                signatures = dict(asset.signatures)
+                if key is not None and state.registry_pem not in signatures:
+                    signatures[state.registry_pem] = asset.commitment.sign(key).to_pem()
+                one = replace(asset, signatures=signatures)
+                state.by_commitment[(pid, version, asset.commitment)] = where
+                state.variants.setdefault((pid, version), []).append(
+                    _Variant(replace(pv, s9pks=((hardware, one),)), where)
+                )
 
 
 def _mirror(state: _State, source: Path) -> tuple[str, ...]:

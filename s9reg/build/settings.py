@@ -12,7 +12,7 @@ from pathlib import Path
 from s9reg.errors import ConfigError
 from s9reg.exver import Version, VersionRange
 from s9reg.registry.errors import RegistryError
-from s9reg.registry.model import Guid, RegistryInfo, SignerInfo
+from s9reg.registry.model import FullIndex, Guid, RegistryInfo, SignerInfo, dump_json
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.s9pk.manifest import LocaleString, is_id
 
@@ -82,6 +82,9 @@ class BuildSettings:
             original URL is listed after the site's own URLs as a fallback mirror.
         os_releases: StartOS releases; they need ``registry_key``, which signs each image's
             commitment with the context ``startos``.
+        base: an index already published elsewhere (``s9reg publish FILE…``): its package
+            versions are kept with their URLs, and the sources are added to them as new
+            versions or new hardware variants; its files are not copied into the site.
         cache_dir: where the verification cache lives (:mod:`s9reg.build.cache`), or None
             to verify every body on every build.
 
@@ -104,6 +107,7 @@ class BuildSettings:
     skip_invalid: bool = False
     remote_sources: tuple[str, ...] = ()
     os_releases: tuple[OsReleaseSettings, ...] = ()
+    base: FullIndex | None = None
     cache_dir: Path | None = None
 
     def fingerprint_data(self) -> dict[str, object]:
@@ -127,6 +131,7 @@ class BuildSettings:
             "output": str(self.output),
             "skip_invalid": self.skip_invalid,
             "remote_sources": list(self.remote_sources),
+            "base": None if self.base is None else dump_json(self.base).decode(),
             "os": [
                 [
                     str(r.version),

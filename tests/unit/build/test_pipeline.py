@@ -33,6 +33,7 @@ from helpers.buildkit import (
     ADMIN,
     ALICE,
     CDN,
+    EPOCH,
     G_ALICE,
     ORIGIN,
     REGISTRY,
@@ -514,3 +515,47 @@ def test_parallel_verification_matches_the_serial_path(
     serial = build_site(settings(tmp_path, [*good, bad], skip_invalid=True, output=serial_out))
     assert serial.skipped == parallel.skipped
     assert snapshot(serial_out) == snapshot(tmp_path / "site")
+
+
+# --------------------------------------------------------------------------------------------
+# Adding to an index published elsewhere (s9reg publish FILE…)
+# --------------------------------------------------------------------------------------------
+
+
+def test_base_index_is_kept_and_sources_add_to_it(tmp_path: Path, src: Path) -> None:
+    x86 = pkg(src, "hello_x86.s9pk", arches=("x86_64",))
+    build_site(settings(tmp_path, [x86], registry_key=REGISTRY))
+    base = read_index(tmp_path / "site")
+    arm = pkg(src, "hello_arm.s9pk", arches=("aarch64",))
+    newer = pkg(src, "hello_2.s9pk", version="1.1.0:0")
+    again = pkg(src, "hello_x86_copy.s9pk", arches=("x86_64",))
+    out = tmp_path / "overlay"
+    report = build_site(
+        settings(
+            tmp_path,
+            [arm, newer, again],
+            base=base,
+            output=out,
+            registry_key=REGISTRY,
+            source_date_epoch=EPOCH + 100,
+        )
+    )
+    index = read_index(out)
+    versions = index.package.packages["hello"].versions
+    assert [str(v) for v in versions] == ["1.0.0:0", "1.1.0:0"]
+    old = next(iter(versions.values()))
+    base_asset = next(iter(base.package.packages["hello"].versions.values())).s9pks[0][1]
+    assets = {tuple(hw.arch or ()): a for hw, a in old.s9pks}
+    assert assets[("x86_64",)] == base_asset  # kept as published: URLs, time, signatures
+    assert assets[("aarch64",)].published_at.timestamp() == EPOCH + 100
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.s9pk"))
+    assert files == ["hello/1.0.0:0/hello_arm.s9pk", "hello/1.1.0:0/hello_2.s9pk"]
+    assert any("same package as" in w for w in report.warnings)
+
+
+def test_base_index_variant_with_other_metadata_is_refused(tmp_path: Path, src: Path) -> None:
+    build_site(settings(tmp_path, [pkg(src, "a.s9pk", arches=("x86_64",))]))
+    base = read_index(tmp_path / "site")
+    other = pkg(src, "b.s9pk", arches=("aarch64",), title="Another Title")
+    with pytest.raises(BuildError, match="metadata differ"):
+        build_site(settings(tmp_path, [other], base=base, output=tmp_path / "overlay"))

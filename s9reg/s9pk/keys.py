@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import re
@@ -86,12 +87,33 @@ def is_valid_point(raw_point: bytes) -> bool:
     return True
 
 
+@functools.cache
+def _torsion_points() -> frozenset[tuple[int, int]]:
+    """The 8 points P with [8]P = O (the curve group is Z/8 x Z/L).
+
+    [L]P lands in that subgroup for any point P, so a few decodable encodings find all 8;
+    comparing against them costs one point decoding instead of a scalar multiplication.
+    """
+    found: set[tuple[int, int]] = set()
+    for y in range(2, 1000):
+        try:
+            point = eddsa.import_public_key(y.to_bytes(32, "little")).pointQ
+        except ValueError:
+            continue
+        t = point * _L
+        found.add((int(t.x), int(t.y)))
+        if len(found) == 8:
+            return frozenset(found)
+    raise AssertionError("torsion subgroup not found")  # pragma: no cover - mathematics
+
+
+@functools.lru_cache(maxsize=4096)
 def _is_small_order(raw_point: bytes) -> bool:
     try:
         point = eddsa.import_public_key(raw_point).pointQ
     except ValueError:
         return True  # not a point at all: reject like a small-order one
-    return bool((point * 8).is_point_at_infinity())
+    return (int(point.x), int(point.y)) in _torsion_points()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from s9reg.s9pk import keys
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_decode, b64_encode
 from s9reg.s9pk.errors import KeyFormatError, MalformedArchiveError, SignatureError
 from s9reg.s9pk.keys import (
@@ -163,3 +167,38 @@ def test_verify_pems_names_the_bad_key(example_key: PrivateKey) -> None:
     bad = {**good, other.public_key.to_pem(): c.sign(example_key).to_pem()}
     with pytest.raises(SignatureError, match=other.public_key.fingerprint[:16]):
         c.verify_pems(bad)
+
+
+_P = 2**255 - 19
+# Edge encodings: identity, -0, y = p - 1, non-canonical y + p for y in {0, 1}, and y = p.
+_EDGES = [
+    (1).to_bytes(32, "little"),
+    bytes([1]) + bytes(30) + bytes([0x80]),
+    (_P - 1).to_bytes(32, "little"),
+    _P.to_bytes(32, "little"),
+    (_P + 1).to_bytes(32, "little"),
+    bytes(32),
+    bytes(31) + bytes([0x80]),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.one_of(st.binary(min_size=32, max_size=32), st.sampled_from(_EDGES)))
+def test_small_order_check_agrees_with_scalar_multiplication(raw: bytes) -> None:
+    # The fast check compares against the 8 torsion points; the definition is [8]P = O.
+    try:
+        point = eddsa.import_public_key(raw).pointQ
+    except ValueError:
+        assert keys._is_small_order(raw)
+        return
+    assert keys._is_small_order(raw) == bool((point * 8).is_point_at_infinity())
+
+
+def test_every_torsion_point_is_small_order_and_others_are_not() -> None:
+    for x, y in keys._torsion_points():
+        enc = bytearray(y.to_bytes(32, "little"))
+        enc[31] |= (x & 1) << 7
+        assert keys._is_small_order(bytes(enc))
+        point = eddsa.import_public_key(bytes(enc)).pointQ
+        assert (point * 8).is_point_at_infinity()
+    assert not keys._is_small_order(PrivateKey(b"\x07" * 32).public_key.raw)

@@ -152,7 +152,7 @@ def rpc_results(index: FullIndex) -> dict[str, JSONValue]:
             one = replace(info, versions={version: pv})
             base = f"package.get/{pid}/{EXACT_VERSION_DIR}/{str(version).removeprefix('#')}"
             for level in OTHER_VERSIONS:
-                out[f"{base}/{level}.json"] = package_get(one, level).to_dict()
+                out[f"{base}.{level}.json"] = package_get(one, level).to_dict()
     out.update(_os_results(index))
     for pid in sorted(packages):
         signers: dict[str, JSONValue] = {

@@ -559,3 +559,24 @@ def test_base_index_variant_with_other_metadata_is_refused(tmp_path: Path, src: 
     other = pkg(src, "b.s9pk", arches=("aarch64",), title="Another Title")
     with pytest.raises(BuildError, match="metadata differ"):
         build_site(settings(tmp_path, [other], base=base, output=tmp_path / "overlay"))
+
+
+def test_exact_version_results(tmp_path: Path, src: Path) -> None:
+    a = pkg(src, "a.s9pk", version="1.0.0:0")
+    b = pkg(src, "b.s9pk", version="1.1.0:0")
+    k = pkg(src, "k.s9pk", ADMIN, version="#knots:1.0.0:0")
+    build_site(settings(tmp_path, [a, b, k]))
+    base = tmp_path / "site/rpc.v0/package.get/hello/version"
+    index = read_index(tmp_path / "site")
+    for version in ("1.0.0:0", "1.1.0:0", "knots:1.0.0:0"):
+        none = json.loads((base / f"{version}.none.json").read_bytes())
+        short = json.loads((base / f"{version}.short.json").read_bytes())
+        full = json.loads((base / f"{version}.full.json").read_bytes())
+        key = version if not version.startswith("knots") else f"#{version}"
+        assert list(none["best"]) == [key]
+        assert "otherVersions" not in none
+        assert short["otherVersions"] == full["otherVersions"] == {}
+        expected = next(
+            pv for v, pv in index.package.packages["hello"].versions.items() if str(v) == key
+        )
+        assert none["best"][key] == expected.to_dict()

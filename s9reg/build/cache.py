@@ -17,8 +17,10 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import blake3
 
 from s9reg import __version__
 from s9reg.s9pk.reader import HEADER_SIZE
@@ -30,12 +32,13 @@ __all__ = [
     "FileIdentity",
     "VerifyCache",
     "code_digest",
+    "content_digest",
     "file_digest",
     "header_digest",
 ]
 
 CACHE_FILE = "verified.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _log = logging.getLogger(__name__)
 
 
@@ -65,6 +68,8 @@ class CacheEntry:
     Attributes:
         identity: the file's identity when it was verified.
         header: SHA-256 (hex) of its first 155 bytes.
+        blake3: BLAKE3 (hex) of the whole file: finds the entry again when the identity
+            changed but the bytes did not (a fresh checkout, a copy, a restored CI cache).
         package_id: manifest ``id``.
         version: manifest ``version`` as written.
         signer: header public key (PEM).
@@ -75,6 +80,7 @@ class CacheEntry:
 
     identity: FileIdentity
     header: str
+    blake3: str
     package_id: str
     version: str
     signer: str
@@ -87,6 +93,7 @@ class CacheEntry:
         return {
             "identity": self.identity.to_list(),
             "header": self.header,
+            "blake3": self.blake3,
             "id": self.package_id,
             "version": self.version,
             "signer": self.signer,
@@ -115,6 +122,7 @@ class CacheEntry:
         return cls(
             identity=FileIdentity(*(int(x) for x in ident)),
             header=str(d["header"]),
+            blake3=str(d["blake3"]),
             package_id=str(d["id"]),
             version=str(d["version"]),
             signer=str(d["signer"]),
@@ -122,6 +130,18 @@ class CacheEntry:
             extras={str(k): None if v is None else str(v) for k, v in extras.items()},
             cosign={str(k): str(v) for k, v in cosign.items()},
         )
+
+
+def content_digest(path: Path) -> str:
+    """BLAKE3 (hex) of a whole file, read through a memory map on every core.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    if path.stat().st_size:
+        hasher.update_mmap(path)
+    return hasher.hexdigest()
 
 
 def header_digest(path: Path) -> str:
@@ -146,6 +166,7 @@ class VerifyCache:
         self.hits = 0
         if path is not None:
             self._old, self._old_blobs = _load(path / CACHE_FILE)
+        self._by_content = {e.blake3: e for e in self._old.values()}
 
     def blob(self, key: str) -> dict[str, object] | None:
         """What :meth:`store_blob` recorded under ``key`` in the last build, or None."""
@@ -156,17 +177,27 @@ class VerifyCache:
         self._new_blobs[key] = value
 
     def lookup(self, source: Path, identity: FileIdentity) -> CacheEntry | None:
-        """The entry for ``source`` if its identity and header are unchanged."""
+        """The entry for ``source``: by identity and header, else by whole-file BLAKE3.
+
+        The first way reads 155 bytes. The second reads the file once at hashing speed, and
+        only when the identity is new but entries exist (e.g. a fresh CI checkout with the
+        cache restored): far cheaper than verifying again.
+        """
         entry = self._old.get(str(source.resolve()))
-        if entry is None or entry.identity != identity:
-            return None
         try:
-            if header_digest(source) != entry.header:
+            same = entry is not None and entry.identity == identity
+            if entry is not None and same and header_digest(source) == entry.header:
+                self.hits += 1
+                return entry
+            if not self._by_content:
                 return None
+            found = self._by_content.get(content_digest(source))
         except OSError:
             return None
+        if found is None:
+            return None
         self.hits += 1
-        return entry
+        return replace(found, identity=identity)
 
     def store(self, source: Path, entry: CacheEntry) -> None:
         """Record ``entry`` as used by this build."""

@@ -28,6 +28,7 @@ from s9reg.build.cache import (
     FileIdentity,
     VerifyCache,
     code_digest,
+    content_digest,
     file_digest,
     header_digest,
 )
@@ -116,6 +117,8 @@ class BuildReport:
         skipped: sources left out (``skip_invalid``).
         warnings: one line each.
         up_to_date: nothing had changed; the output was left as it was.
+        verified: source files verified in full by this build.
+        from_cache: source files whose earlier verification was reused.
     """
 
     output: Path
@@ -129,6 +132,8 @@ class BuildReport:
     skipped: tuple[SkippedFile, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     up_to_date: bool = False
+    verified: int = 0
+    from_cache: int = 0
 
 
 @dataclass(slots=True)
@@ -153,6 +158,8 @@ class _State:
     registry_pem: str = ""
     mirror_of: Mapping[Path, str] = field(default_factory=dict)
     preverified: Mapping[Path, CacheEntry | S9regError] = field(default_factory=dict)
+    verified: int = 0
+    from_cache: int = 0
     index: FullIndex = field(default_factory=FullIndex)
     extras: dict[tuple[str, str], Mapping[str, str | None]] = field(default_factory=dict)
 
@@ -481,6 +488,7 @@ def _verify(source: Path, incoming: Path, progress: BuildProgress | None) -> Cac
         return CacheEntry(
             identity=ident,
             header=header_digest(incoming),
+            blake3=content_digest(incoming),
             package_id=pkg.manifest.id,
             version=pkg.manifest.version,
             signer=pkg.signer.to_pem(),
@@ -502,19 +510,23 @@ def _add_source(
             ident = FileIdentity.of(source.stat())
         except OSError as e:
             raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
-        entry = state.cache.lookup(source, ident)
         early = state.preverified.get(source)
+        entry = state.cache.lookup(source, ident) if early is None else None
         if early is None:
             _stage(source, incoming)
         if isinstance(early, S9regError):
             raise early
         if early is not None:
             entry = early
+            state.verified += 1
         elif entry is None:
             entry = _verify(source, incoming, progress)
-        elif progress is not None:
-            progress.begin(source, ident.size)
-            progress.advance(ident.size)
+            state.verified += 1
+        else:
+            state.from_cache += 1
+            if progress is not None:
+                progress.begin(source, ident.size)
+                progress.advance(ident.size)
         _index_package(state, source, incoming, _from_entry(entry))
     except BuildError:
         incoming.unlink(missing_ok=True)
@@ -732,6 +744,8 @@ def _report(state: _State, index: FullIndex) -> BuildReport:
         ),
         skipped=tuple(state.skipped),
         warnings=tuple(state.warnings),
+        verified=state.verified,
+        from_cache=state.from_cache,
     )
 
 

@@ -85,5 +85,6 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
         f"Built {report.output}: {report.packages} packages, {report.versions} versions, "
         f"{report.variants} files ({len(report.added)} added, {len(report.removed)} removed, "
         f"{len(report.changed)} changed, {len(report.unchanged)} unchanged, "
-        f"{len(report.skipped)} skipped)"
+        f"{len(report.skipped)} skipped; {report.verified} files verified, "
+        f"{report.from_cache} from the verification cache)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,18 @@ def test_skipped_sources_are_reported_again_when_up_to_date(tmp_path: Path, src:
     assert again.skipped == first.skipped
     assert again.warnings == first.warnings
     assert len(first.skipped) == 1
+
+
+def test_fresh_checkout_with_restored_cache_verifies_nothing(tmp_path: Path, src: Path) -> None:
+    # New inodes and times, same bytes (a CI checkout with the cache restored): found by
+    # content hash, nothing verified again; a changed file is still verified.
+    files = [pkg(src, f"{n}.s9pk", version=f"1.{n}.0:0") for n in range(3)]
+    cache = tmp_path / "cache"
+    first = build_site(settings(tmp_path, files, cache_dir=cache))
+    assert (first.verified, first.from_cache) == (3, 0)
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    copies = [Path(shutil.copy(f, clone / f.name)) for f in files]
+    pkg(clone, "2.s9pk", version="1.7.0:0")  # one really changed
+    again = build_site(settings(tmp_path, copies, cache_dir=cache, output=tmp_path / "out2"))
+    assert (again.verified, again.from_cache) == (1, 2)

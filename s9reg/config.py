@@ -67,6 +67,8 @@ __all__ = [
 
 MAX_NAME_LENGTH = 32
 CACHE_DIR = ".s9reg-cache"
+DEFAULT_LANGUAGE = "en_US"
+_LOCALE_RE = re.compile(r"[a-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*")
 # A site config is a few kilobytes; the cap keeps a wrong path (an ISO) from being parsed.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 DEFAULT_SERVE_LISTEN = ("127.0.0.1", 5959)
@@ -186,6 +188,7 @@ class RegistrySettings:
         file_urls: base URLs where files are served, CDN first.
         mirrors: extra base URLs listed after ``file_urls``.
         signing_key: where the registry co-signing key comes from, or None.
+        language: locale of the HTML catalogue's texts (LocaleString fallback as upstream).
     """
 
     name: str
@@ -194,6 +197,7 @@ class RegistrySettings:
     file_urls: tuple[str, ...]
     mirrors: tuple[str, ...] = ()
     signing_key: SecretRef | None = None
+    language: str = "en_US"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -683,10 +687,13 @@ def _signers(c: _Checker, node: Node) -> tuple[Signer, ...]:
 
 
 def _registry(c: _Checker, node: Node) -> RegistrySettings | None:
-    m = c.mapping(node, ("name", "url"), ("icon", "file_urls", "mirrors", "signing_key"))
+    m = c.mapping(
+        node, ("name", "url"), ("icon", "file_urls", "mirrors", "signing_key", "language")
+    )
     if m is None:
         return None
     name = url = None
+    language = _language(c, m["language"]) if "language" in m else DEFAULT_LANGUAGE
     if "name" in m:
         with c.at("name"):
             name = c.nonempty(m["name"])
@@ -723,7 +730,19 @@ def _registry(c: _Checker, node: Node) -> RegistrySettings | None:
         file_urls=file_urls or (url,),
         mirrors=mirrors,
         signing_key=key,
+        language=language,
     )
+
+
+def _language(c: _Checker, node: Node) -> str:
+    with c.at("language"):
+        text = c.nonempty(node, "a locale such as en_US or de_DE")
+        if text is None:
+            return DEFAULT_LANGUAGE
+        if not _LOCALE_RE.fullmatch(text):
+            c.add(node, f"expected a locale such as en_US or de_DE, got {text!r}")
+            return DEFAULT_LANGUAGE
+        return text
 
 
 def _icon(c: _Checker, node: Node) -> Path | str | None:
@@ -1412,6 +1431,7 @@ def build_settings(
         source_date_epoch=int(epoch) if epoch is not None else None,
         skip_invalid=skip_invalid,
         cache_dir=cfg.path.parent / CACHE_DIR if use_cache else None,
+        language=cfg.registry.language,
         remote_sources=tuple(s.url for s in cfg.sources if isinstance(s, RemoteSource)),
         os_releases=tuple(
             OsReleaseSettings(

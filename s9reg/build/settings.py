@@ -85,6 +85,7 @@ class BuildSettings:
         base: an index already published elsewhere (``s9reg publish FILE…``): its package
             versions are kept with their URLs, and the sources are added to them as new
             versions or new hardware variants; its files are not copied into the site.
+        language: locale of the catalogue's texts.
         cache_dir: where the verification cache lives (:mod:`s9reg.build.cache`), or None
             to verify every body on every build.
 
@@ -109,6 +110,7 @@ class BuildSettings:
     os_releases: tuple[OsReleaseSettings, ...] = ()
     base: FullIndex | None = None
     cache_dir: Path | None = None
+    language: str = "en_US"
 
     def fingerprint_data(self) -> dict[str, object]:
         """Every setting that shapes the output, as JSON (the public half of the key only)."""
@@ -130,6 +132,7 @@ class BuildSettings:
             ),
             "output": str(self.output),
             "skip_invalid": self.skip_invalid,
+            "language": self.language,
             "remote_sources": list(self.remote_sources),
             "base": None if self.base is None else dump_json(self.base).decode(),
             "os": [

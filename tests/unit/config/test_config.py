@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -251,10 +252,17 @@ def test_minimal_defaults(tmp_path: Path) -> None:
     assert cfg.image_cache is None
 
 
-def test_project_site_config_loads() -> None:
-    path = Path(__file__).parents[3] / "site-config.yaml"
-    cfg = load(path)
+def test_project_site_config_loads(tmp_path: Path) -> None:
+    # The example's public keys are made on first use; stand-ins let the file load here
+    # (tests/unit/cli/test_examples.py builds it for real).
+    shutil.copy(Path(__file__).parents[3] / "site-config.yaml", tmp_path)
+    (tmp_path / "examples/.keys").mkdir(parents=True)
+    for name in ("admin", "dev"):
+        pem = PrivateKey.generate().public_key.to_pem()
+        (tmp_path / f"examples/.keys/{name}.pub.pem").write_text(pem)
+    cfg = load(tmp_path / "site-config.yaml")
     assert cfg.registry.name
+    assert len(cfg.signers) == 2
 
 
 def test_os_release_defaults(tmp_path: Path) -> None:

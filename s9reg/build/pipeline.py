@@ -46,6 +46,7 @@ from s9reg.build.site import (
     site_files,
     staging_dir,
 )
+from s9reg.catalogue import CatalogueError, CatalogueOptions, PackageExtras, render
 from s9reg.errors import S9regError
 from s9reg.exver import VersionError, VersionString
 from s9reg.registry.authz import PublishRules, check_publish
@@ -292,11 +293,38 @@ def _build(
             "apiUrl": settings.api_url,
             "fileUrls": list(settings.file_urls),
         }
-        _write_files(staged, site_files(index, meta))
+        files = site_files(index, meta)
+        pages = _catalogue(state, index)
+        clash = sorted(set(files) & set(pages))
+        if clash:  # pragma: no cover - the two layouts are designed apart
+            raise BuildError(f"catalogue file {clash[0]} collides with a registry file")
+        _write_files(staged, {**files, **pages})
         replace_dir(staged, settings.output)
     state.index = index
     cache.save()
     return state
+
+
+def _catalogue(state: _State, index: FullIndex) -> dict[str, bytes]:
+    """The HTML catalogue's files (docs/catalogue.md), from the index and package texts."""
+    settings = state.settings
+    extras = {
+        key: PackageExtras(
+            instructions=texts.get("instructions"), license_text=texts.get("license")
+        )
+        for key, texts in state.extras.items()
+    }
+    options = CatalogueOptions(
+        registry_url=settings.api_url,
+        language=settings.language,
+        registry_signer=(
+            settings.registry_key.public_key.fingerprint if settings.registry_key else None
+        ),
+    )
+    try:
+        return render(index, options, extras)
+    except CatalogueError as e:
+        raise BuildError(f"catalogue: {e.message}", hint=e.hint) from e
 
 
 @contextmanager

@@ -103,7 +103,8 @@ def test_skip_invalid_keeps_the_good_packages(tmp_path: Path, src: Path) -> None
     }
     assert any("corrupt.s9pk" in w for w in report.warnings)
     site = tmp_path / "site"
-    assert sorted(p.name for p in (site / "hello").iterdir()) == ["1.0.0:0", "index.json"]
+    # one version directory (the catalogue adds index.html and feed.atom beside index.json)
+    assert sorted(p.name for p in (site / "hello").iterdir() if p.is_dir()) == ["1.0.0:0"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Benchmark: ``s9reg build`` over many packages, full and no-op, against ``b3sum``.
 
-Generates ``--packages`` package ids × ``--versions`` versions (small valid packages from
+Generates ``--packages`` package ids x ``--versions`` versions (small valid packages from
 ``s9reg.s9pk.demo`` plus a random ``payload.bin`` of ``--payload`` bytes each), then measures
 on a warm page cache:
 
@@ -10,7 +10,7 @@ on a warm page cache:
 * **no-op rebuild**: ``build_site`` again with nothing changed (in this process), and the whole
   ``s9reg build`` command in a child process (Python start-up included).
 
-Targets (issue 3): no-op rebuild under 2 s; full build within 1.5× of ``b3sum``. The exit code
+Targets (issue 3): no-op rebuild under 2 s; full build within 1.5x of ``b3sum``. The exit code
 is 0 when both are met. Usage and figures: ``bench/README.md``.
 """
 
@@ -55,7 +55,7 @@ def _make_one(args: tuple[Path, int, int, int]) -> None:
     if dest.exists():
         return
     tree = demo_package_tree(pid, version, arches=("x86_64",))
-    rng = random.Random(n * 1000 + v)  # noqa: S311 - filler bytes, not secrets
+    rng = random.Random(n * 1000 + v)
     entries = dict(tree.entries)
     entries["payload.bin"] = File.from_bytes(rng.randbytes(payload))
     write_archive_file(dest, Directory.of(entries), DEV_KEY)
@@ -70,7 +70,7 @@ def generate(root: Path, packages: int, versions: int, payload: int) -> list[Pat
     return sorted((root / "packages").glob("*.s9pk"))
 
 
-def settings(root: Path, sources: list[Path], out: Path, cache: Path) -> BuildSettings:
+def settings(sources: list[Path], out: Path, cache: Path) -> BuildSettings:
     """Build settings: one admin signer (the developer key), a registry co-signing key."""
     guid = Guid.generate(b"bench")
     signer = SignerInfo(name="Bench", contact=(), keys=frozenset({DEV_KEY.public_key.to_pem()}))
@@ -141,10 +141,9 @@ def main() -> int:
             timed(lambda: subprocess.run(["b3sum", *b3], check=True, capture_output=True))
             for _ in range(3)
         )
-        t_full = timed(lambda: build_site(settings(root, sources, out, cache)))
+        t_full = timed(lambda: build_site(settings(sources, out, cache)))
         t_noop = min(
-            timed(lambda: build_site(settings(root, sources, out, cache)))
-            for _ in range(args.repeat)
+            timed(lambda: build_site(settings(sources, out, cache))) for _ in range(args.repeat)
         )
         cfg = _config_file(root, out)
         cmd = [str(Path(sys.executable).with_name("s9reg")), "build", "--config", str(cfg)]

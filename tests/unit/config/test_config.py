@@ -226,7 +226,9 @@ def test_full_example(tmp_path: Path) -> None:
     assert cfg.image_cache is not None
     assert cfg.image_cache.data_dir == Path("/var/lib/s9reg-cache")
     assert (cfg.image_cache.host, cfg.image_cache.port) == ("127.0.0.1", 5001)
-    assert cfg.image_cache.upstreams == ("https://registry-1.docker.io",)
+    assert [(u.name, u.url) for u in cfg.image_cache.upstreams] == [
+        ("docker.io", "https://registry-1.docker.io")
+    ]
     assert cfg.image_cache.images == ("docker.io/library/alpine:3.20",)
 
 

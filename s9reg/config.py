@@ -188,7 +188,6 @@ class RegistrySettings:
         file_urls: base URLs where files are served, CDN first.
         mirrors: extra base URLs listed after ``file_urls``.
         signing_key: where the registry co-signing key comes from, or None.
-        language: locale of the HTML catalogue's texts (LocaleString fallback as upstream).
     """
 
     name: str
@@ -197,7 +196,6 @@ class RegistrySettings:
     file_urls: tuple[str, ...]
     mirrors: tuple[str, ...] = ()
     signing_key: SecretRef | None = None
-    language: str = "en_US"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,6 +299,14 @@ class ImageCacheSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogueSettings:
+    """The ``catalogue:`` section: language of the texts, and an optional template override."""
+
+    language: str = DEFAULT_LANGUAGE
+    template_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SiteConfig:
     """The whole validated site configuration.
 
@@ -311,6 +317,7 @@ class SiteConfig:
         storage: publish target, or None.
         publish: S3 settings, or None.
         image_cache: image cache settings, or None.
+        catalogue: the HTML catalogue's language and templates.
     """
 
     path: Path
@@ -325,6 +332,7 @@ class SiteConfig:
     serve: ServeSettings = field(default_factory=ServeSettings)
     publish: PublishSettings | None = None
     image_cache: ImageCacheSettings | None = None
+    catalogue: CatalogueSettings = field(default_factory=CatalogueSettings)
 
     @property
     def admins(self) -> tuple[Signer, ...]:
@@ -570,6 +578,7 @@ _TOP_OPTIONAL = (
     "serve",
     "publish",
     "image_cache",
+    "catalogue",
 )
 
 
@@ -662,6 +671,7 @@ def _site(c: _Checker, root: Node, path: Path) -> SiteConfig | None:
         with c.at("storage"):
             c.add(top["storage"], "storage 's3' needs a 'publish:' section with the bucket")
     cache = _section(c, top, "image_cache", lambda n: _image_cache(c, n))
+    catalogue = _section(c, top, "catalogue", lambda n: _catalogue(c, n)) or CatalogueSettings()
     if registry is None:
         return None
     return SiteConfig(
@@ -677,6 +687,7 @@ def _site(c: _Checker, root: Node, path: Path) -> SiteConfig | None:
         serve=serve,
         publish=publish,
         image_cache=cache,
+        catalogue=catalogue,
     )
 
 
@@ -687,13 +698,10 @@ def _signers(c: _Checker, node: Node) -> tuple[Signer, ...]:
 
 
 def _registry(c: _Checker, node: Node) -> RegistrySettings | None:
-    m = c.mapping(
-        node, ("name", "url"), ("icon", "file_urls", "mirrors", "signing_key", "language")
-    )
+    m = c.mapping(node, ("name", "url"), ("icon", "file_urls", "mirrors", "signing_key"))
     if m is None:
         return None
     name = url = None
-    language = _language(c, m["language"]) if "language" in m else DEFAULT_LANGUAGE
     if "name" in m:
         with c.at("name"):
             name = c.nonempty(m["name"])
@@ -730,19 +738,26 @@ def _registry(c: _Checker, node: Node) -> RegistrySettings | None:
         file_urls=file_urls or (url,),
         mirrors=mirrors,
         signing_key=key,
-        language=language,
     )
 
 
-def _language(c: _Checker, node: Node) -> str:
-    with c.at("language"):
-        text = c.nonempty(node, "a locale such as en_US or de_DE")
-        if text is None:
-            return DEFAULT_LANGUAGE
-        if not _LOCALE_RE.fullmatch(text):
-            c.add(node, f"expected a locale such as en_US or de_DE, got {text!r}")
-            return DEFAULT_LANGUAGE
-        return text
+def _catalogue(c: _Checker, node: Node) -> CatalogueSettings | None:
+    m = c.mapping(node, (), ("language", "template_dir"))
+    if m is None:
+        return None
+    language = DEFAULT_LANGUAGE
+    template_dir = None
+    if "language" in m:
+        with c.at("language"):
+            text = c.nonempty(m["language"], "a locale such as en_US or de_DE")
+            if text is not None and not _LOCALE_RE.fullmatch(text):
+                c.add(m["language"], f"expected a locale such as en_US or de_DE, got {text!r}")
+            elif text is not None:
+                language = text
+    if "template_dir" in m and not _is_null(m["template_dir"]):
+        with c.at("template_dir"):
+            template_dir = c.path(m["template_dir"])
+    return CatalogueSettings(language=language, template_dir=template_dir)
 
 
 def _icon(c: _Checker, node: Node) -> Path | str | None:
@@ -1431,7 +1446,8 @@ def build_settings(
         source_date_epoch=int(epoch) if epoch is not None else None,
         skip_invalid=skip_invalid,
         cache_dir=cfg.path.parent / CACHE_DIR if use_cache else None,
-        language=cfg.registry.language,
+        language=cfg.catalogue.language,
+        template_dir=cfg.catalogue.template_dir,
         remote_sources=tuple(s.url for s in cfg.sources if isinstance(s, RemoteSource)),
         os_releases=tuple(
             OsReleaseSettings(

@@ -59,7 +59,7 @@ from s9reg.registry.model import (
     dump_json,
     specificity_desc,
 )
-from s9reg.s9pk.commitment import MerkleArchiveCommitment
+from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_encode
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PublicKey
 from s9reg.s9pk.manifest import JSONValue
@@ -161,6 +161,7 @@ class _State:
     preverified: Mapping[Path, CacheEntry | S9regError] = field(default_factory=dict)
     verified: int = 0
     from_cache: int = 0
+    file_sizes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     index: FullIndex = field(default_factory=FullIndex)
     extras: dict[tuple[str, str], Mapping[str, str | None]] = field(default_factory=dict)
 
@@ -310,16 +311,22 @@ def _catalogue(state: _State, index: FullIndex) -> dict[str, bytes]:
     settings = state.settings
     extras = {
         key: PackageExtras(
-            instructions=texts.get("instructions"), license_text=texts.get("license")
+            instructions=texts.get("instructions"),
+            license_text=texts.get("license"),
+            file_sizes=state.file_sizes.get(key, {}),
         )
         for key, texts in state.extras.items()
     }
+    epoch = settings.source_date_epoch
     options = CatalogueOptions(
         registry_url=settings.api_url,
         language=settings.language,
         registry_signer=(
             settings.registry_key.public_key.fingerprint if settings.registry_key else None
         ),
+        generated_at=None if epoch is None else datetime.fromtimestamp(epoch, UTC),
+        admins=frozenset(str(g) for g in settings.admins),
+        template_dir=settings.template_dir,
     )
     try:
         return render(index, options, extras)
@@ -687,6 +694,9 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
     state.cache.store(source, entry)
     state.by_commitment[key] = rel
     state.extras[(pid, str(version))] = entry.extras
+    size = entry.identity.size
+    sizes = state.file_sizes.setdefault((pid, str(version)), {})
+    sizes[b64_encode(verified.commitment.root_sighash)] = size
     state.variants.setdefault((pid, version), []).append(_Variant(info, rel))
 
 

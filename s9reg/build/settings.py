@@ -86,6 +86,7 @@ class BuildSettings:
             versions are kept with their URLs, and the sources are added to them as new
             versions or new hardware variants; its files are not copied into the site.
         language: locale of the catalogue's texts.
+        template_dir: templates that override the catalogue's own, file by file.
         cache_dir: where the verification cache lives (:mod:`s9reg.build.cache`), or None
             to verify every body on every build.
 
@@ -111,6 +112,7 @@ class BuildSettings:
     base: FullIndex | None = None
     cache_dir: Path | None = None
     language: str = "en_US"
+    template_dir: Path | None = None
 
     def fingerprint_data(self) -> dict[str, object]:
         """Every setting that shapes the output, as JSON (the public half of the key only)."""
@@ -133,6 +135,7 @@ class BuildSettings:
             "output": str(self.output),
             "skip_invalid": self.skip_invalid,
             "language": self.language,
+            "template_dir": None if self.template_dir is None else str(self.template_dir),
             "remote_sources": list(self.remote_sources),
             "base": None if self.base is None else dump_json(self.base).decode(),
             "os": [

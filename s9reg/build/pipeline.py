@@ -10,12 +10,10 @@ import hashlib
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -61,7 +59,7 @@ from s9reg.registry.model import (
 )
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_encode
 from s9reg.s9pk.errors import S9pkError
-from s9reg.s9pk.keys import PublicKey
+from s9reg.s9pk.keys import PrivateKey, PublicKey
 from s9reg.s9pk.manifest import JSONValue
 from s9reg.s9pk.package import S9pk
 
@@ -158,7 +156,6 @@ class _State:
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
     registry_pem: str = ""
     mirror_of: Mapping[Path, str] = field(default_factory=dict)
-    preverified: Mapping[Path, CacheEntry | S9regError] = field(default_factory=dict)
     verified: int = 0
     from_cache: int = 0
     file_sizes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
@@ -272,11 +269,8 @@ def _build(
             _carry_over(state, settings.base)
         incoming = staged / ".incoming"
         _mkdir(incoming)
-        sources = _unique_sources((*settings.sources, *remote))
-        targets = [incoming / f"{n}.s9pk" for n in range(len(sources))]
-        state.preverified = _verify_in_parallel(state, sources, targets, progress)
-        for source, target in zip(sources, targets, strict=True):
-            _add_source(state, source, target, progress)
+        for n, source in enumerate(_unique_sources((*settings.sources, *remote))):
+            _add_source(state, source, incoming / f"{n}.s9pk", progress)
         incoming.rmdir()
         index = replace(
             _assemble(state),
@@ -502,8 +496,17 @@ class _Verified:
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
-def _verify(source: Path, incoming: Path, progress: BuildProgress | None) -> CacheEntry:
-    """Fully verify the staged copy of ``source`` and record what the build needs from it."""
+def _verify(
+    source: Path,
+    incoming: Path,
+    progress: BuildProgress | None,
+    registry_key: PrivateKey | None = None,
+) -> CacheEntry:
+    """Fully verify the staged copy of ``source`` and record what the build needs from it.
+
+    With ``registry_key``, the registry's co-signature of the commitment is made here too, and
+    kept in the cache with the rest.
+    """
     ident = FileIdentity.of(incoming.stat())
     if progress is not None:
         progress.begin(source, ident.size)
@@ -520,6 +523,10 @@ def _verify(source: Path, incoming: Path, progress: BuildProgress | None) -> Cac
                 e.in_archive(str(source))
             raise
         info = PackageVersionInfo.from_s9pk(pkg, (), _EPOCH)
+        cosign = {}
+        if registry_key is not None:
+            pem = registry_key.public_key.to_pem()
+            cosign[pem] = pkg.commitment.sign(registry_key).to_pem()
         return CacheEntry(
             identity=ident,
             header=header_digest(incoming),
@@ -529,6 +536,7 @@ def _verify(source: Path, incoming: Path, progress: BuildProgress | None) -> Cac
             signer=pkg.signer.to_pem(),
             info=info.to_dict(),
             extras={"instructions": pkg.instructions(), "license": pkg.license()},
+            cosign=cosign,
         )
 
 
@@ -545,17 +553,10 @@ def _add_source(
             ident = FileIdentity.of(source.stat())
         except OSError as e:
             raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
-        early = state.preverified.get(source)
-        entry = state.cache.lookup(source, ident) if early is None else None
-        if early is None:
-            _stage(source, incoming)
-        if isinstance(early, S9regError):
-            raise early
-        if early is not None:
-            entry = early
-            state.verified += 1
-        elif entry is None:
-            entry = _verify(source, incoming, progress)
+        entry = state.cache.lookup(source, ident)
+        _stage(source, incoming)
+        if entry is None:
+            entry = _verify(source, incoming, progress, state.settings.registry_key)
             state.verified += 1
         else:
             state.from_cache += 1
@@ -576,53 +577,6 @@ def _add_source(
     except OSError as e:
         incoming.unlink(missing_ok=True)
         raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
-
-
-_POOL_FROM = 4  # cache misses from which verifying in worker processes pays off
-
-
-def _verify_staged(args: tuple[str, str]) -> CacheEntry | S9regError:
-    """Worker: verify one staged file; errors are returned (they pickle), bugs raise."""
-    try:
-        return _verify(Path(args[0]), Path(args[1]), None)
-    except S9regError as e:
-        return e
-    except OSError as e:
-        return BuildError(f"{args[0]}: cannot read: {e.strerror or e}")
-
-
-def _verify_in_parallel(
-    state: _State, sources: list[Path], targets: list[Path], progress: BuildProgress | None
-) -> dict[Path, CacheEntry | S9regError]:
-    """Stage and verify the sources the cache does not know, on every core.
-
-    Verification is CPU-bound Python (signatures, TOCs, manifests) around BLAKE3, so threads
-    would not help; a process pool does. Few misses, or one core, are left to the serial path.
-    """
-    misses: list[tuple[Path, Path]] = []
-    for source, target in zip(sources, targets, strict=True):
-        try:
-            if state.cache.lookup(source, FileIdentity.of(source.stat())) is None:
-                _stage(source, target)
-                misses.append((source, target))
-        except (OSError, BuildError):
-            continue  # the serial path reports it
-    workers = min(os.cpu_count() or 1, 8)
-    if len(misses) < _POOL_FROM or workers < 2:
-        for _, target in misses:
-            target.unlink(missing_ok=True)
-        return {}
-    out: dict[Path, CacheEntry | S9regError] = {}
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        jobs = [(str(s), str(t)) for s, t in misses]
-        for (source, _), result in zip(misses, pool.map(_verify_staged, jobs), strict=True):
-            if progress is not None:
-                size = source.stat().st_size
-                progress.begin(source, size)
-                progress.advance(size)
-            out[source] = result
-    return out
 
 
 def _carry_over(state: _State, base: FullIndex) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from s9reg.build import BuildError, CategorySettings, build_site, pipeline
+from s9reg.build import BuildError, CategorySettings, build_site
 from s9reg.build.site import asset_urls, best_versions
 from s9reg.errors import ConfigError
 from s9reg.exver import VersionRange, VersionString
@@ -496,26 +496,6 @@ def test_package_an_architecture_it_claims_would_refuse_is_refused(
         build_site(settings(tmp_path, [path]))
     report = build_site(settings(tmp_path, [path], skip_invalid=True))
     assert [s.path for s in report.skipped] == [path]
-
-
-def test_parallel_verification_matches_the_serial_path(
-    tmp_path: Path, src: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    good = [pkg(src, f"v{n}.s9pk", version=f"1.{n}.0:0") for n in range(5)]
-    bad = pkg(src, "zz-bad.s9pk", version="1.9.0:0")
-    data = bytearray(bad.read_bytes())
-    data[-1] ^= 0xFF  # the last body byte
-    bad.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=r"zz-bad\.s9pk"):
-        build_site(settings(tmp_path, [*good, bad]))  # 6 misses: worker processes
-    parallel = build_site(settings(tmp_path, [*good, bad], skip_invalid=True))
-    assert [s.path for s in parallel.skipped] == [bad]
-    assert parallel.skipped[0].code == "S9PK_INTEGRITY"
-    monkeypatch.setattr(pipeline, "_POOL_FROM", 10**9)
-    serial_out = tmp_path / "serial"
-    serial = build_site(settings(tmp_path, [*good, bad], skip_invalid=True, output=serial_out))
-    assert serial.skipped == parallel.skipped
-    assert snapshot(serial_out) == snapshot(tmp_path / "site")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,13 +1,196 @@
-"""``s9reg publish``: sync the site to storage (placeholder until issue 6 lands)."""
+"""``s9reg publish``: build if needed, then sync the site to its storage (docs/publish.md)."""
 
 from __future__ import annotations
 
-import click
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from s9reg.errors import S9regError
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from s9reg import config
+from s9reg.build import build_site
+from s9reg.cli._app import console_err, is_tty
+from s9reg.publish import PublishProgress, PublishReport, publish_site, stale_reason
+from s9reg.publish.settings import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_JOBS,
+    DEFAULT_KEEP_GENERATIONS,
+    DEFAULT_MAX_DELETE,
+)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+class _BarProgress:
+    """One rich bar per phase, with bytes and rate, on stderr."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.task: TaskID | None = None
+        self.lock = threading.Lock()
+
+    def phase(self, label: str, objects: int, nbytes: int) -> None:
+        with self.lock:
+            if self.task is not None:
+                self.bar.update(self.task, visible=False)
+            self.task = self.bar.add_task(f"{label} ({objects} objects)", total=nbytes or None)
+
+    def advance(self, nbytes: int) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, nbytes)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[PublishProgress | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        yield _BarProgress(bar)
+
+
+def _plan_table(report: PublishReport) -> Table:
+    table = Table(title=f"Plan for {report.target}", show_lines=False)
+    for name, justify in (("action", "left"), ("phase", "left"), ("key", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("size", justify="right")
+    table.add_column("reason")
+    for item in (*report.uploads, *report.header_updates, *report.deletions):
+        phase = item.phase.label if item.phase is not None else "cleanup"
+        table.add_row(str(item.action), phase, item.key, _size(item.size), item.reason)
+    return table
+
+
+def _summary(report: PublishReport) -> str:
+    counts = (
+        f"{len(report.uploads)} uploaded ({_size(report.upload_bytes)}), "
+        f"{len(report.header_updates)} header updates, {len(report.deletions)} deleted, "
+        f"{report.unchanged} unchanged"
+    )
+    if report.resumed:
+        counts += f", {report.resumed} already there"
+    if report.deferred_deletions:
+        counts += f", {report.deferred_deletions} deletions deferred"
+    if report.dry_run:
+        return (
+            f"Dry run for {report.target}: would publish generation {report.generation}: {counts}"
+        )
+    if report.generation == report.previous_generation and not report.deletions:
+        return f"{report.target} is up to date (generation {report.generation}): {counts}"
+    return f"Published generation {report.generation} to {report.target}: {counts}"
 
 
 @click.command()
-def publish() -> None:
-    """Sync the built site to storage (not built yet)."""
-    raise S9regError("s9reg publish is not built yet")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+    default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
+    help="Site configuration. Env S9REG_CONFIG.",
+)  # fmt: skip
+@click.option(
+    "--site", type=click.Path(path_type=Path, file_okay=False),
+    help="Built site to publish (default: `output` from the configuration).",
+)  # fmt: skip
+@click.option(
+    "--to", "target_dir", type=click.Path(path_type=Path, file_okay=False),
+    help="Publish into this directory instead of the configured storage.",
+)  # fmt: skip
+@click.option(
+    "--build/--no-build", "build_mode", default=None,
+    help="Always / never build first (default: build when the site is missing or stale).",
+)  # fmt: skip
+@click.option(
+    "--jobs", type=click.IntRange(1, 256), default=DEFAULT_JOBS, show_default=True,
+    help="Objects and multipart parts transferred at once.",
+)  # fmt: skip
+@click.option(
+    "--max-delete", type=click.IntRange(0), default=DEFAULT_MAX_DELETE, show_default=True,
+    help="Delete nothing when more objects than this are due.",
+)  # fmt: skip
+@click.option(
+    "--keep-generations", type=click.IntRange(1), default=DEFAULT_KEEP_GENERATIONS,
+    show_default=True, help="Keep every object the last N generations reference.",
+)  # fmt: skip
+@click.option(
+    "--grace-hours", type=click.FloatRange(0), default=DEFAULT_GRACE_SECONDS / 3600,
+    show_default=True, help="Keep objects of generations retired less than this long ago.",
+)  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Print the plan as a table; change nothing.")
+@click.option("--break-lock", is_flag=True, help="Take over the lease of a publish that died.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (and plan) as JSON.")
+def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
+    config_path: Path,
+    site: Path | None,
+    target_dir: Path | None,
+    build_mode: bool | None,
+    jobs: int,
+    max_delete: int,
+    keep_generations: int,
+    grace_hours: float,
+    dry_run: bool,
+    break_lock: bool,
+    as_json: bool,
+) -> None:
+    """Publish the built site to the configured storage (S3 or a directory).
+
+    Uploads only what changed (by SHA-256, from the published manifest), package files first
+    and the index last, then moves the pointer with a conditional write and deletes old
+    objects only after their grace period. Credentials come from the AWS environment or
+    profile. A publish that failed or was killed can simply be run again.
+    """
+    cfg = config.load(config_path)
+    settings = config.publish_settings(
+        cfg,
+        site=site,
+        target_dir=target_dir,
+        jobs=jobs,
+        max_delete=max_delete,
+        keep_generations=keep_generations,
+        grace_seconds=round(grace_hours * 3600),
+        break_lock=break_lock,
+        dry_run=dry_run,
+    )
+    if site is None and build_mode is not False:
+        build_settings = config.build_settings(cfg)
+        reason = "--build" if build_mode else stale_reason(build_settings, cfg.path)
+        if reason is not None:
+            console_err(f"building first: {reason}")
+            built = build_site(build_settings)
+            for warning in built.warnings:
+                console_err(f"warning: {warning}")
+    with _progress(is_tty() and not as_json) as progress:
+        report = publish_site(settings, progress=progress)
+    for warning in report.warnings:
+        console_err(f"warning: {warning}")
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    if dry_run:
+        Console(soft_wrap=True).print(_plan_table(report))
+    click.echo(_summary(report))

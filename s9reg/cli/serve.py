@@ -1,13 +1,71 @@
-"""``s9reg serve``: the read-only StartOS registry API (placeholder until issue 4 lands)."""
+"""``s9reg serve``: answer StartOS devices and serve the site's files from a built site."""
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+
 import click
 
-from s9reg.errors import S9regError
+from s9reg import config
+from s9reg.cli._app import App, console_err
+from s9reg.serve import run
+
+
+def _listen(value: str | None) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        msg = f"expected HOST:PORT (IPv6 as [::1]:PORT), got {value!r}"
+        raise click.BadParameter(msg, param_hint="--listen")
+    return host, int(port)
+
+
+def _setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("s9reg")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    root.propagate = False
 
 
 @click.command()
-def serve() -> None:
-    """Answer StartOS JSON-RPC from a built site (not built yet)."""
-    raise S9regError("s9reg serve is not built yet")
+@click.option(
+    "--site", envvar="S9REG_SITE",
+    help="Built site: DIR, s3://bucket/prefix or https://base/ (default: serve.site or output "
+    "from the configuration). Env S9REG_SITE.",
+)  # fmt: skip
+@click.option(
+    "--listen", envvar="S9REG_LISTEN",
+    help="HOST:PORT to listen on (default: serve.listen, else 127.0.0.1:5959). Env S9REG_LISTEN.",
+)  # fmt: skip
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+    default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
+    help="Site configuration (optional with --site). Env S9REG_CONFIG.",
+)  # fmt: skip
+@click.pass_obj
+def serve(app: App, site: str | None, listen: str | None, config_path: Path) -> None:
+    """Answer StartOS devices and browsers from a built site until SIGINT or SIGTERM.
+
+    POST /rpc/v0 speaks the registry's JSON-RPC; GET serves the site's files, /health and
+    /metrics. A remote site is checked for a new index.json every refresh_interval seconds.
+    """
+    address = _listen(listen)
+    cfg = None
+    if config_path.exists() or site is None:
+        cfg = config.load(config_path)
+    settings = config.serve_settings(cfg, site=site, listen=address)
+    _setup_logging(app.verbose)
+
+    def ready(host: str, port: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{port}/"
+        console_err(f"Serving {settings.site} at {url}")
+        console_err(f"Add {url} as a registry in StartOS (behind HTTPS for remote devices).")
+
+    run(settings, ready=ready)

@@ -1,0 +1,660 @@
+"""``publish_site``: sync a built site to a target safely (publishing-lessons.md §1-§5, §15.2-4).
+
+A publish takes a lease by replacing the pointer conditionally, uploads what changed in phase
+order (files, pages, API results, index), writes the new generation's manifest, moves the
+pointer with another conditional write, and only then deletes objects that no retained
+generation references. Change detection compares SHA-256 digests with the live manifest, so
+an unchanged site costs two reads, whatever its size or its files' modification times.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from s9reg.publish.errors import PublishConflictError, PublishError
+from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
+from s9reg.publish.settings import DirSettings, PublishSettings
+from s9reg.publish.state import (
+    POINTER_KEY,
+    STATE_DIR,
+    Generation,
+    Lease,
+    Manifest,
+    ObjectEntry,
+    Pointer,
+    format_time,
+    manifest_key,
+)
+from s9reg.publish.target import DirTarget, PreconditionFailedError, Target, file_sha256
+
+if TYPE_CHECKING:
+    import boto3
+
+__all__ = [
+    "Action",
+    "LocalObject",
+    "PlanItem",
+    "PublishProgress",
+    "PublishReport",
+    "open_target",
+    "publish_site",
+    "scan_site",
+]
+
+SITE_MARKER = "s9reg-site.json"
+
+
+class Action(StrEnum):
+    """What a publish does to one object."""
+
+    UPLOAD = "upload"
+    HEADERS = "headers"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalObject:
+    """A file of the built site, hashed and classified."""
+
+    key: str
+    path: Path
+    sha256: str
+    size: int
+    phase: Phase
+    headers: ObjectHeaders
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    """One step of the plan.
+
+    Attributes:
+        action: upload, header change or deletion.
+        key: the site-relative key.
+        size: bytes to send (uploads) or stored (others).
+        reason: ``new``, ``changed``, ``headers`` or ``unreferenced``.
+        phase: the upload phase, None for deletions.
+    """
+
+    action: Action
+    key: str
+    size: int
+    reason: str
+    phase: Phase | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape (``--json``)."""
+        return {
+            "action": str(self.action),
+            "key": self.key,
+            "size": self.size,
+            "reason": self.reason,
+            "phase": None if self.phase is None else self.phase.label,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    """What a publish did (or, with ``dry_run``, would do).
+
+    Attributes:
+        target: where it published.
+        generation: the live generation afterwards.
+        previous_generation: the live generation before.
+        dry_run: nothing was written.
+        uploads: objects sent, in order.
+        header_updates: objects whose headers were replaced in place.
+        deletions: objects deleted (or due for deletion in a dry run).
+        deferred_deletions: deletions held back by ``max_delete``.
+        unchanged: objects already published as they are.
+        resumed: objects an interrupted publish had already sent (not sent again).
+        warnings: one line each.
+    """
+
+    target: str
+    generation: int
+    previous_generation: int
+    dry_run: bool
+    uploads: tuple[PlanItem, ...] = ()
+    header_updates: tuple[PlanItem, ...] = ()
+    deletions: tuple[PlanItem, ...] = ()
+    deferred_deletions: int = 0
+    unchanged: int = 0
+    resumed: int = 0
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def upload_bytes(self) -> int:
+        """Bytes sent (or to send)."""
+        return sum(i.size for i in self.uploads)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape (``--json``)."""
+        return {
+            "target": self.target,
+            "generation": self.generation,
+            "previousGeneration": self.previous_generation,
+            "dryRun": self.dry_run,
+            "uploaded": len(self.uploads),
+            "uploadBytes": self.upload_bytes,
+            "headerUpdates": len(self.header_updates),
+            "deleted": len(self.deletions),
+            "deferredDeletions": self.deferred_deletions,
+            "unchanged": self.unchanged,
+            "resumed": self.resumed,
+            "plan": [i.to_dict() for i in (*self.uploads, *self.header_updates, *self.deletions)],
+            "warnings": list(self.warnings),
+        }
+
+
+class PublishProgress(Protocol):
+    """Receives progress; the CLI draws it. Methods may be called from worker threads."""
+
+    def phase(self, label: str, objects: int, nbytes: int) -> None:
+        """A phase with ``objects`` objects and ``nbytes`` bytes to send begins."""
+
+    def advance(self, nbytes: int) -> None:
+        """``nbytes`` more bytes were sent."""
+
+
+class _NoProgress:
+    def phase(self, label: str, objects: int, nbytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# --------------------------------------------------------------------------------------------
+# The local site
+# --------------------------------------------------------------------------------------------
+
+
+def scan_site(site: Path, jobs: int = 8) -> dict[str, LocalObject]:
+    """Every file of a built site, hashed (in parallel) and classified, sorted by key.
+
+    Raises:
+        PublishError: ``site`` is not a built site, or a file cannot be read.
+    """
+    if not (site / SITE_MARKER).is_file():
+        msg = f"{site}: not a built site (no {SITE_MARKER})"
+        raise PublishError(msg, hint="run s9reg build first")
+    if (site / STATE_DIR).exists():
+        msg = f"{site}: a site must not contain {STATE_DIR}/ (it holds s9reg's publish state)"
+        raise PublishError(msg, hint="publish to another directory than the site itself")
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(site):
+        dirnames.sort()
+        base = Path(dirpath)
+        rel = base.relative_to(site).as_posix()
+        for name in sorted(filenames):
+            path = base / name
+            if path.is_file():
+                found.append((name if rel == "." else f"{rel}/{name}", path))
+
+    def one(item: tuple[str, Path]) -> LocalObject:
+        key, path = item
+        try:
+            sha, size = file_sha256(path), path.stat().st_size
+        except OSError as e:
+            raise PublishError(f"{path}: cannot read: {e.strerror or e}") from e
+        phase, headers = classify(key)
+        return LocalObject(key, path, sha, size, phase, headers)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return {o.key: o for o in pool.map(one, sorted(found))}
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+
+
+def open_target(settings: PublishSettings, session: boto3.Session | None = None) -> Target:
+    """The target ``settings`` names (boto3 is imported only for S3).
+
+    Raises:
+        PublishError: a directory target would overlap the site.
+    """
+    if isinstance(settings.target, DirSettings):
+        root = settings.target.path.resolve()
+        site = settings.site.resolve()
+        if root == site or site in root.parents or root in site.parents:
+            msg = f"{root}: the publish directory must not overlap the site {site}"
+            raise PublishError(msg)
+        return DirTarget(root)
+    from s9reg.publish.s3 import S3Target  # noqa: PLC0415 - boto3 only when needed
+
+    return S3Target(settings.target, settings, session)
+
+
+def publish_site(
+    settings: PublishSettings,
+    target: Target | None = None,
+    *,
+    progress: PublishProgress | None = None,
+    clock: Callable[[], datetime] = _now,
+) -> PublishReport:
+    """Publish the built site ``settings.site`` to its target, or plan it (``dry_run``).
+
+    Order: a lease is taken by replacing the pointer conditionally (``If-None-Match: *`` on
+    the first publish, ``If-Match`` on the ETag read otherwise); then package files and
+    icons, per-package pages, API results and feeds, and the full index and home page are
+    sent, each phase in parallel (``jobs``) and after the previous one has finished; the new
+    generation's manifest is written; the pointer names it (another conditional write).
+    Only then are objects deleted that none of the retained generations lists: the last
+    ``keep_generations`` ones and those retired less than ``grace_seconds`` ago. Deletion is
+    skipped (deferred) when more than ``max_delete`` objects are due.
+
+    A publish that fails releases its lease and marks the pointer ``dirty``; a publish that
+    dies keeps the lease until its heartbeat is older than ``lease_seconds``. Either way the
+    next run checks which planned objects are already there (one HEAD each, SHA-256 from the
+    object metadata) and sends only the rest.
+
+    Args:
+        settings: site, target and limits.
+        target: an open target; by default one is opened from ``settings`` and closed after.
+        progress: receives phase and byte progress.
+        clock: the current time (tests move it).
+
+    Returns:
+        What was (or would be) uploaded, changed and deleted.
+
+    Raises:
+        PublishConflictError: another publish holds the lease or moved the pointer first;
+            this publish has changed nothing visible.
+        PublishError: the site or the stored state is unusable, or a storage request failed
+            after its retries; the previous generation stays live.
+    """
+    own = target is None
+    tgt = open_target(settings) if target is None else target
+    try:
+        return _Publisher(settings, tgt, progress or _NoProgress(), clock).run()
+    finally:
+        if own:
+            tgt.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------------
+
+
+def _plan(
+    local: dict[str, LocalObject], live: dict[str, ObjectEntry], now: datetime
+) -> tuple[list[PlanItem], list[PlanItem], dict[str, ObjectEntry]]:
+    uploads: list[PlanItem] = []
+    header_updates: list[PlanItem] = []
+    objects: dict[str, ObjectEntry] = {}
+    for key, obj in local.items():
+        old = live.get(key)
+        same = old is not None and old.sha256 == obj.sha256 and old.size == obj.size
+        first = old.first_published if old is not None and same else now
+        objects[key] = ObjectEntry(
+            sha256=obj.sha256, size=obj.size, headers=obj.headers, first_published=first
+        )
+        if old is None:
+            uploads.append(PlanItem(Action.UPLOAD, key, obj.size, "new", obj.phase))
+        elif not same:
+            uploads.append(PlanItem(Action.UPLOAD, key, obj.size, "changed", obj.phase))
+        elif old.headers != obj.headers:
+            header_updates.append(PlanItem(Action.HEADERS, key, obj.size, "headers", obj.phase))
+    order = {k: n for n, k in enumerate(_phase_order(local.values()))}
+    uploads.sort(key=lambda i: order[i.key])
+    header_updates.sort(key=lambda i: order[i.key])
+    return uploads, header_updates, objects
+
+
+def _phase_order(objs: Iterable[LocalObject]) -> list[str]:
+    return [o.key for o in sorted(objs, key=lambda o: (o.phase, o.key))]
+
+
+def _retention(
+    history: Sequence[Generation], keep: int, grace: timedelta, now: datetime
+) -> tuple[list[Generation], list[Generation]]:
+    """Split generations (oldest first) into retained and expired ones."""
+    retained: list[Generation] = []
+    expired: list[Generation] = []
+    for n, gen in enumerate(history):
+        recent = n >= len(history) - keep
+        in_grace = gen.retired is None or now - gen.retired < grace
+        (retained if recent or in_grace else expired).append(gen)
+    return retained, expired
+
+
+# --------------------------------------------------------------------------------------------
+# The publisher
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class _Plan:
+    previous: Pointer
+    uploads: list[PlanItem]
+    header_updates: list[PlanItem]
+    objects: dict[str, ObjectEntry]
+    resume: bool
+    changed: bool
+    generation: int
+    history: list[Generation]
+    resumed: int = 0
+    retained: list[Generation] = field(default_factory=list)
+    expired: list[Generation] = field(default_factory=list)
+    deletions: list[PlanItem] = field(default_factory=list)
+    deferred: bool = False
+
+    @property
+    def cleanup(self) -> bool:
+        return bool(self.expired) and not self.deferred
+
+
+class _Publisher:
+    def __init__(
+        self,
+        settings: PublishSettings,
+        target: Target,
+        progress: PublishProgress,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.target = target
+        self.progress = progress
+        self.clock = clock
+        self.etag: str | None = None
+        self.pointer = Pointer()
+        self.warnings: list[str] = []
+        self._last_beat = datetime.min.replace(tzinfo=UTC)
+        self._holding = False
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _read_pointer(self) -> None:
+        got = self.target.read(POINTER_KEY)
+        if got is not None:
+            self.pointer = Pointer.from_json(got[0], f"{self.target}: {POINTER_KEY}")
+            self.etag = got[1]
+
+    def _manifest(self, generation: int) -> Manifest | None:
+        key = manifest_key(generation)
+        got = self.target.read(key)
+        return None if got is None else Manifest.from_json(got[0], f"{self.target}: {key}")
+
+    def _cas(self, pointer: Pointer) -> None:
+        """Replace the pointer only if it is still the one this publish last read or wrote."""
+        try:
+            self.etag = self.target.write(
+                POINTER_KEY,
+                pointer.to_json(),
+                state_headers(),
+                if_match=self.etag,
+                if_none_match=self.etag is None,
+            )
+        except PreconditionFailedError:
+            if not self._holding:
+                msg = f"{self.target}: another publish changed {POINTER_KEY} at the same time"
+                hint = "nothing of this publish is live; run it again when the other is done"
+            else:
+                msg = f"{self.target}: another publish took over this one's lease (--break-lock)"
+                hint = "this publish did not move the pointer; run it again when the other is done"
+            raise PublishConflictError(msg, hint=hint) from None
+        self.pointer = pointer
+
+    def _check_lease(self, now: datetime) -> None:
+        lease = self.pointer.lease
+        if lease is None:
+            return
+        age = int((now - lease.heartbeat).total_seconds())
+        if age < self.settings.lease_seconds and not self.settings.break_lock:
+            msg = (
+                f"{self.target}: a publish by {lease.owner} (started {format_time(lease.started)},"
+                f" last heartbeat {age} s ago) is in progress"
+            )
+            hint = (
+                f"wait for it; if it died, run again in {self.settings.lease_seconds - age} s "
+                "or with --break-lock"
+            )
+            if self.settings.dry_run:
+                self.warnings.append(f"{msg}; {hint}")
+                return
+            raise PublishConflictError(msg, hint=hint)
+        self.warnings.append(
+            f"taking over the lease of an interrupted publish by {lease.owner} "
+            f"(started {format_time(lease.started)})"
+        )
+
+    def _heartbeat(self, *, force: bool = False) -> None:
+        lease = self.pointer.lease
+        if lease is None:
+            return
+        now = self.clock()
+        interval = timedelta(seconds=max(self.settings.lease_seconds / 3, 1))
+        if force or now - self._last_beat >= interval:
+            self._cas(self.pointer.with_lease(replace(lease, heartbeat=now)))
+            self._last_beat = now
+
+    # --- main -------------------------------------------------------------------------------
+
+    def run(self) -> PublishReport:
+        s = self.settings
+        local = scan_site(s.site, s.jobs)
+        plan = self._plan(local)
+        if s.dry_run:
+            return self._report(plan, local, [] if plan.deferred else plan.deletions)
+        if not (plan.changed or plan.resume or plan.cleanup):
+            return self._report(plan, local, [])
+        self._publish(plan, local)
+        self._clean(plan)
+        return self._report(plan, local, plan.deletions if plan.cleanup else [])
+
+    def _plan(self, local: dict[str, LocalObject]) -> _Plan:
+        s = self.settings
+        now = self.clock()
+        self._read_pointer()
+        self._check_lease(now)
+        previous = self.pointer
+        live: dict[str, ObjectEntry] = {}
+        if previous.generation:
+            manifest = self._manifest(previous.generation)
+            if manifest is None:
+                key = manifest_key(previous.generation)
+                msg = f"{self.target}: {POINTER_KEY} names a missing manifest {key}"
+                raise PublishError(msg, hint="restore it, or delete the pointer to start over")
+            live = manifest.objects
+        uploads, header_updates, objects = _plan(local, live, now)
+        self.warnings.extend(
+            f"{i.key} changed, but it is served as immutable: caches may keep the old bytes"
+            for i in uploads
+            if i.reason == "changed" and local[i.key].headers.cache_control == CACHE_IMMUTABLE
+        )
+        plan = _Plan(
+            previous=previous,
+            uploads=uploads,
+            header_updates=header_updates,
+            objects=objects,
+            resume=previous.lease is not None or previous.dirty,
+            changed=objects != live or not previous.generation,
+            generation=previous.generation,
+            history=list(previous.history),
+        )
+        if plan.resume and uploads:
+            plan.uploads, plan.resumed = self._skip_present(uploads, local)
+        if plan.changed:
+            plan.generation += 1
+            if plan.history:
+                plan.history[-1] = replace(plan.history[-1], retired=now)
+            plan.history.append(Generation(number=plan.generation, published=now))
+        grace = timedelta(seconds=s.grace_seconds)
+        plan.retained, plan.expired = _retention(plan.history, s.keep_generations, grace, now)
+        if plan.expired:
+            plan.deletions = self._deletions(plan)
+        if len(plan.deletions) > s.max_delete:
+            plan.deferred = True
+            self.warnings.append(
+                f"{len(plan.deletions)} objects are due for deletion, more than --max-delete "
+                f"{s.max_delete}: none deleted"
+            )
+        return plan
+
+    def _report(
+        self, plan: _Plan, local: dict[str, LocalObject], deleted: Sequence[PlanItem]
+    ) -> PublishReport:
+        done = self.settings.dry_run or plan.changed
+        return PublishReport(
+            target=str(self.target),
+            generation=plan.generation if done else plan.previous.generation,
+            previous_generation=plan.previous.generation,
+            dry_run=self.settings.dry_run,
+            uploads=tuple(plan.uploads),
+            header_updates=tuple(plan.header_updates),
+            deletions=tuple(deleted),
+            deferred_deletions=len(plan.deletions) if plan.deferred else 0,
+            unchanged=len(local) - len(plan.uploads) - len(plan.header_updates) - plan.resumed,
+            resumed=plan.resumed,
+            warnings=tuple(self.warnings),
+        )
+
+    def _publish(self, plan: _Plan, local: dict[str, LocalObject]) -> None:
+        now = self.clock()
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        lease = Lease(id=uuid.uuid4().hex, owner=owner, started=now, heartbeat=now)
+        self._cas(self.pointer.with_lease(lease))
+        self._holding = True
+        self._last_beat = now
+        try:
+            if plan.resume:
+                self.target.abort_uploads(now)
+            for phase in Phase:
+                items = [i for i in (*plan.uploads, *plan.header_updates) if i.phase == phase]
+                if items:
+                    self._run_phase(phase, items, local)
+            if plan.changed:
+                manifest = Manifest(generation=plan.generation, created=now, objects=plan.objects)
+                key = manifest_key(plan.generation)
+                self.target.write(key, manifest.to_json(), state_headers())
+                self._cas(
+                    Pointer(
+                        generation=plan.generation,
+                        history=tuple(plan.history),
+                        lease=self.pointer.lease,
+                        dirty=False,
+                    )
+                )
+        except PublishConflictError:
+            raise
+        except Exception:
+            self._release(dirty=True)
+            raise
+
+    def _clean(self, plan: _Plan) -> None:
+        history = self.pointer.history
+        try:
+            if plan.cleanup:
+                if plan.deletions:
+                    self._heartbeat(force=True)
+                    self._run_deletions([d.key for d in plan.deletions])
+                self.target.delete([manifest_key(g.number) for g in plan.expired])
+                history = tuple(plan.retained)
+            self._cas(replace(self.pointer, history=history, lease=None, dirty=False))
+        except PublishConflictError:
+            raise
+        except Exception as e:
+            self._release(dirty=False)
+            gen = self.pointer.generation
+            msg = f"generation {gen} is live, but deleting old objects failed: {e}"
+            raise PublishError(msg, hint="run s9reg publish again to finish the cleanup") from e
+
+    def _release(self, *, dirty: bool) -> None:
+        """Best effort: drop the lease so the next run need not wait for it to go stale."""
+        try:
+            self._cas(self.pointer.with_lease(None, dirty=dirty))
+        except PublishError:
+            # The lease stays and goes stale; the next run takes it over.
+            return
+
+    # --- work -------------------------------------------------------------------------------
+
+    def _skip_present(
+        self, uploads: list[PlanItem], local: dict[str, LocalObject]
+    ) -> tuple[list[PlanItem], int]:
+        def present(item: PlanItem) -> bool:
+            obj = local[item.key]
+            remote = self.target.head(item.key)
+            return (
+                remote is not None
+                and remote.sha256 == obj.sha256
+                and remote.size == obj.size
+                and remote.headers == obj.headers
+            )
+
+        with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
+            there = list(pool.map(present, uploads))
+        return [i for i, p in zip(uploads, there, strict=True) if not p], sum(there)
+
+    def _run_phase(
+        self, phase: Phase, items: list[PlanItem], local: dict[str, LocalObject]
+    ) -> None:
+        nbytes = sum(i.size for i in items if i.action == Action.UPLOAD)
+        self.progress.phase(phase.label, len(items), nbytes)
+
+        def one(item: PlanItem) -> None:
+            obj = local[item.key]
+            if item.action == Action.UPLOAD:
+                self.target.upload(
+                    item.key, obj.path, obj.headers, obj.sha256, self.progress.advance
+                )
+            else:
+                self.target.set_headers(item.key, obj.headers, obj.sha256)
+
+        self._parallel(one, items)
+
+    def _run_deletions(self, keys: list[str]) -> None:
+        batches = [keys[n : n + 1000] for n in range(0, len(keys), 1000)]
+        self.progress.phase("delete", len(keys), 0)
+        self._parallel(self.target.delete, batches)
+
+    def _parallel(self, fn: Callable[[Any], None], items: Sequence[Any]) -> None:
+        """Run ``fn`` over ``items`` on ``jobs`` threads, renewing the lease while waiting."""
+        pool = ThreadPoolExecutor(max_workers=self.settings.jobs)
+        try:
+            pending: set[Future[None]] = {pool.submit(fn, i) for i in items}
+            wait_s = max(self.settings.lease_seconds / 3, 1)
+            while pending:
+                done, pending = wait(pending, timeout=wait_s, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    f.result()
+                self._heartbeat()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _deletions(self, plan: _Plan) -> list[PlanItem]:
+        keep = set(plan.objects)
+        for gen in plan.retained:
+            # The newest generation is ``plan.objects`` (its manifest may not exist yet).
+            if gen.number != plan.generation:
+                keep |= set(self._objects_of(gen))
+        due: dict[str, int] = {}
+        for gen in plan.expired:
+            for key, entry in self._objects_of(gen).items():
+                if key not in keep:
+                    due[key] = entry.size
+        return [PlanItem(Action.DELETE, k, due[k], "unreferenced") for k in sorted(due)]
+
+    def _objects_of(self, gen: Generation) -> dict[str, ObjectEntry]:
+        manifest = self._manifest(gen.number)
+        if manifest is None:
+            self.warnings.append(f"manifest of generation {gen.number} is missing")
+            return {}
+        return manifest.objects

@@ -1,0 +1,125 @@
+"""Typed settings of ``s9reg publish`` (publishing-lessons.md §1-§6): target, safety and speed.
+
+``s9reg.config`` builds these from ``site-config.yaml``; nothing here reads files or the
+environment. S3 credentials are never settings: boto3 finds them in the AWS chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from s9reg.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_JOBS",
+    "DEFAULT_KEEP_GENERATIONS",
+    "DEFAULT_MAX_DELETE",
+    "DirSettings",
+    "PublishSettings",
+    "S3Settings",
+]
+
+DEFAULT_JOBS = 8
+DEFAULT_MAX_DELETE = 256
+DEFAULT_KEEP_GENERATIONS = 3
+DEFAULT_GRACE_SECONDS = 48 * 3600
+DEFAULT_LEASE_SECONDS = 120
+MIB = 1 << 20
+
+ChecksumMode = Literal["when_supported", "when_required"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Settings:
+    """An S3-compatible bucket (the ``publish:`` section of ``site-config.yaml``).
+
+    Attributes:
+        bucket: bucket name.
+        endpoint_url: S3-compatible endpoint, or None for AWS.
+        prefix: key prefix without surrounding ``/`` (``""`` for the bucket root).
+        region: region name, or None for the AWS chain's default.
+        path_style: path-style addressing (``http://host/bucket/key``).
+        checksum_mode: boto3's request and response checksum mode. ``when_required`` keeps
+            boto3 1.36+ from sending CRC headers that many S3-compatible servers reject.
+    """
+
+    bucket: str
+    endpoint_url: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    path_style: bool = False
+    checksum_mode: ChecksumMode = "when_supported"
+
+    def __str__(self) -> str:
+        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        prefix = f"/{self.prefix}" if self.prefix else ""
+        return f"s3://{self.bucket}{prefix}{where}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirSettings:
+    """A local directory that receives the published site (renamed into place file by file)."""
+
+    path: Path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishSettings:
+    """Everything :func:`s9reg.publish.publish_site` needs.
+
+    Attributes:
+        site: the built site directory (``docs/site-layout.md``).
+        target: where to publish it.
+        jobs: objects (and multipart parts) transferred at once.
+        max_delete: most objects one publish may delete; over it, deletion is deferred.
+        keep_generations: objects referenced by this many latest generations are kept.
+        grace_seconds: objects referenced by a generation retired less than this long ago
+            are kept too, so CDN-cached old indexes never point at missing files.
+        multipart_threshold: files at least this large are uploaded in parallel parts.
+        multipart_chunksize: size of one part.
+        retries: attempts per request (botocore ``standard`` mode: backoff on throttling,
+            5xx and connection errors).
+        lease_seconds: a publish lease whose heartbeat is older than this may be taken over.
+        break_lock: take over a lease even if it looks alive.
+        dry_run: plan only; write nothing.
+
+    Raises:
+        ConfigError: a count is out of range.
+    """
+
+    site: Path
+    target: S3Settings | DirSettings
+    jobs: int = DEFAULT_JOBS
+    max_delete: int = DEFAULT_MAX_DELETE
+    keep_generations: int = DEFAULT_KEEP_GENERATIONS
+    grace_seconds: int = DEFAULT_GRACE_SECONDS
+    multipart_threshold: int = 16 * MIB
+    multipart_chunksize: int = 8 * MIB
+    retries: int = 5
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    break_lock: bool = False
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least {low}, got {value}"
+            for name, value, low in (
+                ("jobs", self.jobs, 1),
+                ("max_delete", self.max_delete, 0),
+                ("keep_generations", self.keep_generations, 1),
+                ("grace_seconds", self.grace_seconds, 0),
+                ("multipart_chunksize", self.multipart_chunksize, 5 * MIB),
+                ("multipart_threshold", self.multipart_threshold, 5 * MIB),
+                ("retries", self.retries, 1),
+                ("lease_seconds", self.lease_seconds, 0),
+            )
+            if value < low
+        ]
+        if problems:
+            raise ConfigError(f"publish settings: {'; '.join(problems)}")

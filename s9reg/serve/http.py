@@ -1,0 +1,760 @@
+"""A small HTTP/1.1 server on an asyncio protocol: JSON-RPC, CORS, site files, health and metrics.
+
+Bounded by design: the request head is capped at :data:`MAX_HEAD` bytes, bodies at
+``max_body``, every read from a client has a deadline (slow clients are cut off), connections
+are capped, and batches are capped. ``/rpc/*`` always answers HTTP 200 with
+``Content-Type: application/json`` exactly (registry-protocol.md §1.2, §1.5, §4.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import functools
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from s9reg.serve.errors import SourceError, SourceNotFoundError
+from s9reg.serve.metrics import Metrics
+from s9reg.serve.rpc import INVALID_REQUEST, RequestInfo, RpcHandler
+from s9reg.serve.settings import ServeSettings
+from s9reg.serve.site import SiteLoader
+from s9reg.serve.sources import (
+    HttpSource,
+    LocalSource,
+    RemoteFile,
+    S3Source,
+    Source,
+    content_type,
+)
+
+__all__ = ["MAX_HEAD", "HttpApp"]
+
+MAX_HEAD = 16 * 1024
+MAX_HEADERS = 100
+_CHUNK = 256 * 1024
+_REASONS = {
+    100: "Continue",
+    200: "OK",
+    204: "No Content",
+    206: "Partial Content",
+    301: "Moved Permanently",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    416: "Range Not Satisfiable",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+access_log = logging.getLogger("s9reg.serve.access")
+log = logging.getLogger(__name__)
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    global _date_cache  # noqa: PLW0603 - one formatted date per second, shared by all responses
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+class _BadRequestError(Exception):
+    def __init__(self, status: int, problem: str) -> None:
+        super().__init__(problem)
+        self.status = status
+        self.problem = problem
+
+
+@dataclass(slots=True)
+class _Request:
+    method: str
+    target: str
+    path: str
+    version: str
+    headers: dict[str, str]
+
+    @property
+    def keep_alive(self) -> bool:
+        conn = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in conn
+        return "close" not in conn
+
+
+@dataclass(slots=True)
+class _Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    rpc_methods: tuple[str, ...] = ()
+    sent: bool = False  # a file response already written by its handler
+    length: int | None = None  # bytes of a file response
+
+
+def _parse_head(head: bytes) -> _Request:
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError as e:  # pragma: no cover - latin-1 decodes every byte
+        raise _BadRequestError(400, "undecodable request head") from e
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if (
+        len(parts) != 3
+        or not _TOKEN.fullmatch(parts[0])
+        or parts[2] not in {"HTTP/1.1", "HTTP/1.0"}
+    ):
+        raise _BadRequestError(400, "malformed request line")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise _BadRequestError(400, "malformed header line")
+        key = name.lower()
+        value = value.strip(" \t")
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    if len(headers) > MAX_HEADERS:
+        raise _BadRequestError(431, "too many headers")
+    path = urlsplit(target).path if target.startswith("/") else ""
+    if not path:
+        raise _BadRequestError(400, "request target must be an absolute path")
+    return _Request(method, target, path, version, headers)
+
+
+def _json_response(
+    status: int, value: object, extra: list[tuple[str, str]] | None = None
+) -> _Response:
+    body = json.dumps(value, separators=(",", ":")).encode()
+    return _Response(status, [("Content-Type", "application/json"), *(extra or [])], body)
+
+
+def _rpc_error_response(status: int, problem: str) -> _Response:
+    error = {"code": INVALID_REQUEST, "message": "Invalid Request", "data": problem}
+    return _json_response(status, {"jsonrpc": "2.0", "error": error, "id": None})
+
+
+def _cors(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    # Echo, as upstream's Cors middleware does: browsers ignore "*" on credentialed requests.
+    return [
+        ("Access-Control-Allow-Origin", headers.get("origin", "*")),
+        ("Access-Control-Allow-Methods", headers.get("access-control-request-method", "*")),
+        ("Access-Control-Allow-Headers", headers.get("access-control-request-headers", "*")),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Vary", "Origin"),
+    ]
+
+
+_INTERNAL_ERROR = b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}'
+
+
+def _host_name(host: str | None) -> str | None:
+    if not host:
+        return None
+    try:
+        return urlsplit(f"//{host}").hostname
+    except ValueError:
+        return None
+
+
+def _safe_rel(path: str) -> str | None:
+    """The site-relative file path of a URL path, or None if it could escape the site."""
+    segments = unquote(path, errors="strict").split("/")[1:]
+    for seg in segments[:-1]:
+        if not seg or seg.startswith(".") or "\\" in seg or "\0" in seg:
+            return None
+    last = segments[-1] if segments else ""
+    if last.startswith(".") or "\\" in last or "\0" in last:
+        return None
+    rel = "/".join(segments)
+    return rel + "index.html" if rel == "" or rel.endswith("/") else rel
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
+    """``(start, end inclusive)``, None to send everything, or False if unsatisfiable."""
+    if header is None:
+        return None
+    m = _RANGE.fullmatch(header.strip())
+    if m is None or (not m.group(1) and not m.group(2)):
+        return None  # multiple or malformed ranges: RFC 9110 lets us send the whole file
+    if not m.group(1):
+        length = int(m.group(2))
+        if length == 0:
+            return False
+        return (max(0, size - length), size - 1) if size else False
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else size - 1
+    if start >= size or end < start:
+        return False
+    return start, min(end, size - 1)
+
+
+def _head_bytes(response: _Response, *, keep_alive: bool, length: int | None = None) -> bytes:
+    parts = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}\r\n"]
+    has_length = False
+    for k, v in response.headers:
+        parts.append(f"{k}: {v}\r\n")
+        has_length = has_length or k.lower() == "content-length"
+    if not has_length and response.status not in {100, 304}:
+        parts.append(f"Content-Length: {len(response.body) if length is None else length}\r\n")
+    parts.append(f"Date: {_http_date()}\r\nServer: s9reg\r\n")
+    if not keep_alive:
+        parts.append("Connection: close\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("latin-1")
+
+
+def _not_found() -> _Response:
+    return _Response(404, [("Content-Type", "text/plain")], b"not found\n")
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses requests from the buffer and answers them in order.
+
+    JSON-RPC and small answers are computed synchronously in ``data_received``; file answers
+    run as a task while reading is paused. The app's ticker enforces :attr:`deadline`.
+    """
+
+    def __init__(self, app: HttpApp) -> None:
+        self.app = app
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.client = "-"
+        # "idle" (between requests), "head", "body", "busy" (a file is being sent), "write"
+        # (the client is not reading our answer), "closed".
+        self.phase = "idle"
+        self.deadline: float | None = None
+        self.continued = False
+        self.task: asyncio.Task[None] | None = None
+        self.started = 0.0
+        self._drained: asyncio.Future[None] | None = None
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - stream server only
+        self.transport = transport
+        if len(self.app.connections) >= self.app.settings.max_connections:
+            transport.abort()
+            self.phase = "closed"
+            return
+        self.app.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
+        self.deadline = time.monotonic() + self.app.settings.client_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002 - asyncio's signature
+        self.phase = "closed"
+        self.app.connections.discard(self)
+        if self.task is not None:
+            self.task.cancel()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ConnectionResetError("client went away"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.phase in {"idle", "head", "body"}:
+            self._process()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def pause_writing(self) -> None:
+        # The client does not read its answers: stop reading its requests until it does.
+        if self.transport is not None and self.phase != "closed":
+            self.transport.pause_reading()
+            if self.phase != "busy":
+                self.phase = "write"
+                pending = self.transport.get_write_buffer_size()
+                self.deadline = (
+                    time.monotonic() + self.app.settings.client_timeout * 3 + pending / 65536
+                )
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        if self.transport is not None and self.phase == "write":
+            self.transport.resume_reading()
+            self._ready()
+
+    # --- requests -------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self.phase = "idle"
+        self.continued = False
+        self.deadline = time.monotonic() + self.app.settings.client_timeout
+
+    def _ready(self) -> None:
+        """Wait for the next request (and answer any already buffered)."""
+        self._reset()
+        if self.buffer:
+            self._process()
+
+    def _process(self) -> None:
+        transport = self.transport
+        if transport is None:  # pragma: no cover - data before connection_made
+            return
+        while self.phase in {"idle", "head", "body"} and self.buffer:
+            if self.phase == "idle":
+                self.phase = "head"
+                self.started = time.monotonic()
+                self.deadline = self.started + self.app.settings.client_timeout
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    self._fail(431, "request head too large")
+                return
+            if end + 4 > MAX_HEAD:
+                self._fail(431, "request head too large")
+                return
+            try:
+                request = _parse_head(bytes(self.buffer[: end + 4]))
+                length = self.app.body_length(request)
+            except _BadRequestError as e:
+                self._fail(e.status, e.problem)
+                return
+            if len(self.buffer) < end + 4 + length:
+                if self.phase == "head":
+                    self.phase = "body"
+                    self.deadline = time.monotonic() + self.app.settings.client_timeout
+                if (
+                    not self.continued
+                    and request.headers.get("expect", "").lower() == "100-continue"
+                ):
+                    self.continued = True
+                    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                return
+            body = bytes(self.buffer[end + 4 : end + 4 + length])
+            del self.buffer[: end + 4 + length]
+            self._answer(request, body)
+
+    def _answer(self, request: _Request, body: bytes) -> None:
+        assert self.transport is not None  # noqa: S101 - set in connection_made
+        keep = request.keep_alive
+        task = self.app.respond(request, body)
+        if isinstance(task, _Response):
+            self._write(request, task, keep)
+            if self.phase == "closed":
+                return
+            if not keep:
+                self.phase = "closed"
+                self.transport.close()
+                return
+            if self.phase != "write":
+                self._reset()  # the loop in _process goes on with pipelined requests
+            return
+        self.phase = "busy"
+        self.deadline = None
+        self.transport.pause_reading()
+        self.task = asyncio.get_running_loop().create_task(self._send_file(request, task, keep))
+
+    async def _send_file(
+        self, request: _Request, sender: Callable[[_Connection], Awaitable[_Response]], keep: bool
+    ) -> None:
+        transport = self.transport
+        assert transport is not None  # noqa: S101 - set in connection_made
+        try:
+            response = await sender(self)
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            transport.abort()
+            return
+        self.app.log(self.client, request, response, self.started)
+        if self.phase == "closed":
+            return
+        if not keep:
+            self.phase = "closed"
+            transport.close()
+            return
+        transport.resume_reading()
+        self._ready()
+
+    async def drain(self) -> None:
+        """Wait until the client has read enough of what was written (file senders)."""
+        transport = self.transport
+        if transport is None or self.phase == "closed":
+            raise ConnectionResetError("client went away")
+        if transport.get_write_buffer_size() <= _CHUNK:
+            return
+        self._drained = asyncio.get_running_loop().create_future()
+        async with asyncio.timeout(self.app.settings.client_timeout * 3):
+            await self._drained
+
+    def write(self, data: bytes) -> None:
+        """Write raw bytes (file senders)."""
+        if self.transport is not None and self.phase != "closed":
+            self.transport.write(data)
+
+    def _write(self, request: _Request, response: _Response, keep: bool) -> None:
+        assert self.transport is not None  # noqa: S101 - set in connection_made
+        self.app.metrics.inc("s9reg_http_responses_total", str(response.status))
+        data = _head_bytes(response, keep_alive=keep)
+        head_only = request.method == "HEAD" or not response.body
+        self.transport.write(data if head_only else data + response.body)
+        self.app.log(self.client, request, response, self.started)
+
+    def _fail(self, status: int, problem: str) -> None:
+        """Answer a request that cannot be read, then close."""
+        transport = self.transport
+        if transport is None or self.phase == "closed":
+            return
+        self.app.metrics.inc("s9reg_http_responses_total", str(status))
+        response = _rpc_error_response(status, problem)
+        transport.write(_head_bytes(response, keep_alive=False) + response.body)
+        self.phase = "closed"
+        transport.close()
+
+    def check_deadline(self, now: float) -> None:
+        """Close the connection if the client took too long (called by the app's ticker)."""
+        if self.deadline is None or now < self.deadline or self.transport is None:
+            return
+        if self.phase == "idle":
+            self.phase = "closed"
+            self.transport.close()
+        elif self.phase in {"head", "body"}:
+            what = "request head" if self.phase == "head" else "request body"
+            self._fail(408, f"{what} not received in time")
+        elif self.phase == "write":
+            self.phase = "closed"
+            self.transport.abort()
+
+
+FileSender = Callable[[_Connection], Awaitable[_Response]]
+
+
+class HttpApp:
+    """The responder: routes requests, serves files, and runs the refresh loop.
+
+    Args:
+        settings: the serve settings.
+        source: where the site is read from.
+    """
+
+    def __init__(self, settings: ServeSettings, source: Source) -> None:
+        self.settings = settings
+        self.source = source
+        self.loader = SiteLoader(source)
+        self.metrics = Metrics()
+        self.rpc = RpcHandler(lambda: self.loader.snapshot, settings, self.metrics)
+        self.connections: set[_Connection] = set()
+        self.address: tuple[str, int] | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        """Load the site, listen, and start refreshing.
+
+        Returns:
+            The bound host and port.
+
+        Raises:
+            SourceError: the site cannot be loaded.
+            OSError: the address cannot be bound.
+        """
+        await asyncio.to_thread(self.loader.refresh)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self.settings.host, self.settings.port, reuse_address=True
+        )
+        sock = self._server.sockets[0].getsockname()
+        self.address = (str(sock[0]), int(sock[1]))
+        self._tasks = [
+            asyncio.create_task(self._refresh_loop()),
+            asyncio.create_task(self._ticker()),
+        ]
+        return self.address
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop listening, let requests in flight finish for ``grace`` seconds, then close."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            self._server.close()
+        deadline = time.monotonic() + grace
+        while (  # noqa: ASYNC110 - polls a set
+            any(c.phase in {"busy", "head", "body", "write"} for c in self.connections)
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        await asyncio.sleep(0)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self._server.wait_closed()
+
+    async def refresh_now(self) -> bool:
+        """Check the site for changes at once (also what the refresh loop does).
+
+        Returns:
+            True when a new snapshot was loaded; False when unchanged or on failure.
+        """
+        try:
+            return await asyncio.to_thread(self.loader.refresh)
+        except SourceError as e:
+            self.metrics.inc("s9reg_site_refresh_failures_total")
+            log.warning("site refresh failed, serving the last good index: %s", e.message)
+            return False
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.refresh_interval)
+            await self.refresh_now()
+
+    async def _ticker(self) -> None:
+        # One timer for all connections instead of one per read keeps requests cheap.
+        step = min(1.0, self.settings.client_timeout / 4)
+        while True:
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                conn.check_deadline(now)
+
+    # --- routing --------------------------------------------------------------------------
+
+    def body_length(self, request: _Request) -> int:
+        """The request's body length, checked against the limits.
+
+        Raises:
+            _BadRequestError: chunked, an invalid length, or a body over ``max_body``.
+        """
+        if "transfer-encoding" in request.headers:
+            raise _BadRequestError(
+                411, "chunked request bodies are not accepted; send Content-Length"
+            )
+        text = request.headers.get("content-length", "0")
+        if not text.isdigit() or len(text) > 18:
+            raise _BadRequestError(400, "invalid Content-Length")
+        length = int(text)
+        if length > self.settings.max_body:
+            raise _BadRequestError(413, f"request body larger than {self.settings.max_body} bytes")
+        return length
+
+    def respond(self, request: _Request, body: bytes) -> _Response | FileSender:
+        """The answer to a request, or a coroutine function that sends a file."""
+        path = request.path
+        if path == "/rpc" or path.startswith("/rpc/"):
+            return self._rpc(request, body)
+        if request.method not in {"GET", "HEAD"}:
+            return _Response(
+                405,
+                [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")],
+                b"method not allowed\n",
+            )
+        if path == "/health":
+            return self._health()
+        if path == "/metrics":
+            snap = self.loader.snapshot
+            text = self.metrics.render(snap.revision if snap else None)
+            return _Response(200, [("Content-Type", "text/plain; version=0.0.4")], text)
+        return self._file(request)
+
+    def _rpc(self, request: _Request, body: bytes) -> _Response:
+        cors = _cors(request.headers)
+        if request.method == "OPTIONS":
+            return _Response(200, cors)
+        info = RequestInfo(
+            device_info=request.headers.get("x-startos-device-info"),
+            auth_sig=request.headers.get("x-startos-auth-sig"),
+            host=_host_name(request.headers.get("host")),
+        )
+        try:
+            out, methods = self.rpc.handle(body, info)
+        except Exception:
+            # A bug must not cost the client its connection: answer as upstream's fallback does.
+            log.exception("internal error answering %r", body[:200])
+            out, methods = _INTERNAL_ERROR, []
+        return _Response(200, [("Content-Type", "application/json"), *cors], out, tuple(methods))
+
+    def _health(self) -> _Response:
+        snap = self.loader.snapshot
+        if snap is None:
+            status = "unavailable"
+        else:
+            status = "ok" if self.loader.last_error is None else "stale"
+        doc = {
+            "status": status,
+            "revision": snap.revision if snap else None,
+            "loadedAt": int(snap.loaded_at) if snap else None,
+            "lastCheck": int(self.loader.last_check),
+            "lastError": self.loader.last_error,
+            "source": self.source.description,
+        }
+        return _json_response(
+            200 if snap is not None else 503, doc, [("Cache-Control", "no-store")]
+        )
+
+    def log(self, client: str, request: _Request, response: _Response, started: float) -> None:
+        """One access-log line: no headers, bodies or query strings."""
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        ms = (time.monotonic() - started) * 1000
+        rpc = f" rpc={','.join(response.rpc_methods)[:200]}" if response.rpc_methods else ""
+        size = len(response.body) if response.length is None else response.length
+        access_log.info(
+            '%s "%s %s" %d %d %.1fms%s',
+            client,
+            request.method,
+            request.path[:200],
+            response.status,
+            size,
+            ms,
+            rpc,
+        )
+
+    # --- files ----------------------------------------------------------------------------
+
+    def _file(self, request: _Request) -> _Response | FileSender:
+        try:
+            rel = _safe_rel(request.path)
+        except UnicodeDecodeError:
+            rel = None
+        source = self.source
+        if rel is None:
+            return _not_found()
+        if isinstance(source, HttpSource):
+            return _Response(307, [("Location", source.url(rel))])
+        if isinstance(source, LocalSource):
+            return self._local_file(request, source, rel)
+        if isinstance(source, S3Source):
+            return functools.partial(self._s3_file, request, source, rel)
+        return _not_found()  # pragma: no cover - every source kind is handled above
+
+    def _local_file(  # noqa: PLR0911 - one return per outcome
+        self, request: _Request, source: LocalSource, rel: str
+    ) -> _Response | FileSender:
+        path = source.path(rel)
+        try:
+            if path.is_dir():
+                return _Response(301, [("Location", request.path + "/")])
+            f = path.open("rb")
+        except OSError:  # missing, a name too long, a permission problem: all look absent
+            return _not_found()
+        try:
+            st = os.fstat(f.fileno())
+        except OSError:  # pragma: no cover - fstat of an open file
+            f.close()
+            return _not_found()
+        size = st.st_size
+        etag = f'"{st.st_ino:x}-{size:x}-{st.st_mtime_ns:x}"'
+        headers = [
+            ("ETag", etag),
+            ("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True)),
+            ("Accept-Ranges", "bytes"),
+        ]
+        inm = request.headers.get("if-none-match")
+        if inm is not None and _etag_matches(inm, etag):
+            f.close()
+            return _Response(304, headers)
+        rng = _byte_range(_range_header(request, etag), size)
+        if rng is False:
+            f.close()
+            headers.append(("Content-Range", f"bytes */{size}"))
+            return _Response(416, headers)
+        start, end = rng if isinstance(rng, tuple) else (0, size - 1)
+        status = 206 if isinstance(rng, tuple) else 200
+        if status == 206:
+            headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
+        count = end - start + 1 if size else 0
+        headers += [("Content-Type", content_type(rel)), ("Content-Length", str(count))]
+        response = _Response(status, headers, length=count)
+        if request.method == "HEAD" or not count:
+            f.close()
+            return response
+
+        async def send(conn: _Connection) -> _Response:
+            with f:
+                self.metrics.inc("s9reg_http_responses_total", str(status))
+                conn.write(_head_bytes(response, keep_alive=request.keep_alive, length=count))
+                transport = conn.transport
+                assert transport is not None  # noqa: S101 - set in connection_made
+                loop = asyncio.get_running_loop()
+                await loop.sendfile(transport, f, start, count)
+            return response
+
+        return send
+
+    async def _s3_file(
+        self, request: _Request, source: S3Source, rel: str, conn: _Connection
+    ) -> _Response:
+        rng = request.headers.get("range") if request.method == "GET" else None
+        try:
+            remote = await asyncio.to_thread(source.open, rel, rng)
+        except SourceNotFoundError:
+            response = _not_found()
+        except SourceError as e:
+            status = 416 if "InvalidRange" in e.message else 502
+            response = _Response(
+                status, [("Content-Type", "text/plain")], f"{e.message}\n".encode()
+            )
+        else:
+            return await self._stream(request, remote, conn)
+        self.metrics.inc("s9reg_http_responses_total", str(response.status))
+        conn.write(_head_bytes(response, keep_alive=request.keep_alive) + response.body)
+        return response
+
+    async def _stream(self, request: _Request, remote: RemoteFile, conn: _Connection) -> _Response:
+        headers = [
+            ("Content-Type", content_type(request.path)),
+            ("Content-Length", str(remote.size)),
+            ("Accept-Ranges", "bytes"),
+        ]
+        try:
+            if remote.etag:
+                headers.append(("ETag", remote.etag))
+                inm = request.headers.get("if-none-match")
+                if inm is not None and _etag_matches(inm, remote.etag):
+                    response = _Response(304, headers[2:])
+                    conn.write(_head_bytes(response, keep_alive=request.keep_alive))
+                    return response
+            if remote.content_range:
+                headers.append(("Content-Range", remote.content_range))
+            response = _Response(remote.status, headers, length=remote.size)
+            self.metrics.inc("s9reg_http_responses_total", str(remote.status))
+            conn.write(_head_bytes(response, keep_alive=request.keep_alive, length=remote.size))
+            if request.method != "HEAD":
+                while chunk := await asyncio.to_thread(next, remote.chunks, b""):
+                    conn.write(chunk)
+                    await conn.drain()
+            return response
+        finally:
+            remote.close()
+
+
+def _range_header(request: _Request, etag: str) -> str | None:
+    if request.method != "GET":
+        return None
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range.strip() != etag:
+        return None
+    return request.headers.get("range")

@@ -1,0 +1,68 @@
+"""Typed settings of ``s9reg serve`` (registry-protocol.md §1, §9.3): what the responder consumes.
+
+``s9reg.config`` builds these from the ``serve:`` section and the command line; nothing here reads
+files or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s9reg.errors import ConfigError
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServeSettings"]
+
+DEFAULT_HOST = "127.0.0.1"
+# Upstream's registry listens on 5959 (start-core registry/context.rs).
+DEFAULT_PORT = 5959
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeSettings:
+    """Everything :func:`s9reg.serve.run` needs.
+
+    Attributes:
+        host: address to listen on.
+        port: TCP port (0 picks a free one).
+        site: the built site: a directory, ``s3://bucket/prefix`` or an ``http(s)://`` base
+            URL; None until the CLI fills in the configuration's ``output``.
+        max_body: largest accepted request body, in bytes.
+        client_timeout: seconds a client may take to send the request head or body, and the
+            idle time allowed between requests on one connection (slow clients are cut off).
+        refresh_interval: seconds between checks of the site's ``index.json`` for changes.
+        hostnames: registry host names accepted as the signature context of
+            ``X-StartOS-Auth-Sig``; empty means the host of the site's ``apiUrl`` and the
+            request's ``Host``.
+        auth_window: largest accepted clock difference of a signed request, in seconds.
+        language: locale assumed for devices older than 0.4.0-alpha.18 that send none.
+        max_connections: simultaneous connections; more are closed at once.
+        max_batch: largest JSON-RPC batch answered.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    site: str | None = None
+    max_body: int = 1024 * 1024
+    client_timeout: float = 10.0
+    refresh_interval: float = 30.0
+    hostnames: tuple[str, ...] = ()
+    auth_window: int = 30
+    language: str = "en_US"
+    max_connections: int = 512
+    max_batch: int = 32
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port {self.port} is not between 0 and 65535")
+        if self.max_body < 1024:
+            problems.append("max_body must be at least 1024 bytes")
+        if self.client_timeout <= 0:
+            problems.append("client_timeout must be positive")
+        if self.refresh_interval <= 0:
+            problems.append("refresh_interval must be positive")
+        if self.max_connections < 1 or self.max_batch < 1 or self.auth_window < 1:
+            problems.append("max_connections, max_batch and auth_window must be at least 1")
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ConfigError(f"serve settings: {problems[0]}{more}", details="\n".join(problems))

@@ -1,0 +1,87 @@
+"""``s9reg publish`` end to end: demo site, build when stale, dry run, JSON, configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from s9reg import config
+from s9reg.cli import main
+from s9reg.errors import ConfigError
+from s9reg.publish import DirSettings, S3Settings
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    code = exc.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+@pytest.fixture
+def demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert run(["demo", "init", str(tmp_path / "d")], capsys)[0] == 0
+    cfg = tmp_path / "d" / "site-config.yaml"
+    cfg.write_text(cfg.read_text() + "\nstorage: file:public\n")
+    return tmp_path / "d"
+
+
+def test_publish_builds_then_publishes_then_noop(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = str(demo / "site-config.yaml")
+    code, out, err = run(["publish", "--config", cfg, "--dry-run"], capsys)
+    assert code == 0, err
+    assert "building first" in err
+    assert "Dry run" in out
+    assert "index.json" in out
+    assert not (demo / "public").exists()
+    code, out, err = run(["publish", "--config", cfg], capsys)
+    assert code == 0, err
+    assert "building first" not in err
+    assert out.startswith("Published generation 1 to ")
+    site = {p.relative_to(demo / "_site") for p in (demo / "_site").rglob("*") if p.is_file()}
+    for rel in site:
+        assert (demo / "public" / rel).read_bytes() == (demo / "_site" / rel).read_bytes()
+    code, out, err = run(["publish", "--config", cfg, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["uploaded"] == 0
+    assert summary["unchanged"] == len(site)
+    assert summary["generation"] == 1
+
+
+def test_publish_without_target_is_a_config_error(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = demo / "site-config.yaml"
+    cfg.write_text(cfg.read_text().replace("storage: file:public", ""))
+    code, out, err = run(["publish", "--config", str(cfg), "--no-build"], capsys)
+    assert code == 1
+    assert out == ""
+    assert "nothing to publish to" in err
+
+
+def test_publish_settings_from_config(tmp_path: Path) -> None:
+    base = "registry:\n  name: R\n  url: https://r.example/\n"
+    path = tmp_path / "site-config.yaml"
+    cfg = config.loads(base + "storage: file:out\n", path=path)
+    settings = config.publish_settings(cfg, jobs=3)
+    assert settings.target == DirSettings(path=tmp_path / "out")
+    assert settings.jobs == 3
+    assert settings.site == cfg.output
+    cfg = config.loads(
+        base + "publish:\n  bucket: b\n  endpoint_url: http://127.0.0.1:9000\n", path=path
+    )
+    target = config.publish_settings(cfg).target
+    assert isinstance(target, S3Settings)
+    assert target.checksum_mode == "when_required"  # non-AWS endpoint
+    cfg = config.loads(base, path=path)
+    with pytest.raises(ConfigError, match="nothing to publish to"):
+        config.publish_settings(cfg)

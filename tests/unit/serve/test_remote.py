@@ -1,0 +1,282 @@
+"""Remote sites: S3 (moto in server mode) and HTTP, refresh on change, last good index on failure."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import ipaddress
+import json
+import shutil
+import ssl
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from serve_client import BuiltSite, request, result, rpc
+
+from s9reg.registry import dump_json
+from s9reg.serve import (
+    BackgroundServer,
+    HttpSource,
+    S3Source,
+    ServeSettings,
+    SourceError,
+    open_source,
+)
+from s9reg.serve.errors import SourceNotFoundError
+
+BUCKET = "site-bucket"
+PREFIX = "registry/v1"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Any:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("s3")
+    if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def upload(client: Any, site: Path, prefix: str = PREFIX) -> None:
+    # A part of the site keeps moto fast: the index, some precomputed results (the others are
+    # then computed by the responder) and the files of one package.
+    wanted = [
+        site / "rpc.v0" / "info.json",
+        site / "rpc.v0" / "package.get" / "pkg02",
+        site / "pkg02",
+    ]
+    files = [
+        p
+        for p in sorted(site.rglob("*"))
+        if p.is_file() and (p.parent == site or any(p == w or p.is_relative_to(w) for w in wanted))
+    ]
+
+    def put(path: Path) -> None:
+        key = f"{prefix}/{path.relative_to(site).as_posix()}"
+        client.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, files))
+
+
+def renamed_index(site: Path, name: str) -> bytes:
+    doc = json.loads((site / "index.json").read_bytes())
+    doc["name"] = name
+    return dump_json(doc)
+
+
+def test_s3_site(s3_env: Any, built_site: BuiltSite) -> None:
+    upload(s3_env, built_site.path)
+    source = open_source(f"s3://{BUCKET}/{PREFIX}")
+    assert isinstance(source, S3Source)
+    with BackgroundServer(ServeSettings(port=0, refresh_interval=3600), source) as s:
+        assert result(s.url, "info")["name"] == "Serve Test Registry"
+        got = result(s.url, "package.get", {"id": "pkg02", "otherVersions": "none"})
+        expected = json.loads((built_site.path / "rpc.v0/package.get/pkg02/none.json").read_bytes())
+        assert got == expected
+        health = request(s.url, "GET", "/health").json()
+        assert health["source"] == f"s3://{BUCKET}/{PREFIX}/"
+        revision = health["revision"]
+
+        # Unchanged index: a conditional request, nothing reloaded.
+        assert not s.refresh()
+        # A new index is picked up on refresh.
+        s3_env.put_object(
+            Bucket=BUCKET, Key=f"{PREFIX}/index.json", Body=renamed_index(built_site.path, "New")
+        )
+        assert s.refresh()
+        assert request(s.url, "GET", "/health").json()["revision"] != revision
+        signed_name = json.loads(s.app.loader.snapshot.index_bytes)["name"]  # type: ignore[union-attr]
+        assert signed_name == "New"
+
+        # The source fails: the last good index keeps being served.
+        s3_env.delete_object(Bucket=BUCKET, Key=f"{PREFIX}/index.json")
+        assert not s.refresh()
+        health = request(s.url, "GET", "/health").json()
+        assert health["status"] == "stale"
+        assert "no such key" in health["lastError"]
+        assert result(s.url, "package.get", {"id": "pkg02"})["best"]
+        assert s.app.metrics.value("s9reg_site_refresh_failures_total") == 1
+
+        # Files are streamed from the bucket, with ranges.
+        rel = next(p for p in sorted((built_site.path / "pkg02").rglob("*.s9pk")))
+        path = "/" + rel.relative_to(built_site.path).as_posix()
+        data = rel.read_bytes()
+        full = request(s.url, "GET", path)
+        assert full.status == 200
+        assert full.body == data
+        assert full.headers["content-type"] == "application/octet-stream"
+        part = request(s.url, "GET", path, headers={"Range": "bytes=2-9"})
+        assert part.status == 206
+        assert part.body == data[2:10]
+        assert part.headers["content-range"] == f"bytes 2-9/{len(data)}"
+        assert request(s.url, "HEAD", path).body == b""
+        assert request(s.url, "GET", "/nope.json").status == 404
+
+
+def test_s3_source_errors(s3_env: Any) -> None:
+    source = S3Source(BUCKET, "nowhere")
+    with pytest.raises(SourceNotFoundError):
+        source.fetch("index.json")
+    with pytest.raises(SourceError):
+        S3Source("no-such-bucket-here", "").fetch("index.json")
+    with pytest.raises(SourceError, match="no bucket"):
+        open_source("s3:///x")
+
+
+def test_s3_client_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "::bad")
+    with pytest.raises(SourceError, match="cannot create an S3 client"):
+        open_source("s3://bucket/prefix")
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture
+def http_site(
+    tmp_path: Path, built_site: BuiltSite
+) -> Iterator[tuple[str, Path, http.server.ThreadingHTTPServer]]:
+    root = tmp_path / "www"
+    shutil.copytree(built_site.path, root / "site")
+    handler = functools.partial(_Handler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/site/", root / "site", httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_http_site_refresh_and_fallback(
+    http_site: tuple[str, Path, http.server.ThreadingHTTPServer],
+) -> None:
+    base, root, httpd = http_site
+    source = open_source(base)
+    assert isinstance(source, HttpSource)
+    with BackgroundServer(ServeSettings(port=0, refresh_interval=3600), source) as s:
+        assert result(s.url, "package.get", {"id": "pkg00", "otherVersions": "none"})["best"]
+        revision = request(s.url, "GET", "/health").json()["revision"]
+        assert not s.refresh()
+        (root / "index.json").write_bytes(renamed_index(root, "Over HTTP"))
+        assert s.refresh()
+        assert request(s.url, "GET", "/health").json()["revision"] != revision
+        # Files redirect to the remote site.
+        r = request(s.url, "GET", "/pkg00/index.json")
+        assert r.status == 307
+        assert r.headers["location"] == base + "pkg00/index.json"
+        # The remote host goes away: keep serving.
+        httpd.shutdown()
+        httpd.server_close()
+        assert not s.refresh()
+        health = request(s.url, "GET", "/health").json()
+        assert health["status"] == "stale"
+        assert health["lastError"]
+        assert rpc(s.url, {"method": "info"}).json()["result"]["categories"]
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    # moto[server] brings cryptography; a certificate for 127.0.0.1 that clients trust via
+    # SSL_CERT_FILE is enough to run the HTTPS path for real.
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = directory / "cert.pem"
+    key_path = directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_site(tmp_path: Path, built_site: BuiltSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "www"
+    shutil.copytree(built_site.path, root / "site")
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    handler = functools.partial(_Handler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"https://127.0.0.1:{httpd.server_address[1]}/site/"
+    try:
+        # Without trusting the certificate the site cannot be loaded ...
+        with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+            HttpSource(base).fetch("index.json")
+        # ... with it, the whole site is served.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with BackgroundServer(ServeSettings(port=0), open_source(base)) as s:
+            assert result(s.url, "info")["name"] == "Serve Test Registry"
+            assert len(result(s.url, "package.get", {"otherVersions": "none"})) == 50
+            assert request(s.url, "GET", "/health").json()["source"] == base
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_http_source_errors(http_site: tuple[str, Path, http.server.ThreadingHTTPServer]) -> None:
+    base, _, _ = http_site
+    with pytest.raises(SourceNotFoundError):
+        HttpSource(base).fetch("missing.json")
+    assert HttpSource("http://user:secret@example.com/x/").description == "http://example.com/x/"
+
+
+def test_startup_fails_clearly_without_a_site(tmp_path: Path) -> None:
+    from s9reg.serve import ServeError  # noqa: PLC0415
+
+    with pytest.raises(SourceError, match="not a directory"):
+        open_source(str(tmp_path / "nope"))
+    with pytest.raises(ServeError, match="cannot load the site"):
+        BackgroundServer(ServeSettings(site=str(tmp_path), port=0)).start()

@@ -12,22 +12,21 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote
 
 from s9reg.errors import S9regError
-from s9reg.exver import VersionString, compare
+from s9reg.exver import VersionRange, VersionString
+from s9reg.registry import queries
 from s9reg.registry.model import (
     FullIndex,
-    GetPackageResponse,
-    GetPackageResponseFull,
+    PackageIndex,
     PackageInfo,
-    PackageInfoShort,
-    PackageVersionInfo,
     dump_json,
     packages_response_to_dict,
 )
+from s9reg.registry.queries import OtherVersions, PackageGetParams, PackageResponse
 from s9reg.s9pk.manifest import JSONValue
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
     "BuildError",
     "asset_path",
     "asset_urls",
-    "best_versions",
     "package_get",
     "replace_dir",
     "rpc_results",
@@ -92,39 +90,27 @@ def asset_urls(file_urls: tuple[str, ...], rel_path: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-def best_versions(versions: Mapping[VersionString, PackageVersionInfo]) -> list[VersionString]:
-    """Upstream's ``best`` rule (§2.4 step 3): the maximum of each flavor.
-
-    Versions are walked in ascending order; each joins ``best`` and evicts the best entries
-    it is greater than (flavors are incomparable). Upstream also checks that no best entry is
-    greater than the newcomer; in ascending order that never happens.
-    """
-    best: list[VersionString] = []
-    for v in sorted(versions):
-        best = [b for b in best if compare(b, v) != -1]
-        best.append(v)
-    return best
-
-
 def package_get(
-    info: PackageInfo, other_versions: str
-) -> GetPackageResponse | GetPackageResponseFull:
-    """``package.get {id, otherVersions}`` for one package, unfiltered (no device header).
+    package_id: str, info: PackageInfo, other_versions: str, target: VersionRange | None = None
+) -> PackageResponse:
+    """``package.get {id, otherVersions[, targetVersion]}`` without a device header.
+
+    Computed by :func:`s9reg.registry.queries.package_get`, the same code that ``s9reg serve``
+    runs for requests the precomputed files do not cover.
 
     Raises:
         BuildError: ``other_versions`` is not one of :data:`OTHER_VERSIONS`.
     """
-    best_keys = best_versions(info.versions)
-    best = {v: info.versions[v] for v in best_keys}
-    others = {v: pv for v, pv in info.versions.items() if v not in best}
-    if other_versions == "none":
-        return GetPackageResponse(info.categories, best)
-    if other_versions == "short":
-        short = {v: PackageInfoShort(pv.release_notes) for v, pv in others.items()}
-        return GetPackageResponse(info.categories, best, short)
-    if other_versions == "full":
-        return GetPackageResponseFull(info.categories, best, others)
-    raise BuildError(f"otherVersions {other_versions!r}: expected one of {OTHER_VERSIONS}")
+    if other_versions not in OTHER_VERSIONS:
+        raise BuildError(f"otherVersions {other_versions!r}: expected one of {OTHER_VERSIONS}")
+    params = PackageGetParams(
+        id=package_id,
+        target_version=target,
+        other_versions=cast("OtherVersions", other_versions),
+    )
+    result = queries.package_get(PackageIndex(packages={package_id: info}), params)
+    assert not isinstance(result, dict)  # noqa: S101 - one id asked, one response
+    return result
 
 
 def rpc_results(index: FullIndex) -> dict[str, JSONValue]:
@@ -142,17 +128,17 @@ def rpc_results(index: FullIndex) -> dict[str, JSONValue]:
         },
     }
     for level in OTHER_VERSIONS:
-        responses = {pid: package_get(packages[pid], level) for pid in sorted(packages)}
+        responses = {pid: package_get(pid, packages[pid], level) for pid in sorted(packages)}
         out[f"package.get/{ALL_PACKAGES}/{level}.json"] = packages_response_to_dict(responses)
         for pid, response in responses.items():
             out[f"package.get/{pid}/{level}.json"] = response.to_dict()
     for pid in sorted(packages):
         info = packages[pid]
-        for version, pv in info.versions.items():
-            one = replace(info, versions={version: pv})
+        for version in info.versions:
+            exact = VersionRange.parse(f"={version}")
             base = f"package.get/{pid}/{EXACT_VERSION_DIR}/{str(version).removeprefix('#')}"
             for level in OTHER_VERSIONS:
-                out[f"{base}.{level}.json"] = package_get(one, level).to_dict()
+                out[f"{base}.{level}.json"] = package_get(pid, info, level, exact).to_dict()
     out.update(_os_results(index))
     for pid in sorted(packages):
         signers: dict[str, JSONValue] = {

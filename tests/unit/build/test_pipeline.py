@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s9reg.build import BuildError, CategorySettings, build_site
-from s9reg.build.site import asset_urls, best_versions
+from s9reg.build.site import asset_urls
 from s9reg.errors import ConfigError
 from s9reg.exver import VersionRange, VersionString
 from s9reg.registry import (
@@ -23,6 +23,7 @@ from s9reg.registry import (
     dump_json,
     format_timestamp,
 )
+from s9reg.registry.queries import best_versions
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.errors import IntegrityError, ManifestError
 from s9reg.s9pk.keys import PrivateKey, PublicKey

@@ -41,6 +41,7 @@ _COMMANDS = {
     "demo": "s9reg.cli.demo:demo",
     "key": "s9reg.cli.key:key",
     "publish": "s9reg.cli.publish:publish",
+    "pull": "s9reg.cli.pull:pull",
     "s9pk": "s9reg.cli.s9pk:s9pk",
     "serve": "s9reg.cli.serve:serve",
 }

@@ -272,17 +272,20 @@ def _build(
         for n, source in enumerate(_unique_sources((*settings.sources, *remote))):
             _add_source(state, source, incoming / f"{n}.s9pk", progress)
         incoming.rmdir()
-        index = replace(
-            _assemble(state),
-            os=build_os_index(
+        # Over a published index, its OS releases stay as published unless the configuration
+        # lists releases: those are then the whole OS index, checked against both indexes.
+        if settings.base is not None and not settings.os_releases:
+            os_index = settings.base.os
+        else:
+            os_index = build_os_index(
                 settings,
                 staged,
                 cache=cache,
                 urls=url_images,
-                previous=state.previous,
+                previous=state.previous if state.previous is not None else settings.base,
                 now=state.now,
-            ),
-        )
+            )
+        index = replace(_assemble(state), os=os_index)
         meta: dict[str, JSONValue] = {
             "format": SITE_FORMAT,
             "apiUrl": settings.api_url,

@@ -84,7 +84,8 @@ class BuildSettings:
             commitment with the context ``startos``.
         base: an index already published elsewhere (``s9reg publish FILE…``): its package
             versions are kept with their URLs, and the sources are added to them as new
-            versions or new hardware variants; its files are not copied into the site.
+            versions or new hardware variants; its files are not copied into the site. Its
+            OS releases are kept unless ``os_releases`` is set.
         language: locale of the catalogue's texts.
         template_dir: templates that override the catalogue's own, file by file.
         cache_dir: where the verification cache lives (:mod:`s9reg.build.cache`), or None

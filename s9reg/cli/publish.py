@@ -1,4 +1,8 @@
-"""``s9reg publish``: build if needed, then sync the site to its storage (docs/publish.md)."""
+"""``s9reg publish``: build if needed, then sync the site to its storage (docs/publish.md).
+
+With ``FILE.s9pk…`` it adds those packages to the published registry instead, without the
+sources (``s9reg.publish.publish_files``).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,13 @@ from rich.table import Table
 from s9reg import config
 from s9reg.build import build_site
 from s9reg.cli._app import console_err, is_tty
-from s9reg.publish import PublishProgress, PublishReport, publish_site, stale_reason
+from s9reg.publish import (
+    PublishProgress,
+    PublishReport,
+    publish_files,
+    publish_site,
+    stale_reason,
+)
 from s9reg.publish.settings import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_JOBS,
@@ -94,6 +104,8 @@ def _summary(report: PublishReport) -> str:
         f"{len(report.header_updates)} header updates, {len(report.deletions)} deleted, "
         f"{report.unchanged} unchanged"
     )
+    if report.kept:
+        counts += f", {report.kept} kept as published"
     if report.resumed:
         counts += f", {report.resumed} already there"
     if report.deferred_deletions:
@@ -144,6 +156,7 @@ def _summary(report: PublishReport) -> str:
 @click.option("--dry-run", is_flag=True, help="Print the plan as a table; change nothing.")
 @click.option("--break-lock", is_flag=True, help="Take over the lease of a publish that died.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and plan) as JSON.")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     config_path: Path,
     site: Path | None,
@@ -156,6 +169,7 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     dry_run: bool,
     break_lock: bool,
     as_json: bool,
+    files: tuple[Path, ...],
 ) -> None:
     """Publish the built site to the configured storage (S3 or a directory).
 
@@ -163,7 +177,14 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     and the index last, then moves the pointer with a conditional write and deletes old
     objects only after their grace period. Credentials come from the AWS environment or
     profile. A publish that failed or was killed can simply be run again.
+
+    With FILES, adds those .s9pk files to the published registry without the sources: the
+    published index is read, the files are verified and authorized with the configuration's
+    signers, and only they and the documents and pages they change are uploaded.
     """
+    if files and (site is not None or build_mode is not None):
+        msg = "--site and --build/--no-build do not apply to publishing FILE.s9pk…"
+        raise click.UsageError(msg)
     cfg = config.load(config_path)
     settings = config.publish_settings(
         cfg,
@@ -176,6 +197,18 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         break_lock=break_lock,
         dry_run=dry_run,
     )
+    if files:
+        with _progress(is_tty() and not as_json) as progress:
+            overlay = publish_files(config.build_settings(cfg), settings, files, progress=progress)
+        if overlay.interrupted:
+            console_err(
+                "warning: finishing over the index of an interrupted publish; "
+                "package files it listed that were never published are left out"
+            )
+        for warning in overlay.build.warnings:
+            console_err(f"warning: {warning}")
+        _finish(overlay.publish, as_json=as_json, dry_run=dry_run)
+        return
     if site is None and build_mode is not False:
         build_settings = config.build_settings(cfg)
         reason = "--build" if build_mode else stale_reason(build_settings, cfg.path)
@@ -186,6 +219,10 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
                 console_err(f"warning: {warning}")
     with _progress(is_tty() and not as_json) as progress:
         report = publish_site(settings, progress=progress)
+    _finish(report, as_json=as_json, dry_run=dry_run)
+
+
+def _finish(report: PublishReport, *, as_json: bool, dry_run: bool) -> None:
     for warning in report.warnings:
         console_err(f"warning: {warning}")
     if as_json:

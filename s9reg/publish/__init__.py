@@ -8,6 +8,7 @@ moves one pointer with conditional writes, and deletes late. Example::
     report = publish_site(PublishSettings(site=Path("_site"), target=S3Settings(bucket="b")))
     print(len(report.uploads), report.generation)
 
+``publish_files`` adds ``.s9pk`` files to a published registry without its sources.
 boto3 is imported only when an S3 target is opened.
 """
 
@@ -25,6 +26,12 @@ from s9reg.publish.engine import (
 )
 from s9reg.publish.errors import PublishConflictError, PublishError, StorageError
 from s9reg.publish.freshness import stale_reason
+from s9reg.publish.overlay import (
+    OverlayReport,
+    PublishedIndex,
+    publish_files,
+    read_published_index,
+)
 from s9reg.publish.policy import ObjectHeaders, Phase, classify
 from s9reg.publish.settings import DirSettings, PublishSettings, S3Settings
 from s9reg.publish.target import DirTarget, Target
@@ -35,6 +42,7 @@ __all__ = [
     "DirTarget",
     "LocalObject",
     "ObjectHeaders",
+    "OverlayReport",
     "Phase",
     "PlanItem",
     "PublishConflictError",
@@ -42,12 +50,15 @@ __all__ = [
     "PublishProgress",
     "PublishReport",
     "PublishSettings",
+    "PublishedIndex",
     "S3Settings",
     "StorageError",
     "Target",
     "classify",
     "open_target",
+    "publish_files",
     "publish_site",
+    "read_published_index",
     "scan_site",
     "stale_reason",
 ]

@@ -116,6 +116,7 @@ class PublishReport:
         deletions: objects deleted (or due for deletion in a dry run).
         deferred_deletions: deletions held back by ``max_delete``.
         unchanged: objects already published as they are.
+        kept: objects of the live generation that an overlay site lacks, carried as they are.
         resumed: objects an interrupted publish had already sent (not sent again).
         warnings: one line each.
     """
@@ -129,6 +130,7 @@ class PublishReport:
     deletions: tuple[PlanItem, ...] = ()
     deferred_deletions: int = 0
     unchanged: int = 0
+    kept: int = 0
     resumed: int = 0
     warnings: tuple[str, ...] = field(default=())
 
@@ -150,6 +152,7 @@ class PublishReport:
             "deleted": len(self.deletions),
             "deferredDeletions": self.deferred_deletions,
             "unchanged": self.unchanged,
+            "kept": self.kept,
             "resumed": self.resumed,
             "plan": [i.to_dict() for i in (*self.uploads, *self.header_updates, *self.deletions)],
             "warnings": list(self.warnings),
@@ -259,6 +262,12 @@ def publish_site(
     ``keep_generations`` ones and those retired less than ``grace_seconds`` ago. Deletion is
     skipped (deferred) when more than ``max_delete`` objects are due.
 
+    With ``overlay`` the site is partial: every object of the live generation that it lacks
+    is carried into the new manifest unchanged (so it is neither uploaded nor deleted), and
+    the site's objects are added or replace live ones; after an interrupted publish each
+    carried object is checked with a HEAD and recorded as stored. ``expect_generation`` makes
+    the publish stop with a conflict unless that generation is still the live one.
+
     A publish that fails releases its lease and marks the pointer ``dirty``; a publish that
     dies keeps the lease until its heartbeat is older than ``lease_seconds``. Either way the
     next run checks which planned objects are already there (one HEAD each, SHA-256 from the
@@ -350,6 +359,7 @@ class _Plan:
     changed: bool
     generation: int
     history: list[Generation]
+    kept: int = 0
     resumed: int = 0
     retained: list[Generation] = field(default_factory=list)
     expired: list[Generation] = field(default_factory=list)
@@ -465,6 +475,12 @@ class _Publisher:
         self._read_pointer()
         self._check_lease(now)
         previous = self.pointer
+        if s.expect_generation is not None and previous.generation != s.expect_generation:
+            msg = (
+                f"{self.target}: generation {previous.generation} is live, not generation "
+                f"{s.expect_generation} this publish was prepared from"
+            )
+            raise PublishConflictError(msg, hint="run it again to add to the newer generation")
         live: dict[str, ObjectEntry] = {}
         if previous.generation:
             manifest = self._manifest(previous.generation)
@@ -474,6 +490,10 @@ class _Publisher:
                 raise PublishError(msg, hint="restore it, or delete the pointer to start over")
             live = manifest.objects
         uploads, header_updates, objects = _plan(local, live, now)
+        kept = {k: e for k, e in live.items() if k not in local} if s.overlay else {}
+        if kept and (previous.lease is not None or previous.dirty):
+            kept = self._stored(kept, now)
+        objects.update(kept)
         self.warnings.extend(
             f"{i.key} changed, but it is served as immutable: caches may keep the old bytes"
             for i in uploads
@@ -488,6 +508,7 @@ class _Publisher:
             changed=objects != live or not previous.generation,
             generation=previous.generation,
             history=list(previous.history),
+            kept=len(kept),
         )
         if plan.resume and uploads:
             plan.uploads, plan.resumed = self._skip_present(uploads, local)
@@ -508,6 +529,26 @@ class _Publisher:
             )
         return plan
 
+    def _stored(self, kept: dict[str, ObjectEntry], now: datetime) -> dict[str, ObjectEntry]:
+        """Entries of kept objects as stored now: an interrupted publish may have replaced some."""
+        with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
+            remote = dict(zip(kept, pool.map(self.target.head, kept), strict=True))
+        out: dict[str, ObjectEntry] = {}
+        for key, entry in kept.items():
+            got = remote[key]
+            if got is None:
+                self.warnings.append(f"{key} is listed as published but missing: left out")
+            elif got.sha256 == entry.sha256 and got.size == entry.size:
+                out[key] = entry
+            elif got.sha256 is not None:
+                self.warnings.append(f"{key} was replaced by an interrupted publish: kept so")
+                out[key] = ObjectEntry(
+                    sha256=got.sha256, size=got.size, headers=got.headers, first_published=now
+                )
+            else:
+                self.warnings.append(f"{key} has no recorded SHA-256: left out")
+        return out
+
     def _report(
         self, plan: _Plan, local: dict[str, LocalObject], deleted: Sequence[PlanItem]
     ) -> PublishReport:
@@ -522,6 +563,7 @@ class _Publisher:
             deletions=tuple(deleted),
             deferred_deletions=len(plan.deletions) if plan.deferred else 0,
             unchanged=len(local) - len(plan.uploads) - len(plan.header_updates) - plan.resumed,
+            kept=plan.kept,
             resumed=plan.resumed,
             warnings=tuple(self.warnings),
         )

@@ -88,6 +88,11 @@ class PublishSettings:
         lease_seconds: a publish lease whose heartbeat is older than this may be taken over.
         break_lock: take over a lease even if it looks alive.
         dry_run: plan only; write nothing.
+        overlay: the site is a partial one (``s9reg publish FILE…``): objects of the live
+            generation that the site lacks are kept and carried into the new generation's
+            manifest instead of being left to deletion.
+        expect_generation: publish only if this generation is still the live one (the one
+            an overlay's index was read from); otherwise stop with a conflict.
 
     Raises:
         ConfigError: a count is out of range.
@@ -105,6 +110,8 @@ class PublishSettings:
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     break_lock: bool = False
     dry_run: bool = False
+    overlay: bool = False
+    expect_generation: int | None = None
 
     def __post_init__(self) -> None:
         problems = [

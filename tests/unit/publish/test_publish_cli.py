@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from s9reg import config
 from s9reg.cli import main
 from s9reg.errors import ConfigError
 from s9reg.publish import DirSettings, S3Settings
+from s9reg.s9pk.keys import PrivateKey
+
+from helpers.buildkit import pkg
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -85,3 +89,35 @@ def test_publish_settings_from_config(tmp_path: Path) -> None:
     cfg = config.loads(base, path=path)
     with pytest.raises(ConfigError, match="nothing to publish to"):
         config.publish_settings(cfg)
+
+
+def test_publish_files_adds_to_published_site_without_sources(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = str(demo / "site-config.yaml")
+    assert run(["publish", "--config", cfg], capsys)[0] == 0
+    before = json.loads((demo / "public" / "index.json").read_bytes())
+    admin = PrivateKey.from_pem((demo / "admin.key.pem").read_text())
+    new = pkg(demo, "hello_9.s9pk", admin, version="9.0.0:0")
+    shutil.rmtree(demo / "packages")
+    shutil.rmtree(demo / "_site")
+    code, out, err = run(["publish", "--config", cfg, "--json", str(new)], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["generation"] == 2
+    assert summary["kept"] > 0
+    assert "hello/9.0.0:0/hello_9.s9pk" in {p["key"] for p in summary["plan"]}
+    after = json.loads((demo / "public" / "index.json").read_bytes())
+    assert set(after["package"]["packages"]["hello"]["versions"]) == {
+        *before["package"]["packages"]["hello"]["versions"],
+        "9.0.0:0",
+    }
+    assert (demo / "public" / "hello/1.1.0:0/hello_1.1.0_0_x86_64.s9pk").is_file()
+    assert not (demo / "_site").exists()
+    code, out, err = run(["publish", "--config", cfg, str(new)], capsys)
+    assert code == 0, err
+    assert out.startswith(f"{demo / 'public'} is up to date (generation 2): 0 uploaded")
+    assert "same package as" in err
+    code, _, err = run(["publish", "--config", cfg, "--no-build", str(new)], capsys)
+    assert code == 2
+    assert "do not apply" in err

@@ -5,7 +5,10 @@ starts ``s9reg serve`` on it in a child process, and for each case runs ``wrk`` 
 connections, ``--duration`` seconds, after a warm-up) against it, then against nginx
 (``worker_processes 1``, like the one-process responder) serving the exact response body of that
 case as a static file with ``GET``. Cases: ``info``; ``package.get`` of all packages; of one id;
-of one id with an ``X-StartOS-Device-Info`` header (computed, then cached).
+of one id with an ``X-StartOS-Device-Info`` header (computed, then cached); the same as a real
+device sends it, with an ``X-StartOS-Auth-Sig`` whose timestamp and nonce change on every request
+(so no two requests are byte-identical); and of one id with a new JSON-RPC ``id`` on every
+request (the uncached path: the body is parsed and the answer assembled each time).
 
 Targets (issue 4): for one-id ``package.get``, at least 0.3x nginx's requests per second and a
 p99 latency under 20 ms. The exit code is 0 when both are met. Needs the Debian packages ``wrk``
@@ -116,10 +119,34 @@ def build(root: Path, packages: int) -> Path:
     return root / "site"
 
 
-def lua(path: Path, body: bytes, headers: dict[str, str]) -> Path:
+# Shaped like a device's signature header; the server checks it only for `index`.
+SIG_LUA = """
+local n = 0
+request = function()
+    n = n + 1
+    wrk.headers["X-StartOS-Auth-Sig"] = "timestamp=" .. os.time() .. "&nonce=" .. n
+        .. "&size=" .. #wrk.body .. "&blake3=" .. string.rep("A", 43)
+        .. "&signer=-----BEGIN+PUBLIC+KEY-----%0A" .. string.rep("B", 60)
+        .. "%0A-----END+PUBLIC+KEY-----%0A&signature=-----BEGIN+SIGNATURE-----%0A"
+        .. string.rep("C", 100) .. "%0A-----END+SIGNATURE-----%0A"
+    return wrk.format()
+end
+"""
+# A new JSON-RPC id on every request: no answer cache can help.
+UNIQUE_ID_LUA = """
+local n = 0
+local template = wrk.body
+request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil, (template:gsub('^{"id": 0', '{"id": ' .. n)))
+end
+"""
+
+
+def lua(path: Path, body: bytes, headers: dict[str, str], extra: str = "") -> Path:
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + extra)
     return path
 
 
@@ -214,6 +241,26 @@ def main() -> int:
                     },
                     {"X-StartOS-Device-Info": DEVICE},
                 ),
+                "package.get one id, signed": (
+                    {
+                        "id": 0,
+                        "method": "package.get",
+                        "params": {"id": "pkg001", "otherVersions": "short"},
+                    },
+                    {"X-StartOS-Device-Info": DEVICE},
+                ),
+                "package.get one id, new ids": (
+                    {
+                        "id": 0,
+                        "method": "package.get",
+                        "params": {"id": "pkg001", "otherVersions": "short"},
+                    },
+                    {},
+                ),
+            }
+            scripts = {
+                "package.get one id, signed": SIG_LUA,
+                "package.get one id, new ids": UNIQUE_ID_LUA,
             }
             wait_port(nport)
             rows = []
@@ -228,7 +275,10 @@ def main() -> int:
                     answer = r.read()
                 (root / "www" / f"case{i}.json").write_bytes(answer)
                 script = lua(
-                    root / f"case{i}.lua", body, {"Content-Type": "application/json", **headers}
+                    root / f"case{i}.lua",
+                    body,
+                    {"Content-Type": "application/json", **headers},
+                    scripts.get(name, ""),
                 )
                 ours = wrk(url + "/rpc/v0", args.connections, args.duration, script)
                 theirs = wrk(

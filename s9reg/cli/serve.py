@@ -48,8 +48,14 @@ def _setup_logging(verbose: int) -> None:
     default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
     help="Site configuration (optional with --site). Env S9REG_CONFIG.",
 )  # fmt: skip
+@click.option(
+    "--access-log/--no-access-log", default=True, show_default=True,
+    help="Log one line per request on stderr (written in batches, about once a second).",
+)  # fmt: skip
 @click.pass_obj
-def serve(app: App, site: str | None, listen: str | None, config_path: Path) -> None:
+def serve(
+    app: App, site: str | None, listen: str | None, config_path: Path, *, access_log: bool
+) -> None:
     """Answer StartOS devices and browsers from a built site until SIGINT or SIGTERM.
 
     POST /rpc/v0 speaks the registry's JSON-RPC; GET serves the site's files, /health and
@@ -68,4 +74,6 @@ def serve(app: App, site: str | None, listen: str | None, config_path: Path) -> 
         console_err(f"Serving {settings.site} at {url}")
         console_err(f"Add {url} as a registry in StartOS (behind HTTPS for remote devices).")
 
-    run(settings, ready=ready)
+    if not access_log:
+        logging.getLogger("s9reg.serve.access").setLevel(logging.WARNING)
+    run(settings, ready=ready, access_stream=sys.stderr if access_log else None)

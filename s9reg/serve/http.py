@@ -17,15 +17,18 @@ import logging
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
+from s9reg.serve.accesslog import AccessLog
 from s9reg.serve.errors import SourceError, SourceNotFoundError
 from s9reg.serve.metrics import Metrics
-from s9reg.serve.rpc import INVALID_REQUEST, RequestInfo, RpcHandler
+from s9reg.serve.rpc import INVALID_REQUEST, Count, RequestInfo, RpcHandler
 from s9reg.serve.settings import ServeSettings
-from s9reg.serve.site import SiteLoader
+from s9reg.serve.site import SiteLoader, Snapshot
 from s9reg.serve.sources import (
     HttpSource,
     LocalSource,
@@ -35,11 +38,16 @@ from s9reg.serve.sources import (
     content_type,
 )
 
-__all__ = ["MAX_HEAD", "HttpApp"]
+__all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp"]
 
 MAX_HEAD = 16 * 1024
 MAX_HEADERS = 100
 _CHUNK = 256 * 1024
+# The cache of complete answers by exact request bytes (see _AnswerCache).
+ANSWER_CACHE_ENTRIES = 1024
+ANSWER_CACHE_BYTES = 64 * 1024 * 1024
+_CACHE_KEY_MAX = 8 * 1024
+_CACHE_ANSWER_MAX = 8 * 1024 * 1024
 _REASONS = {
     100: "Continue",
     200: "OK",
@@ -62,7 +70,6 @@ _REASONS = {
 }
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-access_log = logging.getLogger("s9reg.serve.access")
 log = logging.getLogger(__name__)
 
 
@@ -108,6 +115,8 @@ class _Response:
     rpc_methods: tuple[str, ...] = ()
     sent: bool = False  # a file response already written by its handler
     length: int | None = None  # bytes of a file response
+    counts: tuple[Count, ...] = ()  # JSON-RPC counter increments, replayed by cached answers
+    cacheable: bool = False  # the same request bytes always get this answer (same snapshot)
 
 
 def _parse_head(head: bytes) -> _Request:
@@ -214,7 +223,10 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     return start, min(end, size - 1)
 
 
-def _head_bytes(response: _Response, *, keep_alive: bool, length: int | None = None) -> bytes:
+def _head_parts(
+    response: _Response, *, keep_alive: bool, length: int | None = None
+) -> tuple[bytes, bytes]:
+    """The response head before and after its ``Date`` header."""
     parts = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}\r\n"]
     has_length = False
     for k, v in response.headers:
@@ -222,11 +234,105 @@ def _head_bytes(response: _Response, *, keep_alive: bool, length: int | None = N
         has_length = has_length or k.lower() == "content-length"
     if not has_length and response.status not in {100, 304}:
         parts.append(f"Content-Length: {len(response.body) if length is None else length}\r\n")
-    parts.append(f"Date: {_http_date()}\r\nServer: s9reg\r\n")
-    if not keep_alive:
-        parts.append("Connection: close\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode("latin-1")
+    after = "Server: s9reg\r\n" + ("" if keep_alive else "Connection: close\r\n") + "\r\n"
+    return "".join(parts).encode("latin-1"), after.encode("latin-1")
+
+
+def _head_bytes(response: _Response, *, keep_alive: bool, length: int | None = None) -> bytes:
+    before, after = _head_parts(response, keep_alive=keep_alive, length=length)
+    return before + b"Date: " + _http_date().encode("latin-1") + b"\r\n" + after
+
+
+class _Answer:
+    """A complete HTTP answer to one exact request, kept by :class:`_AnswerCache`."""
+
+    __slots__ = ("after", "before", "counts", "data", "methods", "path", "second", "size")
+
+    def __init__(self, request: _Request, response: _Response) -> None:
+        before, after = _head_parts(response, keep_alive=True)
+        self.before = before + b"Date: "
+        self.after = b"\r\n" + after + response.body
+        self.path = request.path
+        self.size = len(response.body)
+        self.methods = response.rpc_methods
+        self.counts = (("s9reg_http_responses_total", (str(response.status),)), *response.counts)
+        self.second = -1
+        self.data = b""
+
+    def bytes(self) -> bytes:
+        """The answer with the current ``Date``, assembled once per second."""
+        second = int(time.time())
+        if second != self.second:
+            self.data = self.before + _http_date().encode("latin-1") + self.after
+            self.second = second
+        return self.data
+
+
+_Key = bytes | tuple[str | bytes | None, ...]
+
+
+def _cost(key: _Key, answer: _Answer) -> int:
+    # Entries of one answer under two keys share its bytes; counting them twice is safe.
+    size = len(key) if isinstance(key, bytes) else sum(len(k) for k in key if k is not None)
+    return size + len(answer.before) + len(answer.after)
+
+
+def _answer_key(request: _Request, body: bytes) -> tuple[str | bytes | None, ...] | None:
+    """What a cacheable JSON-RPC answer depends on: path, body, device and CORS headers."""
+    path = request.path
+    if request.method != "POST" or not (path == "/rpc" or path.startswith("/rpc/")):
+        return None
+    headers = request.headers
+    return (
+        path,
+        body,
+        headers.get("x-startos-device-info"),
+        headers.get("origin"),
+        headers.get("access-control-request-method"),
+        headers.get("access-control-request-headers"),
+    )
+
+
+class _AnswerCache:
+    """Complete answers to cacheable JSON-RPC requests, by the request's exact bytes.
+
+    Devices and browsers repeat byte-identical requests (same head, same body), and while the
+    snapshot is the same the answer to those bytes is the same: a hit skips parsing the head,
+    the JSON body and the envelope. Bounded in entries and bytes (LRU); emptied when the
+    snapshot changes. Only whole keep-alive ``POST`` requests of at most 8 KiB whose methods
+    do not depend on the clock (everything but ``index``) are kept.
+    """
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[_Key, _Answer] = OrderedDict()
+        self._bytes = 0
+        self._snapshot: Snapshot | None = None
+
+    def get(self, key: _Key, snapshot: Snapshot | None) -> _Answer | None:
+        if snapshot is not self._snapshot:
+            self._items.clear()
+            self._bytes = 0
+            self._snapshot = snapshot
+            return None
+        answer = self._items.get(key)
+        if answer is not None:
+            self._items.move_to_end(key)
+        return answer
+
+    def put(self, key: _Key, answer: _Answer, snapshot: Snapshot | None) -> None:
+        if snapshot is not self._snapshot or answer.size > _CACHE_ANSWER_MAX:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= _cost(key, old)
+        self._items[key] = answer
+        self._bytes += _cost(key, answer)
+        while len(self._items) > ANSWER_CACHE_ENTRIES or self._bytes > ANSWER_CACHE_BYTES:
+            dropped_key, dropped = self._items.popitem(last=False)
+            self._bytes -= _cost(dropped_key, dropped)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def _not_found() -> _Response:
@@ -277,9 +383,33 @@ class _Connection(asyncio.Protocol):
             self._drained.set_exception(ConnectionResetError("client went away"))
 
     def data_received(self, data: bytes) -> None:
+        if self.phase == "idle" and not self.buffer and len(data) <= _CACHE_KEY_MAX:
+            app = self.app
+            answer = app.answers.get(data, app.loader.snapshot)
+            if answer is not None:
+                self._answer_cached(answer)
+                return
         self.buffer += data
         if self.phase in {"idle", "head", "body"}:
             self._process()
+
+    def _answer_cached(self, answer: _Answer) -> None:
+        """Send a cached answer: what :meth:`_answer` does, without parsing anything."""
+        started = time.monotonic()
+        self._send_answer(answer, started)
+        if self.phase == "idle":  # not "write" (the client is slow to read) nor "closed"
+            self.deadline = started + self.app.settings.client_timeout
+
+    def _send_answer(self, answer: _Answer, started: float) -> None:
+        transport = self.transport
+        assert transport is not None  # noqa: S101 - set in connection_made
+        app = self.app
+        inc = app.metrics.inc
+        for name, labels in answer.counts:
+            inc(name, *labels)
+        transport.write(answer.bytes())
+        ms = (time.monotonic() - started) * 1000
+        app.access.add((self.client, "POST", answer.path, 200, answer.size, ms, answer.methods))
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -349,16 +479,39 @@ class _Connection(asyncio.Protocol):
                     self.continued = True
                     transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
-            body = bytes(self.buffer[end + 4 : end + 4 + length])
-            del self.buffer[: end + 4 + length]
-            self._answer(request, body)
+            size = end + 4 + length
+            raw = bytes(self.buffer[:size]) if size <= _CACHE_KEY_MAX else None
+            body = bytes(self.buffer[end + 4 : size])
+            del self.buffer[:size]
+            self._answer(request, body, raw)
 
-    def _answer(self, request: _Request, body: bytes) -> None:
+    def _answer(self, request: _Request, body: bytes, raw: bytes | None = None) -> None:
         assert self.transport is not None  # noqa: S101 - set in connection_made
         keep = request.keep_alive
-        task = self.app.respond(request, body)
+        app = self.app
+        # Requests that differ only in headers the answer does not depend on (a device's
+        # X-StartOS-Auth-Sig, with its timestamp and nonce, on every request) share an answer.
+        key = _answer_key(request, body) if keep and raw is not None else None
+        # Signed requests carry a nonce: their exact bytes never come again.
+        if "x-startos-auth-sig" in request.headers:
+            raw = None
+        if key is not None:
+            answer = app.answers.get(key, app.loader.snapshot)
+            if answer is not None:
+                self._send_answer(answer, self.started)
+                if raw is not None:
+                    app.answers.put(raw, answer, app.loader.snapshot)
+                if self.phase not in {"write", "closed"}:
+                    self._reset()
+                return
+        task = app.respond(request, body)
         if isinstance(task, _Response):
             self._write(request, task, keep)
+            if key is not None and task.cacheable:
+                answer = _Answer(request, task)
+                app.answers.put(key, answer, app.loader.snapshot)
+                if raw is not None:
+                    app.answers.put(raw, answer, app.loader.snapshot)
             if self.phase == "closed":
                 return
             if not keep:
@@ -452,13 +605,19 @@ class HttpApp:
     Args:
         settings: the serve settings.
         source: where the site is read from.
+        access_stream: where access-log lines are written (see :class:`AccessLog`); None
+            sends them to the ``s9reg.serve.access`` logger.
     """
 
-    def __init__(self, settings: ServeSettings, source: Source) -> None:
+    def __init__(
+        self, settings: ServeSettings, source: Source, access_stream: TextIO | None = None
+    ) -> None:
         self.settings = settings
         self.source = source
         self.loader = SiteLoader(source)
         self.metrics = Metrics()
+        self.access = AccessLog(access_stream)
+        self.answers = _AnswerCache()
         self.rpc = RpcHandler(lambda: self.loader.snapshot, settings, self.metrics)
         self.connections: set[_Connection] = set()
         self.address: tuple[str, int] | None = None
@@ -508,6 +667,7 @@ class HttpApp:
             if conn.transport is not None:
                 conn.transport.close()
         await asyncio.sleep(0)
+        self.access.flush()
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):
@@ -539,6 +699,7 @@ class HttpApp:
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.check_deadline(now)
+            self.access.flush()
 
     # --- routing --------------------------------------------------------------------------
 
@@ -589,12 +750,19 @@ class HttpApp:
             host=_host_name(request.headers.get("host")),
         )
         try:
-            out, methods = self.rpc.handle(body, info)
+            answer = self.rpc.answer(body, info)
         except Exception:
             # A bug must not cost the client its connection: answer as upstream's fallback does.
             log.exception("internal error answering %r", body[:200])
-            out, methods = _INTERNAL_ERROR, []
-        return _Response(200, [("Content-Type", "application/json"), *cors], out, tuple(methods))
+            return _Response(200, [("Content-Type", "application/json"), *cors], _INTERNAL_ERROR)
+        return _Response(
+            200,
+            [("Content-Type", "application/json"), *cors],
+            answer.body,
+            answer.methods,
+            counts=answer.counts,
+            cacheable=answer.cacheable,
+        )
 
     def _health(self) -> _Response:
         snap = self.loader.snapshot
@@ -616,20 +784,10 @@ class HttpApp:
 
     def log(self, client: str, request: _Request, response: _Response, started: float) -> None:
         """One access-log line: no headers, bodies or query strings."""
-        if not access_log.isEnabledFor(logging.INFO):
-            return
         ms = (time.monotonic() - started) * 1000
-        rpc = f" rpc={','.join(response.rpc_methods)[:200]}" if response.rpc_methods else ""
         size = len(response.body) if response.length is None else response.length
-        access_log.info(
-            '%s "%s %s" %d %d %.1fms%s',
-            client,
-            request.method,
-            request.path[:200],
-            response.status,
-            size,
-            ms,
-            rpc,
+        self.access.add(
+            (client, request.method, request.path, response.status, size, ms, response.rpc_methods)
         )
 
     # --- files ----------------------------------------------------------------------------

@@ -50,7 +50,9 @@ __all__ = [
     "PARSE_ERROR",
     "PUBLIC_METHODS",
     "WRITE_METHODS",
+    "Count",
     "RequestInfo",
+    "RpcAnswer",
     "RpcHandler",
 ]
 
@@ -138,6 +140,39 @@ class RequestInfo:
     device_info: str | None = None
     auth_sig: str | None = None
     host: str | None = None
+
+
+# A counter increment: metric name and label values.
+Count = tuple[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class RpcAnswer:
+    """The answer to one HTTP request body, with what it counted.
+
+    Attributes:
+        body: the response body (a JSON-RPC response or batch).
+        methods: the methods called, for the access log.
+        counts: the counter increments made, as (metric name, labels), so that a cached
+            answer can count again.
+        cacheable: the same body and headers always get this answer while the snapshot is
+            the same (false for ``index``, whose signature check depends on the clock).
+    """
+
+    body: bytes
+    methods: tuple[str, ...]
+    counts: tuple[Count, ...]
+    cacheable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One HTTP request being answered: its headers and body, and what it called and counted."""
+
+    request: RequestInfo
+    body: bytes
+    methods: list[str]
+    counts: list[Count]
 
 
 class _RpcError(Exception):
@@ -244,46 +279,51 @@ class RpcHandler:
         )
 
     def handle(self, body: bytes, request: RequestInfo) -> tuple[bytes, list[str]]:
-        """Answer one HTTP request body.
+        """Answer one HTTP request body (see :meth:`answer`).
 
         Returns:
             The response body (always a JSON-RPC response or batch) and the methods called,
             for the access log.
         """
+        answer = self.answer(body, request)
+        return answer.body, list(answer.methods)
+
+    def answer(self, body: bytes, request: RequestInfo) -> RpcAnswer:
+        """Answer one HTTP request body and count it in :attr:`metrics`."""
+        counts: list[Count] = []
+        methods: list[str] = []
+        out = self._answer(body, request, methods, counts)
+        for name, labels in counts:
+            self.metrics.inc(name, *labels)
+        return RpcAnswer(out, tuple(methods), tuple(counts), "index" not in methods)
+
+    def _answer(
+        self, body: bytes, request: RequestInfo, methods: list[str], counts: list[Count]
+    ) -> bytes:
+        call = _Call(request, body, methods, counts)
         try:
             message = json.loads(body, parse_constant=_no_constant)
         except (ValueError, RecursionError) as e:
-            return _error_body(_RpcError(PARSE_ERROR, str(e)), b"null"), []
+            return _error_body(_RpcError(PARSE_ERROR, str(e)), b"null")
         snap = self._snapshot()
         if isinstance(message, list):
             if not message:
-                return _error_body(_RpcError(INVALID_REQUEST, "empty batch"), b"null"), []
+                return _error_body(_RpcError(INVALID_REQUEST, "empty batch"), b"null")
             if len(message) > self._settings.max_batch:
                 error = _RpcError(INVALID_REQUEST, f"batch of more than {self._settings.max_batch}")
-                return _error_body(error, b"null"), []
-            methods: list[str] = []
-            parts = [self._single(m, snap, request, body, methods) for m in message]
-            return b"[" + b",".join(parts) + b"]", methods
-        methods = []
-        return self._single(message, snap, request, body, methods), methods
+                return _error_body(error, b"null")
+            parts = [self._single(m, snap, call) for m in message]
+            return b"[" + b",".join(parts) + b"]"
+        return self._single(message, snap, call)
 
-    def _single(
-        self,
-        message: object,
-        snap: Snapshot | None,
-        request: RequestInfo,
-        body: bytes,
-        methods: list[str],
-    ) -> bytes:
+    def _single(self, message: object, snap: Snapshot | None, call: _Call) -> bytes:
         id_json = b"null"
         try:
             id_json, method, params = _envelope(message)
-            methods.append(method)
-            self.metrics.inc(
-                "s9reg_rpc_requests_total",
-                method if method in PUBLIC_METHODS or method in WRITE_METHODS else "other",
-            )
-            return _result_body(self._call(method, params, snap, request, body), id_json)
+            call.methods.append(method)
+            known = method in PUBLIC_METHODS or method in WRITE_METHODS
+            call.counts.append(("s9reg_rpc_requests_total", (method if known else "other",)))
+            return _result_body(self._call(method, params, snap, call), id_json)
         except _RpcError as e:
             return _error_body(e, id_json)
         except InvalidParamsError as e:
@@ -293,14 +333,8 @@ class RpcHandler:
         except RegistryError as e:  # pragma: no cover - a valid index never raises these
             return _error_body(_RpcError(INTERNAL_ERROR, e.message), id_json)
 
-    def _call(
-        self,
-        method: str,
-        params: object,
-        snap: Snapshot | None,
-        request: RequestInfo,
-        body: bytes,
-    ) -> bytes:
+    def _call(self, method: str, params: object, snap: Snapshot | None, call: _Call) -> bytes:
+        request, counts = call.request, call.counts
         if method in WRITE_METHODS or method.startswith(_WRITE_PREFIXES):
             raise _app_error(ErrorKind.INVALID_REQUEST, _READ_ONLY)
         if method not in PUBLIC_METHODS:
@@ -310,15 +344,15 @@ class RpcHandler:
         if snap is None:
             raise _RpcError(INTERNAL_ERROR, "the registry's site is not loaded yet")
         if method == "package.get":
-            return self._package_get(params, snap, request)
+            return self._package_get(params, snap, request, counts)
         if method == "os.version.get":
-            return self._os_version_get(params, snap, request)
+            return self._os_version_get(params, snap, request, counts)
         if method == "index":
             contexts = self._settings.hostnames or tuple(
                 h for h in (snap.api_host, request.host) if h
             )
             verify_request(
-                request.auth_sig, body, snap.index, contexts, window=self._settings.auth_window
+                request.auth_sig, call.body, snap.index, contexts, window=self._settings.auth_window
             )
             return snap.index_bytes
         return _static_call(method, params, snap)
@@ -328,11 +362,13 @@ class RpcHandler:
             return None
         return self._parse_device(request.device_info)
 
-    def _package_get(self, params: object, snap: Snapshot, request: RequestInfo) -> bytes:
+    def _package_get(
+        self, params: object, snap: Snapshot, request: RequestInfo, counts: list[Count]
+    ) -> bytes:
         parsed = PackageGetParams.from_json(params)
         device = self._device(request)
         if parsed.id is not None and parsed.target_version is not None:
-            return self._install_get(parsed, snap, device)
+            return self._install_get(parsed, snap, device, counts)
         if device is None and parsed.target_version is None and parsed.source_version is None:
             pid = parsed.id if parsed.id is not None else "_all"
             pre = snap.results.get(f"package.get/{pid}/{parsed.level}.json")
@@ -354,7 +390,11 @@ class RpcHandler:
         return cached
 
     def _install_get(
-        self, params: PackageGetParams, snap: Snapshot, device: DeviceInfo | None
+        self,
+        params: PackageGetParams,
+        snap: Snapshot,
+        device: DeviceInfo | None,
+        counts: list[Count],
     ) -> bytes:
         # Upstream records (id, last best version) for every package.get with id and target.
         result = package_get(snap.index, params, device)
@@ -363,10 +403,12 @@ class RpcHandler:
             version = "none"
             if isinstance(result, GetPackageResponse | GetPackageResponseFull) and result.best:
                 version = str(max(result.best, key=_sort_key))
-            self.metrics.inc("s9reg_package_install_requests_total", pid, version)
+            counts.append(("s9reg_package_install_requests_total", (pid, version)))
         return _compact(package_result_json(result, device))
 
-    def _os_version_get(self, params: object, snap: Snapshot, request: RequestInfo) -> bytes:
+    def _os_version_get(
+        self, params: object, snap: Snapshot, request: RequestInfo, counts: list[Count]
+    ) -> bytes:
         parsed = OsVersionGetParams.from_json(params)
         device = self._device(request)
         platform = parsed.platform or (device.os_platform if device else None)
@@ -375,10 +417,9 @@ class RpcHandler:
             known = platform in _PLATFORMS or any(
                 platform in v.squashfs for v in snap.index.os.versions.values()
             )
-            self.metrics.inc(
-                "s9reg_os_update_checks_total",
-                platform if known else "other",
-                str(source) if source is not None else "unknown",
+            version = str(source) if source is not None else "unknown"
+            counts.append(
+                ("s9reg_os_update_checks_total", (platform if known else "other", version))
             )
         key = (
             snap.revision,

@@ -9,7 +9,7 @@ import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Self, TextIO
 
 from s9reg.serve.errors import ServeError, SourceError
 from s9reg.serve.http import HttpApp
@@ -44,6 +44,7 @@ def run(
     source: Source | None = None,
     *,
     ready: Callable[[str, int], None] | None = None,
+    access_stream: TextIO | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly.
 
@@ -51,11 +52,13 @@ def run(
         settings: what to serve and how.
         source: the site's source; default opened from ``settings.site``.
         ready: called with the bound host and port once listening.
+        access_stream: where to write the access log directly (buffered, about once a
+            second); None sends it to the ``s9reg.serve.access`` logger.
 
     Raises:
         ServeError: the site cannot be loaded or the address cannot be bound.
     """
-    app = HttpApp(settings, _source(settings, source))
+    app = HttpApp(settings, _source(settings, source), access_stream)
 
     async def main() -> None:
         host, port = await _start(app)

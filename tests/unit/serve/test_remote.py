@@ -1,4 +1,4 @@
-"""Remote sites: S3 (moto in server mode) and HTTP, refresh on change, last good index on failure."""
+"""Remote sites: S3 (moto, SeaweedFS) and HTTP, refresh on change, last good index on failure."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from serve_client import BuiltSite, request, result, rpc
 
 from s9reg.registry import dump_json
@@ -31,28 +30,27 @@ from s9reg.serve import (
 )
 from s9reg.serve.errors import SourceNotFoundError
 
+from helpers.s3server import S3Endpoint, moto_s3, seaweedfs_s3
+
 BUCKET = "site-bucket"
 PREFIX = "registry/v1"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+@pytest.fixture(scope="module", params=["moto", "seaweedfs"])
+def s3_endpoint(request: pytest.FixtureRequest) -> Iterator[S3Endpoint]:
+    """moto's server mode (fast), and a real SeaweedFS (the S3 service s9reg publishes to)."""
+    with moto_s3() if request.param == "moto" else seaweedfs_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
-def s3_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Any:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = boto3.client("s3")
+def s3_env(monkeypatch: pytest.MonkeyPatch, s3_endpoint: S3Endpoint) -> Any:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint.url)
+    for name, value in s3_endpoint.env().items():
+        monkeypatch.setenv(name, value)
+    # boto3's default session keeps the credentials it first resolved: start from a fresh one.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    client = s3_endpoint.client()
     if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
         client.create_bucket(Bucket=BUCKET)
     return client

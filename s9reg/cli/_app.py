@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from s9reg.s9pk.errors import KeyFormatError
 from s9reg.s9pk.keys import PrivateKey
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 DEFAULT_KEY_PATH = Path("~/.startos/developer.key.pem")
+
+
+def config_option(help_text: str = "Site configuration.") -> Callable[[_F], _F]:
+    """The ``--config FILE`` option every configuration-reading command takes (``config_path``)."""
+    return click.option(
+        "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+        default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
+        help=f"{help_text} Env S9REG_CONFIG.",
+    )  # fmt: skip
 
 
 @dataclass

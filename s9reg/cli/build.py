@@ -13,7 +13,7 @@ import click
 from s9reg import config
 from s9reg.build import build_site
 from s9reg.build.pipeline import BuildReport
-from s9reg.cli._app import console_err
+from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
 
 
@@ -29,11 +29,7 @@ def _summary(report: BuildReport) -> dict[str, object]:
 
 
 @click.command()
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
-    help="Site configuration. Env S9REG_CONFIG.",
-)  # fmt: skip
+@config_option("Site configuration.")
 @click.option(
     "--out", type=click.Path(path_type=Path, file_okay=False),
     help="Output directory (default: `output` from the configuration).",

@@ -45,16 +45,13 @@ from s9reg.cache.oci import RegistryClient
 from s9reg.cache.settings import resolve_upstream
 from s9reg.cache.store import disk_usage, human_size
 from s9reg.cache.supervisor import read_state, upstream_online
+from s9reg.cli._app import config_option as shared_config_option
 from s9reg.cli._app import console_err, is_tty
 from s9reg.errors import S9regError
 
 UP_TIMEOUT = 60.0
 
-config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
-    help="Site configuration (section image_cache). Env S9REG_CONFIG.",
-)  # fmt: skip
+config_option = shared_config_option("Site configuration (section image_cache).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from s9reg import config
 from s9reg.build import build_site
-from s9reg.cli._app import console_err, is_tty
+from s9reg.cli._app import config_option, console_err, is_tty
 from s9reg.publish import (
     PublishProgress,
     PublishReport,
@@ -120,11 +120,7 @@ def _summary(report: PublishReport) -> str:
 
 
 @click.command()
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
-    help="Site configuration. Env S9REG_CONFIG.",
-)  # fmt: skip
+@config_option("Site configuration.")
 @click.option(
     "--site", type=click.Path(path_type=Path, file_okay=False),
     help="Built site to publish (default: `output` from the configuration).",

@@ -8,17 +8,14 @@ from pathlib import Path
 import click
 
 from s9reg import config
+from s9reg.cli._app import config_option
 from s9reg.publish.engine import open_target
 from s9reg.publish.pull import pull_site
 
 
 @click.command()
 @click.argument("dest", type=click.Path(path_type=Path, file_okay=False))
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
-    help="Site configuration (its storage is pulled). Env S9REG_CONFIG.",
-)  # fmt: skip
+@config_option("Site configuration (its storage is pulled).")
 @click.option(
     "--from", "from_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Pull from this published directory instead of the configured storage.",

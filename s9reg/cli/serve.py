@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from s9reg import config
-from s9reg.cli._app import App, console_err
+from s9reg.cli._app import App, config_option, console_err
 from s9reg.serve import run
 
 
@@ -43,11 +43,7 @@ def _setup_logging(verbose: int) -> None:
     "--listen", envvar="S9REG_LISTEN",
     help="HOST:PORT to listen on (default: serve.listen, else 127.0.0.1:5959). Env S9REG_LISTEN.",
 )  # fmt: skip
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    default="site-config.yaml", show_default=True, envvar="S9REG_CONFIG",
-    help="Site configuration (optional with --site). Env S9REG_CONFIG.",
-)  # fmt: skip
+@config_option("Site configuration (optional with --site).")
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True,
     help="Log one line per request on stderr (written in batches, about once a second).",

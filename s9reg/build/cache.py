@@ -163,7 +163,6 @@ class VerifyCache:
         self._new: dict[str, CacheEntry] = {}
         self._old_blobs: dict[str, dict[str, object]] = {}
         self._new_blobs: dict[str, dict[str, object]] = {}
-        self.hits = 0
         if path is not None:
             self._old, self._old_blobs = _load(path / CACHE_FILE)
         self._by_content = {e.blake3: e for e in self._old.values()}
@@ -185,9 +184,11 @@ class VerifyCache:
         """
         entry = self._old.get(str(source.resolve()))
         try:
-            same = entry is not None and entry.identity == identity
-            if entry is not None and same and header_digest(source) == entry.header:
-                self.hits += 1
+            if (
+                entry is not None
+                and entry.identity == identity
+                and header_digest(source) == entry.header
+            ):
                 return entry
             if not self._by_content:
                 return None
@@ -196,7 +197,6 @@ class VerifyCache:
             return None
         if found is None:
             return None
-        self.hits += 1
         return replace(found, identity=identity)
 
     def store(self, source: Path, entry: CacheEntry) -> None:

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import blake3
-
-from s9reg.build.cache import FileIdentity, VerifyCache
+from s9reg.build.cache import FileIdentity, VerifyCache, content_digest
 from s9reg.build.fetch import Download, download
 from s9reg.build.settings import OS_IMAGE_KINDS, BuildSettings, OsReleaseSettings
 from s9reg.build.site import BuildError, asset_urls
@@ -87,13 +85,10 @@ def _hash_file(path: Path, cache: VerifyCache) -> Blake3Commitment:
         if isinstance(digest, str) and isinstance(size, int):
             cache.store_blob(key, raw)
             return Blake3Commitment(bytes.fromhex(digest), size)
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     try:
-        if ident.size:
-            hasher.update_mmap(path)
+        digest = content_digest(path)
     except OSError as e:
         raise BuildError(f"{path}: cannot read the StartOS image: {e.strerror or e}") from e
-    digest = hasher.hexdigest()
     cache.store_blob(key, {"identity": ident.to_list(), "blake3": digest, "size": ident.size})
     return Blake3Commitment(bytes.fromhex(digest), ident.size)
 

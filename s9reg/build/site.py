@@ -26,7 +26,12 @@ from s9reg.registry.model import (
     dump_json,
     packages_response_to_dict,
 )
-from s9reg.registry.queries import OtherVersions, PackageGetParams, PackageResponse
+from s9reg.registry.queries import (
+    OTHER_VERSIONS,
+    OtherVersions,
+    PackageGetParams,
+    PackageResponse,
+)
 from s9reg.s9pk.manifest import JSONValue
 
 __all__ = [
@@ -52,7 +57,6 @@ PACKAGE_INDEX_FILE = "index.json"
 RPC_DIR = "rpc.v0"
 ALL_PACKAGES = "_all"
 EXACT_VERSION_DIR = "version"
-OTHER_VERSIONS = ("none", "short", "full")
 # RFC 3986 pchar minus '%' and '/': what may stay unescaped in one path segment.
 _PCHAR_SAFE = "-._~!$&'()*+,;=:@"
 

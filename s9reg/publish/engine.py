@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from s9reg.build.site import SITE_FILE
 from s9reg.publish.errors import PublishConflictError, PublishError
 from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
 from s9reg.publish.settings import DirSettings, PublishSettings
@@ -50,7 +51,7 @@ __all__ = [
     "scan_site",
 ]
 
-SITE_MARKER = "s9reg-site.json"
+SITE_MARKER = SITE_FILE
 
 
 class Action(StrEnum):

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from s9reg.build import BuildSettings
+from s9reg.build.site import SITE_FILE
 
 __all__ = ["stale_reason"]
 
-SITE_MARKER = "s9reg-site.json"
+SITE_MARKER = SITE_FILE
 
 
 def stale_reason(build: BuildSettings, config_path: Path | None = None) -> str | None:

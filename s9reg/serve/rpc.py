@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from s9reg.build.site import ALL_PACKAGES
 from s9reg.exver import VersionString
 from s9reg.registry import dump_json
 from s9reg.registry.errors import RegistryError
@@ -370,7 +371,7 @@ class RpcHandler:
         if parsed.id is not None and parsed.target_version is not None:
             return self._install_get(parsed, snap, device, counts)
         if device is None and parsed.target_version is None and parsed.source_version is None:
-            pid = parsed.id if parsed.id is not None else "_all"
+            pid = parsed.id if parsed.id is not None else ALL_PACKAGES
             pre = snap.results.get(f"package.get/{pid}/{parsed.level}.json")
             if pre is not None:
                 return pre

@@ -17,16 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from s9reg.build.site import ALL_PACKAGES, INDEX_FILE, OTHER_VERSIONS, RPC_DIR, SITE_FILE
 from s9reg.registry import FullIndex, RegistryError, dump_json
 from s9reg.serve.errors import SourceError, SourceNotFoundError
 from s9reg.serve.sources import Source
 
 __all__ = ["INDEX_FILE", "RPC_DIR", "SITE_FILE", "SiteLoader", "Snapshot", "rpc_file_names"]
 
-INDEX_FILE = "index.json"
-SITE_FILE = "s9reg-site.json"
-RPC_DIR = "rpc.v0"
-_LEVELS = ("none", "short", "full")
 _FETCH_THREADS = 8
 log = logging.getLogger(__name__)
 
@@ -34,8 +31,8 @@ log = logging.getLogger(__name__)
 def rpc_file_names(index: FullIndex) -> list[str]:
     """The ``rpc.v0/`` files a build writes for ``index`` (docs/site-layout.md)."""
     names = ["info.json", "package.index.json", "package.category.list.json"]
-    for pid in ("_all", *sorted(index.package.packages)):
-        names.extend(f"package.get/{pid}/{level}.json" for level in _LEVELS)
+    for pid in (ALL_PACKAGES, *sorted(index.package.packages)):
+        names.extend(f"package.get/{pid}/{level}.json" for level in OTHER_VERSIONS)
     names.extend(f"package.signer.list/{pid}.json" for pid in sorted(index.package.packages))
     return names
 

@@ -3,7 +3,9 @@
 A rebuild with unchanged sources must not re-read package bodies. An entry is reused only when
 the source's identity (device, inode, size, modification time in ns) is the one recorded and the
 SHA-256 of its 155-byte header (which holds the signature over the Merkle root) is unchanged,
-the same test ``git`` and ``make`` trust, plus a content check. The cache is local state of the
+the same test ``git`` and ``make`` trust, plus a header check. A file with a new identity (a
+fresh checkout, a copy) is matched by its header and size, and reused only after its bodies
+were hashed against the signed Merkle tree. The cache is local state of the
 machine that builds; it is never part of the site. A missing, unreadable or foreign cache file
 only costs a full verification.
 """
@@ -23,7 +25,8 @@ from pathlib import Path
 import blake3
 
 from s9reg import __version__
-from s9reg.s9pk.reader import HEADER_SIZE
+from s9reg.s9pk.errors import S9pkError
+from s9reg.s9pk.reader import HEADER_SIZE, read_archive
 
 __all__ = [
     "CACHE_FILE",
@@ -31,6 +34,7 @@ __all__ = [
     "CacheEntry",
     "FileIdentity",
     "VerifyCache",
+    "bodies_intact",
     "code_digest",
     "content_digest",
     "file_digest",
@@ -38,7 +42,7 @@ __all__ = [
 ]
 
 CACHE_FILE = "verified.json"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 _log = logging.getLogger(__name__)
 
 
@@ -67,9 +71,9 @@ class CacheEntry:
 
     Attributes:
         identity: the file's identity when it was verified.
-        header: SHA-256 (hex) of its first 155 bytes.
-        blake3: BLAKE3 (hex) of the whole file: finds the entry again when the identity
-            changed but the bytes did not (a fresh checkout, a copy, a restored CI cache).
+        header: SHA-256 (hex) of its first 155 bytes: the signed Merkle root, so with the
+            size it finds the entry again when the identity changed but the bytes did not (a
+            fresh checkout, a copy, a restored CI cache).
         package_id: manifest ``id``.
         version: manifest ``version`` as written.
         signer: header public key (PEM).
@@ -80,7 +84,6 @@ class CacheEntry:
 
     identity: FileIdentity
     header: str
-    blake3: str
     package_id: str
     version: str
     signer: str
@@ -93,7 +96,6 @@ class CacheEntry:
         return {
             "identity": self.identity.to_list(),
             "header": self.header,
-            "blake3": self.blake3,
             "id": self.package_id,
             "version": self.version,
             "signer": self.signer,
@@ -122,7 +124,6 @@ class CacheEntry:
         return cls(
             identity=FileIdentity(*(int(x) for x in ident)),
             header=str(d["header"]),
-            blake3=str(d["blake3"]),
             package_id=str(d["id"]),
             version=str(d["version"]),
             signer=str(d["signer"]),
@@ -142,6 +143,20 @@ def content_digest(path: Path) -> str:
     if path.stat().st_size:
         hasher.update_mmap(path)
     return hasher.hexdigest()
+
+
+def bodies_intact(path: Path) -> bool:
+    """Whether ``path`` parses as a ``.s9pk`` whose signed tree every body matches.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with path.open("rb") as f:
+        try:
+            read_archive(f).verify_all()
+        except S9pkError:
+            return False
+    return True
 
 
 def header_digest(path: Path) -> str:
@@ -165,7 +180,14 @@ class VerifyCache:
         self._new_blobs: dict[str, dict[str, object]] = {}
         if path is not None:
             self._old, self._old_blobs = _load(path / CACHE_FILE)
-        self._by_content = {e.blake3: e for e in self._old.values()}
+        self._by_header = {(e.header, e.identity.size): e for e in self._old.values()}
+        self._keys: dict[Path, str] = {}
+
+    def _key(self, source: Path) -> str:
+        key = self._keys.get(source)
+        if key is None:
+            key = self._keys[source] = str(source.resolve())
+        return key
 
     def blob(self, key: str) -> dict[str, object] | None:
         """What :meth:`store_blob` recorded under ``key`` in the last build, or None."""
@@ -176,32 +198,29 @@ class VerifyCache:
         self._new_blobs[key] = value
 
     def lookup(self, source: Path, identity: FileIdentity) -> CacheEntry | None:
-        """The entry for ``source``: by identity and header, else by whole-file BLAKE3.
+        """The entry for ``source``: by identity and header, else by header, size and bodies.
 
-        The first way reads 155 bytes. The second reads the file once at hashing speed, and
-        only when the identity is new but entries exist (e.g. a fresh CI checkout with the
-        cache restored): far cheaper than verifying again.
+        The first way reads 155 bytes. The second, for a new identity with the header and size
+        of a known entry (e.g. a fresh CI checkout with the cache restored), hashes the bodies
+        once against the signed tree: the reading cost of a verification without the rest.
         """
-        entry = self._old.get(str(source.resolve()))
-        try:
-            if (
-                entry is not None
-                and entry.identity == identity
-                and header_digest(source) == entry.header
-            ):
-                return entry
-            if not self._by_content:
-                return None
-            found = self._by_content.get(content_digest(source))
-        except OSError:
+        entry = self._old.get(self._key(source))
+        if entry is None and not self._by_header:
             return None
-        if found is None:
+        try:
+            header = header_digest(source)
+            if entry is not None and entry.identity == identity and header == entry.header:
+                return entry
+            found = self._by_header.get((header, identity.size))
+            if found is None or not bodies_intact(source):
+                return None
+        except OSError:
             return None
         return replace(found, identity=identity)
 
     def store(self, source: Path, entry: CacheEntry) -> None:
         """Record ``entry`` as used by this build."""
-        self._new[str(source.resolve())] = entry
+        self._new[self._key(source)] = entry
 
     def save(self) -> None:
         """Write the used entries atomically; failures only log (the cache is an optimization)."""

@@ -11,9 +11,14 @@ import itertools
 import json
 import logging
 import os
+import posixpath
 import shutil
 import tempfile
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,7 +31,6 @@ from s9reg.build.cache import (
     FileIdentity,
     VerifyCache,
     code_digest,
-    content_digest,
     file_digest,
     header_digest,
 )
@@ -118,6 +122,9 @@ class BuildReport:
         up_to_date: nothing had changed; the output was left as it was.
         verified: source files verified in full by this build.
         from_cache: source files whose earlier verification was reused.
+        verified_bytes: total size of the files verified in full.
+        timings: wall seconds per phase: ``sources`` (stage, verify and index every source),
+            ``os`` (OS releases), ``render`` (JSON and catalogue), ``write`` (files and swap).
     """
 
     output: Path
@@ -133,6 +140,8 @@ class BuildReport:
     up_to_date: bool = False
     verified: int = 0
     from_cache: int = 0
+    verified_bytes: int = 0
+    timings: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -150,6 +159,9 @@ class _State:
     first_seen: Mapping[_AssetKey, datetime]
     now: datetime
     variants: dict[tuple[str, VersionString], list[_Variant]] = field(default_factory=dict)
+    spelling: dict[tuple[str, VersionString], VersionString] = field(default_factory=dict)
+    made_dirs: set[Path] = field(default_factory=set)
+    placed: set[str] = field(default_factory=set)
     by_commitment: dict[_AssetKey, str] = field(default_factory=dict)
     skipped: list[SkippedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -158,6 +170,8 @@ class _State:
     mirror_of: Mapping[Path, str] = field(default_factory=dict)
     verified: int = 0
     from_cache: int = 0
+    verified_bytes: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
     file_sizes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     index: FullIndex = field(default_factory=FullIndex)
     extras: dict[tuple[str, str], Mapping[str, str | None]] = field(default_factory=dict)
@@ -165,6 +179,15 @@ class _State:
     def warn(self, message: str) -> None:
         _log.warning(message)
         self.warnings.append(message)
+
+    def lap(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[phase] = round(now - since, 6)
+        return now
+
+    def add_variant(self, pid: str, version: VersionString, variant: _Variant) -> None:
+        self.spelling.setdefault((pid, version), version)
+        self.variants.setdefault((pid, version), []).append(variant)
 
 
 def build_site(
@@ -269,9 +292,10 @@ def _build(
             _carry_over(state, settings.base)
         incoming = staged / ".incoming"
         _mkdir(incoming)
-        for n, source in enumerate(_unique_sources((*settings.sources, *remote))):
-            _add_source(state, source, incoming / f"{n}.s9pk", progress)
+        clock = time.perf_counter()
+        _add_sources(state, _unique_sources((*settings.sources, *remote)), incoming, progress)
         incoming.rmdir()
+        clock = state.lap("sources", clock)
         # Over a published index, its OS releases stay as published unless the configuration
         # lists releases: those are then the whole OS index, checked against both indexes.
         if settings.base is not None and not settings.os_releases:
@@ -285,6 +309,7 @@ def _build(
                 previous=state.previous if state.previous is not None else settings.base,
                 now=state.now,
             )
+        clock = state.lap("os", clock)
         index = replace(_assemble(state), os=os_index)
         meta: dict[str, JSONValue] = {
             "format": SITE_FORMAT,
@@ -296,8 +321,10 @@ def _build(
         clash = sorted(set(files) & set(pages))
         if clash:  # pragma: no cover - the two layouts are designed apart
             raise BuildError(f"catalogue file {clash[0]} collides with a registry file")
+        clock = state.lap("render", clock)
         _write_files(staged, {**files, **pages})
         replace_dir(staged, settings.output)
+        state.lap("write", clock)
     state.index = index
     cache.save()
     return state
@@ -423,14 +450,32 @@ def _mkdir(path: Path) -> None:
         raise BuildError(f"{path}: cannot create: {e.strerror or e}") from e
 
 
+_WRITERS = 4  # file creation is kernel work: a few threads keep both cores busy
+
+
 def _write_files(root: Path, files: Mapping[str, bytes]) -> None:
-    for rel, data in files.items():
-        target = root / rel
-        _mkdir(target.parent)
+    """Write ``files`` (site-relative path → bytes) under ``root``, a new staging directory."""
+    for rel_dir in sorted({posixpath.dirname(rel) for rel in files}):
+        _mkdir(root / rel_dir)
+    base = os.fspath(root)
+
+    def write(item: tuple[str, bytes]) -> None:
+        rel, data = item
+        target = os.path.join(base, rel)  # noqa: PTH118 - thousands of files: plain strings
         try:
-            target.write_bytes(data)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
         except OSError as e:
             raise BuildError(f"{target}: cannot write: {e.strerror or e}") from e
+
+    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="s9reg-write") as pool:
+        for _ in pool.map(write, files.items()):
+            pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,7 +549,7 @@ def _verify(
     incoming: Path,
     progress: BuildProgress | None,
     registry_key: PrivateKey | None = None,
-) -> CacheEntry:
+) -> _Verified:
     """Fully verify the staged copy of ``source`` and record what the build needs from it.
 
     With ``registry_key``, the registry's co-signature of the commitment is made here too, and
@@ -530,10 +575,9 @@ def _verify(
         if registry_key is not None:
             pem = registry_key.public_key.to_pem()
             cosign[pem] = pkg.commitment.sign(registry_key).to_pem()
-        return CacheEntry(
+        entry = CacheEntry(
             identity=ident,
-            header=header_digest(incoming),
-            blake3=content_digest(incoming),
+            header=hashlib.sha256(pkg.archive.header.to_bytes()).hexdigest(),
             package_id=pkg.manifest.id,
             version=pkg.manifest.version,
             signer=pkg.signer.to_pem(),
@@ -541,6 +585,7 @@ def _verify(
             extras={"instructions": pkg.instructions(), "license": pkg.license()},
             cosign=cosign,
         )
+        return _Verified(entry, info, pkg.commitment)
 
 
 def _from_entry(entry: CacheEntry) -> _Verified:
@@ -548,25 +593,89 @@ def _from_entry(entry: CacheEntry) -> _Verified:
     return _Verified(entry, info, info.s9pks[0][1].commitment)
 
 
-def _add_source(
-    state: _State, source: Path, incoming: Path, progress: BuildProgress | None
+_VERIFIERS = max(1, min(os.cpu_count() or 1, 4))
+_AHEAD = 2 * _VERIFIERS  # sources checked ahead of the one being indexed
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    result: _Verified
+    verified: bool  # False: reused from the cache
+
+
+class _SerialProgress:
+    """Forwards progress from the verifying threads one call at a time."""
+
+    def __init__(self, progress: BuildProgress) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+
+    def begin(self, path: Path, size: int) -> None:
+        with self._lock:
+            self._progress.begin(path, size)
+
+    def advance(self, nbytes: int) -> None:
+        with self._lock:
+            self._progress.advance(nbytes)
+
+
+def _check(state: _State, source: Path, incoming: Path, progress: BuildProgress | None) -> _Checked:
+    """Stage ``source`` as ``incoming`` and find its cache entry or verify it (any thread)."""
+    try:
+        ident = FileIdentity.of(source.stat())
+    except OSError as e:
+        raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
+    entry = state.cache.lookup(source, ident)
+    _stage(source, incoming)
+    if entry is not None:
+        if progress is not None:
+            progress.begin(source, ident.size)
+            progress.advance(ident.size)
+        return _Checked(_from_entry(entry), verified=False)
+    verified = _verify(source, incoming, progress, state.settings.registry_key)
+    return _Checked(verified, verified=True)
+
+
+def _add_sources(
+    state: _State, sources: list[Path], incoming: Path, progress: BuildProgress | None
 ) -> None:
+    """Check the sources on a few threads and index them in source order.
+
+    Hashing and signature checks release the GIL; indexing in source order keeps results,
+    warnings and the first error independent of timing.
+    """
+    shared = None if progress is None else _SerialProgress(progress)
+    pending: deque[tuple[Path, Path, Future[_Checked]]] = deque()
+    with ThreadPoolExecutor(_VERIFIERS, thread_name_prefix="s9reg-verify") as pool:
+        try:
+            for n, source in enumerate(sources):
+                target = incoming / f"{n}.s9pk"
+                pending.append((source, target, pool.submit(_check, state, source, target, shared)))
+                if len(pending) > _AHEAD:
+                    _add_checked(state, *pending.popleft())
+            while pending:
+                _add_checked(state, *pending.popleft())
+        except BaseException:
+            for _, _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+            for _, target, _ in pending:
+                target.unlink(missing_ok=True)
+            raise
+
+
+def _add_checked(state: _State, source: Path, incoming: Path, future: Future[_Checked]) -> None:
     try:
         try:
-            ident = FileIdentity.of(source.stat())
+            checked = future.result()
         except OSError as e:
             raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
-        entry = state.cache.lookup(source, ident)
-        _stage(source, incoming)
-        if entry is None:
-            entry = _verify(source, incoming, progress, state.settings.registry_key)
+        if checked.verified:
             state.verified += 1
+            state.verified_bytes += checked.result.entry.identity.size
         else:
             state.from_cache += 1
-            if progress is not None:
-                progress.begin(source, ident.size)
-                progress.advance(ident.size)
-        _index_package(state, source, incoming, _from_entry(entry))
+        _index_package(state, source, incoming, checked.result)
     except BuildError:
         incoming.unlink(missing_ok=True)
         raise
@@ -577,9 +686,6 @@ def _add_source(
         state.skipped.append(SkippedFile(source, e.code, e.message))
         where = "" if str(source) in e.message else f"{source}: "
         state.warn(f"skipped {where}{e.message}")
-    except OSError as e:
-        incoming.unlink(missing_ok=True)
-        raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
 
 
 def _carry_over(state: _State, base: FullIndex) -> None:
@@ -594,8 +700,8 @@ def _carry_over(state: _State, base: FullIndex) -> None:
                     signatures[state.registry_pem] = asset.commitment.sign(key).to_pem()
                 one = replace(asset, signatures=signatures)
                 state.by_commitment[(pid, version, asset.commitment)] = where
-                state.variants.setdefault((pid, version), []).append(
-                    _Variant(replace(pv, s9pks=((hardware, one),)), where)
+                state.add_variant(
+                    pid, version, _Variant(replace(pv, s9pks=((hardware, one),)), where)
                 )
 
 
@@ -614,10 +720,10 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
     check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
     pid = entry.package_id
     # ``1.0:0`` and ``1.0.0:0`` are one version: keep the first spelling for key and directory.
-    for known_id, known in state.variants:
-        if known_id == pid and known == version and str(known) != str(version):
-            state.warn(f"{source}: version {version} is written {known} by another variant")
-            version = known
+    known = state.spelling.get((pid, version))
+    if known is not None and str(known) != str(version):
+        state.warn(f"{source}: version {version} is written {known} by another variant")
+        version = known
     key: _AssetKey = (pid, version, verified.commitment)
     if key in state.by_commitment:
         incoming.unlink()
@@ -626,7 +732,7 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
         return
     rel = asset_path(pid, version, source.name)
     target = state.staged / rel
-    if target.exists():
+    if rel in state.placed:
         raise BuildError(
             f"{source}: {rel} is already taken by another file of {pid} {version}",
             hint="give the hardware variants of one version distinct file names",
@@ -646,15 +752,18 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
         signatures=signatures,
     )
     info = replace(verified.info, s9pks=((hardware, asset),))
-    _mkdir(target.parent)
+    if target.parent not in state.made_dirs:
+        _mkdir(target.parent)
+        state.made_dirs.add(target.parent)
     incoming.replace(target)
+    state.placed.add(rel)
     state.cache.store(source, entry)
     state.by_commitment[key] = rel
     state.extras[(pid, str(version))] = entry.extras
     size = entry.identity.size
     sizes = state.file_sizes.setdefault((pid, str(version)), {})
     sizes[b64_encode(verified.commitment.root_sighash)] = size
-    state.variants.setdefault((pid, version), []).append(_Variant(info, rel))
+    state.add_variant(pid, version, _Variant(info, rel))
 
 
 # --------------------------------------------------------------------------------------------
@@ -724,6 +833,7 @@ def _assemble(state: _State) -> FullIndex:
 def _report(state: _State, index: FullIndex) -> BuildReport:
     new = _entries(index)
     old = _entries(state.previous) if state.previous is not None else {}
+    kept = {r: dump_json(old[r]) == dump_json(pv) for r, pv in new.items() if r in old}
     return BuildReport(
         output=state.settings.output,
         packages=len(index.package.packages),
@@ -731,16 +841,14 @@ def _report(state: _State, index: FullIndex) -> BuildReport:
         variants=sum(len(pv.s9pks) for pv in new.values()),
         added=tuple(sorted(r for r in new if r not in old)),
         removed=tuple(sorted(r for r in old if r not in new)),
-        changed=tuple(
-            sorted(r for r in new if r in old and dump_json(old[r]) != dump_json(new[r]))
-        ),
-        unchanged=tuple(
-            sorted(r for r in new if r in old and dump_json(old[r]) == dump_json(new[r]))
-        ),
+        changed=tuple(sorted(r for r, same in kept.items() if not same)),
+        unchanged=tuple(sorted(r for r, same in kept.items() if same)),
         skipped=tuple(state.skipped),
         warnings=tuple(state.warnings),
         verified=state.verified,
         from_cache=state.from_cache,
+        verified_bytes=state.verified_bytes,
+        timings=dict(state.timings),
     )
 
 

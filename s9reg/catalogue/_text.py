@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
 import nh3
@@ -82,6 +82,7 @@ def _markdown() -> MarkdownIt:
     return md
 
 
+@lru_cache(maxsize=1024)  # versions of a package mostly share their licence and instructions
 def markdown_html(text: str, *, top_heading: int = 3) -> str:
     """Markdown rendered to HTML that is safe to embed in a page.
 

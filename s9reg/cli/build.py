@@ -84,3 +84,11 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
         f"{len(report.skipped)} skipped; {report.verified} files verified, "
         f"{report.from_cache} from the verification cache)"
     )
+    t = report.timings
+    if t:
+        click.echo(
+            f"Took {sum(t.values()):.1f} s: sources {t.get('sources', 0):.1f} s "
+            f"({report.verified_bytes / 2**20:.1f} MiB verified), OS releases "
+            f"{t.get('os', 0):.1f} s, render {t.get('render', 0):.1f} s, "
+            f"write {t.get('write', 0):.1f} s"
+        )

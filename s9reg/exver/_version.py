@@ -142,6 +142,9 @@ class Version:
 
     number: tuple[int, ...]
     prerelease: tuple[PreReleaseSegment, ...] = ()
+    _key: tuple[tuple[int, ...], bool, tuple[tuple[int, int | str], ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         number = tuple(self.number)
@@ -165,6 +168,14 @@ class Version:
                     f"prerelease identifier {segment!r} is not an int in 0..={USIZE_MAX} "
                     "or a string"
                 )
+        # Versions are sorted and hashed far more often than made: compute the key once.
+        # Comparing trimmed numbers with "a prefix sorts first" is the same as Rust's
+        # zip_longest with missing parts as 0: a longer trimmed number ends in a non-zero part.
+        end = len(number)
+        while end > 1 and number[end - 1] == 0:
+            end -= 1
+        key = (number[:end], not prerelease, tuple(_prerelease_key(s) for s in prerelease))
+        object.__setattr__(self, "_key", key)
 
     @classmethod
     def parse(cls, text: str) -> Version:
@@ -188,21 +199,12 @@ class Version:
     @property
     def semantic_number(self) -> tuple[int, ...]:
         """The number without trailing zeros (at least one component)."""
-        end = len(self.number)
-        while end > 1 and self.number[end - 1] == 0:
-            end -= 1
-        return self.number[:end]
+        return self._key[0]
 
     @property
     def sort_key(self) -> tuple[tuple[int, ...], bool, tuple[tuple[int, int | str], ...]]:
         """A key whose natural order is the version order (equal keys iff equal versions)."""
-        # Comparing trimmed numbers with "a prefix sorts first" is the same as Rust's
-        # zip_longest with missing parts as 0: a longer trimmed number ends in a non-zero part.
-        return (
-            self.semantic_number,
-            not self.prerelease,
-            tuple(_prerelease_key(s) for s in self.prerelease),
-        )
+        return self._key
 
     def without_prerelease(self) -> Version:
         """The same number without prerelease identifiers.
@@ -224,10 +226,10 @@ class Version:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self.semantic_number == other.semantic_number and self.prerelease == other.prerelease
+        return self._key == other._key
 
     def __hash__(self) -> int:
-        return hash((self.semantic_number, self.prerelease))
+        return hash(self._key)
 
     def __lt__(self, other: Version) -> bool:
         if not isinstance(other, Version):

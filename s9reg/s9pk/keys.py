@@ -22,6 +22,7 @@ from Crypto.Hash.SHA512 import SHA512Hash
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
+from s9reg.s9pk import _sodium
 from s9reg.s9pk.errors import KeyFormatError, SignatureError
 
 __all__ = [
@@ -44,7 +45,7 @@ _PRIV_V2_PUB_TAG = bytes.fromhex("812100")
 _PRIV_V1_PREFIX = bytes.fromhex("302e020100") + _ED25519_ALG + bytes.fromhex("04220420")
 _SPKI_PREFIX = bytes.fromhex("302a") + _ED25519_ALG + bytes.fromhex("032100")
 _SIG_PREFIX = bytes.fromhex("3049") + _ED25519_ALG + bytes.fromhex("0440")
-_L = 2**252 + 27742317777372353535851937790883648493  # order of the Ed25519 base point
+_L = _sodium.L
 
 _PEM_RE = re.compile(
     r"-----BEGIN ([A-Z0-9 ]+)-----\s*([A-Za-z0-9+/=\s]*?)\s*-----END ([A-Z0-9 ]+)-----",
@@ -105,6 +106,12 @@ def _torsion_points() -> frozenset[tuple[int, int]]:
         if len(found) == 8:
             return frozenset(found)
     raise AssertionError("torsion subgroup not found")  # pragma: no cover - mathematics
+
+
+@functools.cache
+def _torsion_encodings() -> frozenset[bytes]:
+    """Canonical encodings of the 8 small-order points."""
+    return frozenset((y | (x & 1) << 255).to_bytes(32, "little") for x, y in _torsion_points())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -172,6 +179,10 @@ class PublicKey:
         if int.from_bytes(signature[32:], "little") >= _L:
             msg = "signature verification failed (non-canonical S)"
             raise SignatureError(msg)
+        fast = _sodium.verify(self.raw, signature, digest.digest(), context, _torsion_encodings())
+        if fast:
+            return
+        # The reference path decides whatever the native fast path could not.
         if _is_small_order(self.raw) or _is_small_order(signature[:32]):
             msg = "signature verification failed (small-order point)"
             raise SignatureError(msg)
@@ -240,11 +251,14 @@ class PrivateKey:
     @property
     def public_key(self) -> PublicKey:
         """The matching public key."""
-        raw = eddsa.import_private_key(self.seed).public_key().export_key(format="raw")
-        return PublicKey(bytes(raw))
+        return PublicKey(_sodium.public_key(self.seed))
 
     def sign(self, message: bytes, context: bytes) -> bytes:
         """Ed25519ph-sign ``message`` (pre-hashed with SHA-512) under ``context``."""
+        prehash = hashlib.sha512(message).digest()
+        fast = _sodium.sign(self.seed, prehash, context)
+        if fast is not None:
+            return fast
         signer = eddsa.new(eddsa.import_private_key(self.seed), "rfc8032", context=context)
         return bytes(signer.sign(SHA512.new(message)))
 

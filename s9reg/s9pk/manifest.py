@@ -332,7 +332,7 @@ class Manifest:
         Raises:
             ManifestError: not JSON, or not a valid manifest (every problem, with key paths).
         """
-        return cls.from_dict(load_json(data, path="/" + MANIFEST_PATH))
+        return cls._from_scanned(load_json(data, path="/" + MANIFEST_PATH))
 
     @classmethod
     def from_dict(cls, data: object) -> Manifest:
@@ -345,6 +345,11 @@ class Manifest:
         problems = _Problems()
         _scan(problems, data)
         problems.raise_if_any("/" + MANIFEST_PATH)
+        return cls._from_scanned(data)
+
+    @classmethod
+    def _from_scanned(cls, data: object) -> Manifest:
+        problems = _Problems()
         manifest = _parse_manifest(problems, data)
         problems.raise_if_any("/" + MANIFEST_PATH)
         return manifest
@@ -450,9 +455,12 @@ def load_json(data: bytes, *, path: str) -> object:
     except (ValueError, RecursionError) as e:
         msg = f"invalid JSON: {e}"
         raise ManifestError(msg, path=path) from None
-    problems = _Problems()
-    _scan(problems, value)
-    problems.raise_if_any(path)
+    # Decoded UTF-8 holds a lone surrogate only through a \u escape, and nesting deeper than
+    # the limit needs more brackets than that: without either, the scan has nothing to find.
+    if b"\\u" in data or data.count(b"[") + data.count(b"{") > _MAX_DEPTH:
+        problems = _Problems()
+        _scan(problems, value)
+        problems.raise_if_any(path)
     return value
 
 
@@ -480,6 +488,8 @@ def _scan(p: _Problems, value: object, key: str = "") -> None:
 
 
 def _is_text(s: str) -> bool:
+    if s.isascii():  # a flag on the string object: no copy for icons and other long texts
+        return True
     try:
         s.encode()
     except UnicodeEncodeError:

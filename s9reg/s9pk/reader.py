@@ -88,6 +88,17 @@ class Header:
         """The commitment this header's signature covers."""
         return MerkleArchiveCommitment(self.root_sighash, self.root_maxsize)
 
+    def to_bytes(self) -> bytes:
+        """The 155 bytes as they stand at the start of the file."""
+        return MAGIC_V2 + _HEADER.pack(
+            self.pubkey,
+            self.signature,
+            self.root_sighash,
+            self.root_maxsize,
+            self.root_position,
+            self.root_toc_size,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Archive:

@@ -200,7 +200,8 @@ def test_skipped_sources_are_reported_again_when_up_to_date(tmp_path: Path, src:
 
 def test_fresh_checkout_with_restored_cache_verifies_nothing(tmp_path: Path, src: Path) -> None:
     # New inodes and times, same bytes (a CI checkout with the cache restored): found by
-    # content hash, nothing verified again; a changed file is still verified.
+    # header and size once the bodies hashed right, nothing verified again; a changed file is
+    # still verified.
     files = [pkg(src, f"{n}.s9pk", version=f"1.{n}.0:0") for n in range(3)]
     cache = tmp_path / "cache"
     first = build_site(settings(tmp_path, files, cache_dir=cache))
@@ -211,3 +212,20 @@ def test_fresh_checkout_with_restored_cache_verifies_nothing(tmp_path: Path, src
     pkg(clone, "2.s9pk", version="1.7.0:0")  # one really changed
     again = build_site(settings(tmp_path, copies, cache_dir=cache, output=tmp_path / "out2"))
     assert (again.verified, again.from_cache) == (1, 2)
+
+
+def test_copy_with_same_header_but_corrupt_body_is_not_reused(tmp_path: Path, src: Path) -> None:
+    # Same header and size as a cached entry, new identity: the bodies are hashed before the
+    # entry is trusted, so a corrupt copy fails the build instead of inheriting the result.
+    a = pkg(src, "a.s9pk")
+    cache = tmp_path / "cache"
+    build_site(settings(tmp_path, [a], cache_dir=cache))
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    copy = Path(shutil.copy(a, clone / a.name))
+    _flip_body_byte_keeping_identity(copy)
+    with pytest.raises(IntegrityError):
+        build_site(settings(tmp_path, [copy], cache_dir=cache, output=tmp_path / "out2"))
+    intact = Path(shutil.copy(a, clone / "b.s9pk"))
+    again = build_site(settings(tmp_path, [intact], cache_dir=cache, output=tmp_path / "out3"))
+    assert (again.verified, again.from_cache) == (0, 1)

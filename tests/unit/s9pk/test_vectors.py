@@ -225,3 +225,10 @@ def test_header_signature_is_a_registry_signature(vectors: Path, example_key: Pr
 )
 def test_vector_copies_are_intact(vectors: Path, name: str, sha256: str) -> None:
     assert hashlib.sha256((vectors / name).read_bytes()).hexdigest() == sha256
+
+
+@pytest.mark.parametrize("name", ["example1.s9pk", "example2.s9pk"])
+def test_header_serializes_back_to_the_file_bytes(vectors: Path, name: str) -> None:
+    data = (vectors / name).read_bytes()
+    header = read_archive(io.BytesIO(data)).header
+    assert header.to_bytes() == data[:155]

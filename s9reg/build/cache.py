@@ -198,25 +198,29 @@ class VerifyCache:
         self._new_blobs[key] = value
 
     def lookup(self, source: Path, identity: FileIdentity) -> CacheEntry | None:
-        """The entry for ``source``: by identity and header, else by header, size and bodies.
-
-        The first way reads 155 bytes. The second, for a new identity with the header and size
-        of a known entry (e.g. a fresh CI checkout with the cache restored), hashes the bodies
-        once against the signed tree: the reading cost of a verification without the rest.
-        """
+        """The entry for ``source`` by identity and header (reads 155 bytes), or None."""
         entry = self._old.get(self._key(source))
-        if entry is None and not self._by_header:
+        if entry is None or entry.identity != identity:
             return None
         try:
-            header = header_digest(source)
-            if entry is not None and entry.identity == identity and header == entry.header:
-                return entry
-            found = self._by_header.get((header, identity.size))
-            if found is None or not bodies_intact(source):
-                return None
+            return entry if header_digest(source) == entry.header else None
         except OSError:
             return None
-        return replace(found, identity=identity)
+
+    def candidate(self, source: Path, identity: FileIdentity) -> CacheEntry | None:
+        """An entry whose header and size ``source`` has, under its new identity, or None.
+
+        For a file the identity does not find (e.g. a fresh CI checkout with the cache
+        restored): the caller reuses it only once :func:`bodies_intact` holds for the file, a
+        hashing pass without the rest of a verification.
+        """
+        if not self._by_header:
+            return None
+        try:
+            found = self._by_header.get((header_digest(source), identity.size))
+        except OSError:
+            return None
+        return None if found is None else replace(found, identity=identity)
 
     def store(self, source: Path, entry: CacheEntry) -> None:
         """Record ``entry`` as used by this build."""

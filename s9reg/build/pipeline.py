@@ -6,6 +6,7 @@ Orchestration only: the format work is :mod:`s9reg.s9pk`, the model and the publ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -14,11 +15,9 @@ import os
 import posixpath
 import shutil
 import tempfile
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from s9reg.build.cache import (
     CacheEntry,
     FileIdentity,
     VerifyCache,
+    bodies_intact,
     code_digest,
     file_digest,
     header_digest,
@@ -593,81 +593,55 @@ def _from_entry(entry: CacheEntry) -> _Verified:
     return _Verified(entry, info, info.s9pks[0][1].commitment)
 
 
-_VERIFIERS = max(1, min(os.cpu_count() or 1, 4))
-_AHEAD = 2 * _VERIFIERS  # sources checked ahead of the one being indexed
-
-
 @dataclass(frozen=True, slots=True)
 class _Checked:
     result: _Verified
     verified: bool  # False: reused from the cache
 
 
-class _SerialProgress:
-    """Forwards progress from the verifying threads one call at a time."""
-
-    def __init__(self, progress: BuildProgress) -> None:
-        self._progress = progress
-        self._lock = threading.Lock()
-
-    def begin(self, path: Path, size: int) -> None:
-        with self._lock:
-            self._progress.begin(path, size)
-
-    def advance(self, nbytes: int) -> None:
-        with self._lock:
-            self._progress.advance(nbytes)
-
-
 def _check(state: _State, source: Path, incoming: Path, progress: BuildProgress | None) -> _Checked:
-    """Stage ``source`` as ``incoming`` and find its cache entry or verify it (any thread)."""
+    """Stage ``source`` as ``incoming``; reuse its cache entry or verify it in full.
+
+    A file the cache knows by identity and header is not read. One with the header and size of
+    a known entry but a new identity (a fresh checkout) is reused once its bodies hash right.
+    Verification is CPU-bound Python around native hashing and signatures: threads do not
+    speed it up, and worker processes gained little on two cores (``bench/README.md``).
+    """
     try:
         ident = FileIdentity.of(source.stat())
     except OSError as e:
         raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
     entry = state.cache.lookup(source, ident)
     _stage(source, incoming)
-    if entry is not None:
-        if progress is not None:
-            progress.begin(source, ident.size)
-            progress.advance(ident.size)
-        return _Checked(_from_entry(entry), verified=False)
-    verified = _verify(source, incoming, progress, state.settings.registry_key)
-    return _Checked(verified, verified=True)
+    if entry is None:
+        candidate = state.cache.candidate(source, ident)
+        if candidate is None or not bodies_intact(incoming):
+            key = state.settings.registry_key
+            return _Checked(_verify(source, incoming, progress, key), verified=True)
+        entry = candidate
+    if progress is not None:
+        progress.begin(source, ident.size)
+        progress.advance(ident.size)
+    return _Checked(_from_entry(entry), verified=False)
 
 
 def _add_sources(
     state: _State, sources: list[Path], incoming: Path, progress: BuildProgress | None
 ) -> None:
-    """Check the sources on a few threads and index them in source order.
-
-    Hashing and signature checks release the GIL; indexing in source order keeps results,
-    warnings and the first error independent of timing.
-    """
-    shared = None if progress is None else _SerialProgress(progress)
-    pending: deque[tuple[Path, Path, Future[_Checked]]] = deque()
-    with ThreadPoolExecutor(_VERIFIERS, thread_name_prefix="s9reg-verify") as pool:
-        try:
-            for n, source in enumerate(sources):
-                target = incoming / f"{n}.s9pk"
-                pending.append((source, target, pool.submit(_check, state, source, target, shared)))
-                if len(pending) > _AHEAD:
-                    _add_checked(state, *pending.popleft())
-            while pending:
-                _add_checked(state, *pending.popleft())
-        except BaseException:
-            for _, _, future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
-            for _, target, _ in pending:
-                target.unlink(missing_ok=True)
-            raise
+    """Stage, check and index every source, in source order."""
+    for n, source in enumerate(sources):
+        target = incoming / f"{n}.s9pk"
+        _add_checked(
+            state, source, target, functools.partial(_check, state, source, target, progress)
+        )
 
 
-def _add_checked(state: _State, source: Path, incoming: Path, future: Future[_Checked]) -> None:
+def _add_checked(
+    state: _State, source: Path, incoming: Path, outcome: Callable[[], _Checked]
+) -> None:
     try:
         try:
-            checked = future.result()
+            checked = outcome()
         except OSError as e:
             raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
         if checked.verified:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import blake3
 
 from s9reg.build import BuildSettings, build_site
 from s9reg.registry.model import Guid, SignerInfo
@@ -58,9 +59,9 @@ def _make_one(args: tuple[Path, int, int, int]) -> None:
     if dest.exists():
         return
     tree = demo_package_tree(pid, version, arches=("x86_64",))
-    rng = random.Random(n * 1000 + v)
     entries = dict(tree.entries)
-    entries["payload.bin"] = File.from_bytes(rng.randbytes(payload))
+    # Incompressible, reproducible and fast to make at any size: BLAKE3's extendable output.
+    entries["payload.bin"] = File.from_bytes(blake3.blake3(f"{n}/{v}".encode()).digest(payload))
     write_archive_file(dest, Directory.of(entries), DEV_KEY)
 
 

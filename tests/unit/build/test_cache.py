@@ -229,3 +229,14 @@ def test_copy_with_same_header_but_corrupt_body_is_not_reused(tmp_path: Path, sr
     intact = Path(shutil.copy(a, clone / "b.s9pk"))
     again = build_site(settings(tmp_path, [intact], cache_dir=cache, output=tmp_path / "out3"))
     assert (again.verified, again.from_cache) == (0, 1)
+
+
+def test_report_counts_verified_bytes_and_times_each_phase(tmp_path: Path, src: Path) -> None:
+    files = [pkg(src, f"{n}.s9pk", version=f"1.{n}.0:0") for n in range(2)]
+    cache = tmp_path / "cache"
+    first = build_site(settings(tmp_path, files, cache_dir=cache))
+    assert first.verified_bytes == sum(f.stat().st_size for f in files)
+    assert set(first.timings) == {"sources", "os", "render", "write"}
+    assert all(t >= 0 for t in first.timings.values())
+    again = build_site(settings(tmp_path, files, cache_dir=cache), force=True)
+    assert (again.verified, again.verified_bytes, again.from_cache) == (0, 0, 2)

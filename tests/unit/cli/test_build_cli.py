@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,16 @@ def test_bad_config_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert out == ""
     assert err.startswith(f"ERROR {path}:2: ")
     assert "Traceback" not in err
+
+
+def test_build_summary_names_phase_times(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["build", "--config", str(demo / "site-config.yaml")], capsys)
+    assert code == 0, err
+    assert re.search(
+        r"^Took [0-9.]+ s: sources [0-9.]+ s \([0-9.]+ MiB verified\)", out, re.MULTILINE
+    )
+    cfg = str(demo / "site-config.yaml")
+    code, out, _ = run(["build", "--config", cfg, "--json", "--force"], capsys)
+    summary = json.loads(out)
+    assert set(summary["timings"]) == {"sources", "os", "render", "write"}
+    assert (summary["verified_bytes"], summary["from_cache"]) == (0, 8)  # all from the cache

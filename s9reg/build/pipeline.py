@@ -673,6 +673,14 @@ def _carry_over(state: _State, base: FullIndex) -> None:
                 if key is not None and state.registry_pem not in signatures:
                     signatures[state.registry_pem] = asset.commitment.sign(key).to_pem()
                 one = replace(asset, signatures=signatures)
+                size = next(
+                    (state.settings.base_file_sizes[u] for u in asset.urls
+                     if u in state.settings.base_file_sizes),
+                    None,
+                )  # fmt: skip
+                if size is not None:
+                    sizes = state.file_sizes.setdefault((pid, str(version)), {})
+                    sizes[b64_encode(asset.commitment.root_sighash)] = size
                 state.by_commitment[(pid, version, asset.commitment)] = where
                 state.add_variant(
                     pid, version, _Variant(replace(pv, s9pks=((hardware, one),)), where)

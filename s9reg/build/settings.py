@@ -86,6 +86,8 @@ class BuildSettings:
             versions are kept with their URLs, and the sources are added to them as new
             versions or new hardware variants; its files are not copied into the site. Its
             OS releases are kept unless ``os_releases`` is set.
+        base_file_sizes: sizes of ``base``'s package files by URL, where known (the publish
+            manifest lists them), so the catalogue shows them for versions carried over.
         language: locale of the catalogue's texts.
         template_dir: templates that override the catalogue's own, file by file.
         cache_dir: where the verification cache lives (:mod:`s9reg.build.cache`), or None
@@ -111,6 +113,7 @@ class BuildSettings:
     remote_sources: tuple[str, ...] = ()
     os_releases: tuple[OsReleaseSettings, ...] = ()
     base: FullIndex | None = None
+    base_file_sizes: Mapping[str, int] = field(default_factory=dict)
     cache_dir: Path | None = None
     language: str = "en_US"
     template_dir: Path | None = None
@@ -139,6 +142,7 @@ class BuildSettings:
             "template_dir": None if self.template_dir is None else str(self.template_dir),
             "remote_sources": list(self.remote_sources),
             "base": None if self.base is None else dump_json(self.base).decode(),
+            "base_file_sizes": dict(sorted(self.base_file_sizes.items())),
             "os": [
                 [
                     str(r.version),

@@ -178,6 +178,7 @@ def publish_files(  # noqa: PLR0913 - the publish's inputs, passed explicitly
                     sources=tuple(files),
                     remote_sources=(),
                     base=base,
+                    base_file_sizes=_published_sizes(base, live.manifest, build.file_urls),
                     output=site,
                     cache_dir=None,
                 )
@@ -234,6 +235,23 @@ def _published_only(index: FullIndex, manifest: Manifest, file_urls: Sequence[st
         if kept:
             packages[pid] = replace(info, versions=kept)
     return replace(index, package=replace(index.package, packages=packages))
+
+
+def _published_sizes(
+    index: FullIndex, manifest: Manifest, file_urls: Sequence[str]
+) -> dict[str, int]:
+    """Size of each package file URL of ``index`` that ``manifest`` lists."""
+    sizes: dict[str, int] = {}
+    for info in index.package.packages.values():
+        for pv in info.versions.values():
+            for _, asset in pv.s9pks:
+                for url in asset.urls:
+                    for base in file_urls:
+                        prefix = base.rstrip("/") + "/"
+                        entry = manifest.objects.get(unquote(url.removeprefix(prefix)))
+                        if url.startswith(prefix) and entry is not None:
+                            sizes[url] = entry.size
+    return sizes
 
 
 def _touched(before: FullIndex, after: FullIndex) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ import pytest
 from pubkit import Bucket, Recorder, race, sha
 
 from s9reg.build import BuildSettings, build_site
+from s9reg.catalogue._text import human_size
 from s9reg.errors import S9regError
 from s9reg.publish import (
     OverlayReport,
@@ -145,6 +146,10 @@ def test_new_version_and_variant_over_published_site(
     assert "hello/index.html" in uploaded
     # The page of a package that gained nothing stays as published (with its instructions).
     assert "notes/index.html" not in uploaded
+    # The re-rendered page knows the size of the file published before (from the manifest).
+    page = bucket.get("hello/index.html")
+    assert page is not None
+    assert human_size(x86.stat().st_size).encode() in page
     assert after.objects["notes/index.html"] == before.objects["notes/index.html"]
     assert report.publish.kept > 0
     assert set(before.objects) <= set(after.objects)
@@ -163,6 +168,7 @@ def test_new_version_and_variant_over_published_site(
     site_sources = [x86, notes, arm, newer]
     full = full_publish(bucket, tmp_path / "d", site_sources)
     assert {i.key for i in full.uploads if i.key.endswith(".s9pk")} == set()
+    assert "hello/index.html" not in {i.key for i in full.uploads}  # the overlay's page was right
     assert full.kept == 0
     site = tmp_path / "d" / "site"
     local = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}

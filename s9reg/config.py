@@ -129,6 +129,31 @@ class SecretRef:
         """The reference as written in the config, e.g. ``env:S9REG_REGISTRY_KEY``."""
         return f"{self.scheme}:{self.name}"
 
+    def read(self, environ: Mapping[str, str] | None = None, *, what: str = "the key") -> str:
+        """The secret's text: the variable's value, or the file's contents.
+
+        Args:
+            environ: environment to read ``env:`` references from; defaults to ``os.environ``.
+            what: what the secret is, for the hint when it is missing.
+
+        Raises:
+            ConfigError: the variable is unset or empty, or the file is unreadable.
+        """
+        if self.scheme == "env":
+            env = os.environ if environ is None else environ
+            text = env.get(self.name)
+            if not text:
+                raise ConfigError(
+                    f"{self.reference}: environment variable {self.name} is not set",
+                    hint=f"export {self.name} with {what}",
+                )
+            return text
+        target = self.path if self.path is not None else Path(self.name).expanduser()
+        try:
+            return target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{self.reference}: cannot read {target}: {e}") from e
+
     def resolve(self, environ: Mapping[str, str] | None = None) -> PrivateKey:
         """Read the PEM the reference points to and parse it as an Ed25519 private key.
 
@@ -139,20 +164,7 @@ class SecretRef:
             ConfigError: the variable is unset, the file is unreadable, or it holds no
                 Ed25519 private key. The message never contains key material.
         """
-        if self.scheme == "env":
-            env = os.environ if environ is None else environ
-            text = env.get(self.name)
-            if not text:
-                raise ConfigError(
-                    f"{self.reference}: environment variable {self.name} is not set",
-                    hint=f"export {self.name} with the PEM of the key",
-                )
-        else:
-            target = self.path if self.path is not None else Path(self.name).expanduser()
-            try:
-                text = target.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise ConfigError(f"{self.reference}: cannot read {target}: {e}") from e
+        text = self.read(environ, what="the PEM of the key")
         try:
             return PrivateKey.from_pem(text)
         except S9regError as e:
@@ -296,6 +308,7 @@ class ImageCacheSettings:
     s3: S3Storage | None = None
     recheck_seconds: int = 30
     public_host: str = "localhost"
+    api_token: SecretRef | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1173,6 +1186,7 @@ _CACHE_KEYS = (
     "s3",
     "recheck_seconds",
     "public_host",
+    "api_token",
 )
 _CACHE_UPSTREAM_KEYS = ("url", "listen", "writer_port", "username", "password")
 
@@ -1205,13 +1219,22 @@ def _image_cache(c: _Checker, node: Node) -> ImageCacheSettings | None:
     if "s3" in m and not _is_null(m["s3"]):
         with c.at("s3"):
             out["s3"] = _cache_s3(c, m["s3"])
+    out.update(_cache_scalars(c, m))
+    return ImageCacheSettings(**out)  # type: ignore[arg-type]
+
+
+def _cache_scalars(c: _Checker, m: Mapping[str, Node]) -> dict[str, object]:
+    out: dict[str, object] = {}
     if "recheck_seconds" in m:
         with c.at("recheck_seconds"):
             out["recheck_seconds"] = _cache_int(c, m["recheck_seconds"], 1, 86400) or 30
     if "public_host" in m:
         with c.at("public_host"):
             out["public_host"] = c.nonempty(m["public_host"]) or "localhost"
-    return ImageCacheSettings(**out)  # type: ignore[arg-type]
+    if "api_token" in m:
+        with c.at("api_token"):
+            out["api_token"] = _secret(c, m["api_token"])
+    return out
 
 
 def _cache_int(c: _Checker, node: Node, low: int, high: int) -> int | None:
@@ -1610,4 +1633,18 @@ def cache_settings(
         s3=section.s3,
         recheck_seconds=float(section.recheck_seconds),
         public_host=section.public_host,
+        api_token=_api_token(section.api_token, env),
     )
+
+
+def _api_token(ref: SecretRef | None, env: Mapping[str, str]) -> str | None:
+    if ref is None:
+        return None
+    token = ref.read(env, what="the management API token").strip()
+    if len(token) < 16 or any(ch.isspace() for ch in token):
+        raise ConfigError(
+            f"image_cache.api_token ({ref.reference}): the token must be at least 16 "
+            "characters, without spaces",
+            hint="for example: python3 -c 'import secrets; print(secrets.token_urlsafe())'",
+        )
+    return token

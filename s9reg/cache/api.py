@@ -3,10 +3,12 @@
 ``GET /api/v1/health``, ``GET /api/v1/registry/status``, ``GET /api/v1/registry/images``,
 ``POST /api/v1/registry/cleanup`` and ``POST /api/v1/registry/ensure``; errors are
 ``{"error": {"code", "message", "hint"}}`` with the :class:`~s9reg.errors.S9regError` code.
+With ``api_token`` set, every route but the health check needs ``Authorization: Bearer TOKEN``.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from http import HTTPStatus
@@ -173,11 +175,34 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401
         """Quiet: the engine logs requests already."""
 
+    def _authorized(self) -> bool:
+        """Whether the request carries the token (always, when none is configured)."""
+        token = self.backend.settings.api_token
+        if token is None:
+            return True
+        given = self.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(given, f"Bearer {token}".encode()):
+            return True
+        data = json.dumps(
+            {"error": {"code": "UNAUTHORIZED", "message": "a bearer token is required",
+                       "hint": "send Authorization: Bearer <image_cache.api_token>"}}
+        ).encode()  # fmt: skip
+        self.send_response(HTTPStatus.UNAUTHORIZED)
+        self.send_header("WWW-Authenticate", 'Bearer realm="s9reg-cache"')
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+        return False
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path in ("/api/v1/health", "/healthz"):
             ok, body = self.backend.health()
             self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
+        elif not self._authorized():
+            return
         elif path == "/api/v1/registry/status":
             self._call(self.backend.status)
         elif path == "/api/v1/registry/images":
@@ -191,6 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/v1/registry/cleanup": self.backend.cleanup,
             "/api/v1/registry/ensure": self.backend.ensure,
         }
+        if not self._authorized():
+            return
         route = routes.get(path)
         if route is None:
             self._not_found()

@@ -6,6 +6,7 @@ reads files or the environment.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +130,8 @@ class CacheSettings:
         recheck_seconds: how often an unreachable upstream is probed again.
         binary: the engine executable.
         public_host: host name clients use for the cache (compose rewriting, daemon.json).
+        api_token: bearer token the management API requires (all but the health check); it
+            must be set when the API listens beyond the loopback interface.
 
     Raises:
         ConfigError: the settings contradict each other (all problems in ``details``).
@@ -144,6 +147,7 @@ class CacheSettings:
     recheck_seconds: float = 30.0
     binary: str = "docker-registry"
     public_host: str = "localhost"
+    api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -170,6 +174,11 @@ class CacheSettings:
                 out.append(f"image {image}: curated images need a tag")
         if self.recheck_seconds <= 0:
             out.append("recheck_seconds must be positive")
+        if self.api_token is None and not _is_loopback(self.api_host):
+            out.append(
+                f"the management API listens on {self.api_host}, beyond this machine: set "
+                "image_cache.api_token (env:NAME or file:PATH) so that it requires a token"
+            )
         return out
 
     def upstream(self, name: str) -> Upstream | None:
@@ -187,6 +196,15 @@ class CacheSettings:
             i.registry == ref.registry and i.repository == ref.repository and i.tag == ref.tag
             for i in self.images
         )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _connect_host(host: str) -> str:

@@ -409,15 +409,13 @@ def delete(config_path: Path, image: str) -> None:
     click.echo(f"Deleted {ref.name}@{result.digest}{more} (tags: {tags}).")
 
 
-def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+def _post(url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
     base, _, path = url.partition("/api/")
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     with RegistryClient(base, timeout=3600.0) as client:
-        r = client.request(
-            "POST",
-            f"/api/{path}",
-            headers={"Content-Type": "application/json"},
-            body=json.dumps(body).encode(),
-        )
+        r = client.request("POST", f"/api/{path}", headers=headers, body=json.dumps(body).encode())
     doc = json.loads(r.body or b"{}")
     if r.status != 200:
         err = doc.get("error") or {}
@@ -452,6 +450,7 @@ def cleanup_cmd(
         doc = _post(
             f"{state['api_url']}/api/v1/registry/cleanup",
             {"keep_tags": keep_tags, "older_than_days": older_than, "dry_run": dry_run},
+            settings.api_token,
         )
     else:
         with engine_for_storage(settings) as sup:

@@ -51,10 +51,14 @@ image_cache:
   images:
     - docker.io/library/multi:1.0
   recheck_seconds: 1
+  api_token: env:S9REG_TEST_CACHE_TOKEN
 """,
         encoding="utf-8",
     )
     return path
+
+
+API_TOKEN = "Zt8-wq4LrN2vKd6_pXe1"  # a test token for the management API
 
 
 class Cache:
@@ -73,10 +77,13 @@ class Cache:
         assert code == 0, err
         return json.loads(out)
 
-    def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, body: object = None, token: str | None = API_TOKEN
+    ) -> tuple[int, Any]:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         with RegistryClient(self.settings.api_url) as c:
             data = json.dumps(body).encode() if body is not None else None
-            r = c.request(method, path, body=data)
+            r = c.request(method, path, headers=headers, body=data)
         return r.status, json.loads(r.body)
 
     def wait_for(self, predicate: Any, what: str, timeout: float = 15.0) -> Any:
@@ -91,8 +98,12 @@ class Cache:
 
 @pytest.fixture
 def cache(
-    tmp_path: Path, upstream: PlainRegistry, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    upstream: PlainRegistry,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Cache]:
+    monkeypatch.setenv("S9REG_TEST_CACHE_TOKEN", API_TOKEN)
     c = Cache(write_config(tmp_path, upstream.url), capsys)
     yield c
     c("down")
@@ -165,8 +176,16 @@ def test_daemon_end_to_end(cache: Cache, upstream: PlainRegistry) -> None:
         ("docker.io/library/multi", True),
         ("docker.io/library/single", False),
     }
-    assert cache.api("GET", "/api/v1/health")[0] == 200
+    assert cache.api("GET", "/api/v1/health", token=None)[0] == 200  # health needs no token
     assert cache.api("GET", "/api/v1/nope")[0] == 404
+    for token in (None, API_TOKEN + "x", API_TOKEN[:-1]):  # every other route needs it
+        status, doc = cache.api("GET", "/api/v1/registry/images", token=token)
+        assert (status, doc["error"]["code"]) == (401, "UNAUTHORIZED")
+        status, doc = cache.api("POST", "/api/v1/registry/cleanup", {"keep_tags": 0}, token)
+        assert (status, doc["error"]["code"]) == (401, "UNAUTHORIZED")
+    assert cache.json("check", "single:2.0")["complete"]  # nothing was deleted
+    doc = cache.json("cleanup", "--keep-tags", "5", "--dry-run")  # through the API, with the token
+    assert (doc["dry_run"], doc["deleted_count"]) == (True, 0)
     status, doc = cache.api("POST", "/api/v1/registry/cleanup", {"keep_tags": "x"})
     assert status == 400
     assert doc["error"]["code"] == "CACHE_BAD_REFERENCE"

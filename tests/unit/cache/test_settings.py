@@ -233,3 +233,39 @@ def test_engine_s3_config(tmp_path: Path) -> None:
     }
     assert cfg["storage"]["redirect"] == {"disable": True}
     assert "filesystem" not in cfg["storage"]
+
+
+TOKEN = "k3Vq-8cD2pXo_Lm4nB7r"  # a test token, 20 characters
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "[::1]"])
+def test_api_on_loopback_needs_no_token(tmp_path: Path, host: str) -> None:
+    settings = config.cache_settings(load(tmp_path, f"image_cache:\n  api_listen: '{host}:5081'\n"))
+    assert settings.api_token is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "cache.lan", "[::]"])
+def test_api_beyond_loopback_needs_a_token(tmp_path: Path, host: str) -> None:
+    section = f"image_cache:\n  api_listen: '{host}:5081'\n"
+    with pytest.raises(ConfigError, match=r"set image_cache\.api_token"):
+        config.cache_settings(load(tmp_path, section), environ={})
+    section += "  api_token: env:S9REG_CACHE_TOKEN\n"
+    settings = config.cache_settings(load(tmp_path, section), environ={"S9REG_CACHE_TOKEN": TOKEN})
+    assert settings.api_token == TOKEN
+    assert TOKEN not in repr(settings)
+
+
+def test_api_token_from_a_file_and_its_errors(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(TOKEN + "\n", encoding="utf-8")
+    settings = config.cache_settings(load(tmp_path, "image_cache:\n  api_token: file:token\n"))
+    assert settings.api_token == TOKEN
+    (tmp_path / "token").write_text("short\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="at least 16 characters") as err:
+        config.cache_settings(load(tmp_path, "image_cache:\n  api_token: file:token\n"))
+    assert "short" not in str(err.value)
+    with pytest.raises(ConfigError, match="S9REG_CACHE_TOKEN is not set"):
+        config.cache_settings(
+            load(tmp_path, "image_cache:\n  api_token: env:S9REG_CACHE_TOKEN\n"), environ={}
+        )
+    with pytest.raises(ConfigError, match="api_token: expected env:NAME or file:PATH"):
+        load(tmp_path, f"image_cache:\n  api_token: {TOKEN}\n")

@@ -3,12 +3,13 @@
 Builds a registry of ``--packages`` small packages (several versions, flavors, two arches),
 starts ``s9reg serve`` on it in a child process, and for each case runs ``wrk`` (``--connections``
 connections, ``--duration`` seconds, after a warm-up) against it, then against nginx
-(``worker_processes 1``, like the one-process responder) serving the exact response body of that
-case as a static file with ``GET``. Cases: ``info``; ``package.get`` of all packages; of one id;
-of one id with an ``X-StartOS-Device-Info`` header (computed, then cached); the same as a real
-device sends it, with an ``X-StartOS-Auth-Sig`` whose timestamp and nonce change on every request
-(so no two requests are byte-identical); and of one id with a new JSON-RPC ``id`` on every
-request (the uncached path: the body is parsed and the answer assembled each time).
+(``worker_processes`` = ``--workers``, as many processes as the responder) serving the exact
+response body of that case as a static file with ``GET``. Cases: ``info``; ``package.get`` of
+all packages; of one id; of one id with an ``X-StartOS-Device-Info`` header (computed, then
+cached); the same as a real device sends it, with an ``X-StartOS-Auth-Sig`` whose timestamp and
+nonce change on every request (so no two requests are byte-identical); and of one id with a new
+JSON-RPC ``id`` on every request (the uncached path: the body is parsed and the answer assembled
+each time).
 
 Targets (issue 4): for one-id ``package.get``, at least 0.3x nginx's requests per second and a
 p99 latency under 20 ms. The exit code is 0 when both are met. Needs the Debian packages ``wrk``
@@ -42,7 +43,7 @@ DEVICE = (
 )
 NGINX_CONF = """\
 daemon off;
-worker_processes 1;
+worker_processes {workers};
 pid {root}/nginx.pid;
 error_log {root}/nginx-error.log;
 events {{ worker_connections 1024; }}
@@ -179,6 +180,7 @@ def main() -> int:
     ap.add_argument("--packages", type=int, default=50)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=1, help="processes of s9reg serve and nginx")
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path("/usr/sbin/nginx").exists():
@@ -201,6 +203,8 @@ def main() -> int:
                 str(site),
                 "--listen",
                 f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -208,7 +212,9 @@ def main() -> int:
         )
         (root / "www").mkdir()
         (root / "tmp").mkdir()
-        (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=nport))
+        (root / "nginx.conf").write_text(
+            NGINX_CONF.format(root=root, port=nport, workers=args.workers)
+        )
         nginx = subprocess.Popen(
             [nginx_bin, "-c", str(root / "nginx.conf"), "-p", str(root)], stderr=subprocess.DEVNULL
         )
@@ -289,7 +295,10 @@ def main() -> int:
             for proc in (serve, nginx):
                 proc.terminate()
                 proc.wait(10)
-    print(f"\n{args.connections} connections, {args.duration}s per run, wrk -t2\n")
+    print(
+        f"\n{args.connections} connections, {args.duration}s per run, wrk -t2, "
+        f"{args.workers} worker process(es) each\n"
+    )
     header = ("bytes", "s9reg rps", "p50 ms", "p99 ms", "nginx rps", "p99 ms", "ratio")
     widths = (9, 11, 8, 8, 11, 8, 7)
     print(f"{'case':<28}" + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))

@@ -1080,6 +1080,7 @@ _SERVE_NUMBERS = {
     "max_body": (1024, True),
     "client_timeout": (0.1, False),
     "refresh_interval": (1, False),
+    "workers": (1, True),
 }
 
 
@@ -1549,6 +1550,7 @@ def serve_settings(
     *,
     site: str | None = None,
     listen: tuple[str, int] | None = None,
+    workers: int | None = None,
 ) -> ServeSettings:
     """Assemble what ``s9reg serve`` needs: the ``serve:`` section plus command-line overrides.
 
@@ -1558,6 +1560,7 @@ def serve_settings(
         cfg: the loaded configuration, or None to use the defaults.
         site: ``--site`` (a directory, ``s3://bucket/prefix`` or an ``http(s)`` URL).
         listen: ``--listen`` host and port.
+        workers: ``--workers``.
 
     Raises:
         ConfigError: no site is given and there is no configuration to take ``output`` from.
@@ -1567,7 +1570,8 @@ def serve_settings(
     if chosen is None:
         raise ConfigError("no site to serve", hint="pass --site or --config")
     host, port = listen if listen is not None else (base.host, base.port)
-    return replace(base, site=chosen, host=host, port=port)
+    count = base.workers if workers is None else workers
+    return replace(base, site=chosen, host=host, port=port, workers=count)
 
 
 def _cache_credential(reference: str | None, environ: Mapping[str, str], what: str) -> str | None:

@@ -43,14 +43,25 @@ def _setup_logging(verbose: int) -> None:
     "--listen", envvar="S9REG_LISTEN",
     help="HOST:PORT to listen on (default: serve.listen, else 127.0.0.1:5959). Env S9REG_LISTEN.",
 )  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(1, 64), envvar="S9REG_WORKERS",
+    help="Processes answering on the one socket (default: serve.workers, else 1; the number "
+    "of cores uses them all). Env S9REG_WORKERS.",
+)  # fmt: skip
 @config_option("Site configuration (optional with --site).")
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True,
     help="Log one line per request on stderr (written in batches, about once a second).",
 )  # fmt: skip
 @click.pass_obj
-def serve(
-    app: App, site: str | None, listen: str | None, config_path: Path, *, access_log: bool
+def serve(  # noqa: PLR0913 - one parameter per option
+    app: App,
+    site: str | None,
+    listen: str | None,
+    workers: int | None,
+    config_path: Path,
+    *,
+    access_log: bool,
 ) -> None:
     """Answer StartOS devices and browsers from a built site until SIGINT or SIGTERM.
 
@@ -61,13 +72,14 @@ def serve(
     cfg = None
     if config_path.exists() or site is None:
         cfg = config.load(config_path)
-    settings = config.serve_settings(cfg, site=site, listen=address)
+    settings = config.serve_settings(cfg, site=site, listen=address, workers=workers)
     _setup_logging(app.verbose)
 
     def ready(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}/"
-        console_err(f"Serving {settings.site} at {url}")
+        many = f" with {settings.workers} workers" if settings.workers > 1 else ""
+        console_err(f"Serving {settings.site} at {url}{many}")
         console_err(f"Add {url} as a registry in StartOS (behind HTTPS for remote devices).")
 
     if not access_log:

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -626,7 +627,7 @@ class HttpApp:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> tuple[str, int]:
+    async def start(self, listener: socket.socket | None = None) -> tuple[str, int]:
         """Load the site, listen, and start refreshing.
 
         Returns:
@@ -638,9 +639,15 @@ class HttpApp:
         """
         await asyncio.to_thread(self.loader.refresh)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self), self.settings.host, self.settings.port, reuse_address=True
-        )
+        if listener is not None:  # a socket shared by worker processes
+            self._server = await loop.create_server(lambda: _Connection(self), sock=listener)
+        else:
+            self._server = await loop.create_server(
+                lambda: _Connection(self),
+                self.settings.host,
+                self.settings.port,
+                reuse_address=True,
+            )
         sock = self._server.sockets[0].getsockname()
         self.address = (str(sock[0]), int(sock[1]))
         self._tasks = [
@@ -777,6 +784,7 @@ class HttpApp:
             "lastCheck": int(self.loader.last_check),
             "lastError": self.loader.last_error,
             "source": self.source.description,
+            "pid": os.getpid(),
         }
         return _json_response(
             200 if snap is not None else 503, doc, [("Cache-Control", "no-store")]

@@ -15,6 +15,7 @@ from s9reg.serve.errors import ServeError, SourceError
 from s9reg.serve.http import HttpApp
 from s9reg.serve.settings import ServeSettings
 from s9reg.serve.sources import Source, open_source
+from s9reg.serve.workers import run_workers
 
 __all__ = ["BackgroundServer", "run"]
 
@@ -58,6 +59,9 @@ def run(
     Raises:
         ServeError: the site cannot be loaded or the address cannot be bound.
     """
+    if settings.workers > 1 and source is None:
+        run_workers(settings, ready=ready, access_log=access_stream is not None)
+        return
     app = HttpApp(settings, _source(settings, source), access_stream)
 
     async def main() -> None:

@@ -15,6 +15,7 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServeSettings"]
 DEFAULT_HOST = "127.0.0.1"
 # Upstream's registry listens on 5959 (start-core registry/context.rs).
 DEFAULT_PORT = 5959
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +38,8 @@ class ServeSettings:
         language: locale assumed for devices older than 0.4.0-alpha.18 that send none.
         max_connections: simultaneous connections; more are closed at once.
         max_batch: largest JSON-RPC batch answered.
+        workers: processes answering on the one listening socket (each loads the site
+            itself); 1 answers in this process.
     """
 
     host: str = DEFAULT_HOST
@@ -50,6 +53,7 @@ class ServeSettings:
     language: str = "en_US"
     max_connections: int = 512
     max_batch: int = 32
+    workers: int = 1
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -63,6 +67,8 @@ class ServeSettings:
             problems.append("refresh_interval must be positive")
         if self.max_connections < 1 or self.max_batch < 1 or self.auth_window < 1:
             problems.append("max_connections, max_batch and auth_window must be at least 1")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            problems.append(f"workers must be from 1 to {MAX_WORKERS}")
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise ConfigError(f"serve settings: {problems[0]}{more}", details="\n".join(problems))

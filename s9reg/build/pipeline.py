@@ -6,7 +6,6 @@ Orchestration only: the format work is :mod:`s9reg.s9pk`, the model and the publ
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
@@ -16,8 +15,7 @@ import posixpath
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -450,20 +448,20 @@ def _mkdir(path: Path) -> None:
         raise BuildError(f"{path}: cannot create: {e.strerror or e}") from e
 
 
-_WRITERS = 4  # file creation is kernel work: a few threads keep both cores busy
-
-
 def _write_files(root: Path, files: Mapping[str, bytes]) -> None:
-    """Write ``files`` (site-relative path → bytes) under ``root``, a new staging directory."""
+    """Write ``files`` (site-relative path → bytes) under ``root``, a new staging directory.
+
+    Each directory is made once; files are written with plain ``os`` calls (thousands of
+    small files: the ``pathlib`` and buffered-file layers cost more than the writes).
+    """
     for rel_dir in sorted({posixpath.dirname(rel) for rel in files}):
         _mkdir(root / rel_dir)
     base = os.fspath(root)
-
-    def write(item: tuple[str, bytes]) -> None:
-        rel, data = item
-        target = os.path.join(base, rel)  # noqa: PTH118 - thousands of files: plain strings
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    for rel, data in files.items():
+        target = os.path.join(base, rel)  # noqa: PTH118 - see above
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            fd = os.open(target, flags, 0o666)
             try:
                 view = memoryview(data)
                 while view:
@@ -472,10 +470,6 @@ def _write_files(root: Path, files: Mapping[str, bytes]) -> None:
                 os.close(fd)
         except OSError as e:
             raise BuildError(f"{target}: cannot write: {e.strerror or e}") from e
-
-    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="s9reg-write") as pool:
-        for _ in pool.map(write, files.items()):
-            pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,18 +624,15 @@ def _add_sources(
 ) -> None:
     """Stage, check and index every source, in source order."""
     for n, source in enumerate(sources):
-        target = incoming / f"{n}.s9pk"
-        _add_checked(
-            state, source, target, functools.partial(_check, state, source, target, progress)
-        )
+        _add_source(state, source, incoming / f"{n}.s9pk", progress)
 
 
-def _add_checked(
-    state: _State, source: Path, incoming: Path, outcome: Callable[[], _Checked]
+def _add_source(
+    state: _State, source: Path, incoming: Path, progress: BuildProgress | None
 ) -> None:
     try:
         try:
-            checked = outcome()
+            checked = _check(state, source, incoming, progress)
         except OSError as e:
             raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
         if checked.verified:

@@ -28,8 +28,12 @@ from s9reg import config
 from s9reg.build import build_site
 from s9reg.cli._app import config_option, console_err, is_tty
 from s9reg.publish import (
+    PublishError,
     PublishProgress,
     PublishReport,
+    PublishSettings,
+    audit_published,
+    open_target,
     publish_files,
     publish_site,
     stale_reason,
@@ -150,6 +154,20 @@ def _summary(report: PublishReport) -> str:
     show_default=True, help="Keep objects of generations retired less than this long ago.",
 )  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the plan as a table; change nothing.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Publish nothing: check that storage holds every object of the live generation as "
+    "its manifest records (size, SHA-256 metadata, headers). Exit 1 if not.",
+)
+@click.option(
+    "--content", is_flag=True, help="With --verify: download every object and hash it too."
+)
+@click.option(
+    "--repair", is_flag=True,
+    help="With --verify: upload damaged objects again from the built site where its file is "
+    "the recorded one.",
+)  # fmt: skip
 @click.option("--break-lock", is_flag=True, help="Take over the lease of a publish that died.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and plan) as JSON.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
@@ -163,6 +181,9 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     keep_generations: int,
     grace_hours: float,
     dry_run: bool,
+    verify: bool,
+    content: bool,
+    repair: bool,
     break_lock: bool,
     as_json: bool,
     files: tuple[Path, ...],
@@ -178,6 +199,10 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     published index is read, the files are verified and authorized with the configuration's
     signers, and only they and the documents and pages they change are uploaded.
     """
+    if (content or repair) and not verify:
+        raise click.UsageError("--content and --repair go with --verify")
+    if verify and (files or dry_run or build_mode is not None):
+        raise click.UsageError("--verify publishes nothing: no FILE, --dry-run or --build")
     if files and (site is not None or build_mode is not None):
         msg = "--site and --build/--no-build do not apply to publishing FILE.s9pk…"
         raise click.UsageError(msg)
@@ -193,6 +218,9 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         break_lock=break_lock,
         dry_run=dry_run,
     )
+    if verify:
+        _verify(settings, content=content, repair=repair, as_json=as_json)
+        return
     if files:
         with _progress(is_tty() and not as_json) as progress:
             overlay = publish_files(config.build_settings(cfg), settings, files, progress=progress)
@@ -216,6 +244,44 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     with _progress(is_tty() and not as_json) as progress:
         report = publish_site(settings, progress=progress)
     _finish(report, as_json=as_json, dry_run=dry_run)
+
+
+def _verify(settings: PublishSettings, *, content: bool, repair: bool, as_json: bool) -> None:
+    target = open_target(settings)
+    try:
+        report = audit_published(
+            target,
+            content=content,
+            repair_from=settings.site if repair else None,
+            jobs=settings.jobs,
+        )
+    finally:
+        target.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        if not report.ok:
+            raise SystemExit(1)
+        return
+    for p in report.problems:
+        mark = "repaired" if p.repaired else "DAMAGED"
+        click.echo(f"{mark:8} {p.kind:10} {p.key}  ({p.detail})")
+    how = (
+        "sizes, SHA-256 metadata, headers and contents"
+        if content
+        else ("sizes, SHA-256 metadata and headers")
+    )
+    size = f"{report.bytes / 2**20:.1f} MiB"
+    click.echo(f"Generation {report.generation}: {report.objects} objects ({size}); checked {how}.")
+    damaged = [p for p in report.problems if not p.repaired]
+    if report.problems and not damaged:
+        click.echo(f"All {len(report.problems)} damaged objects were uploaded again.")
+    elif not report.problems:
+        click.echo("Every object is stored as recorded.")
+    if damaged:
+        raise PublishError(
+            f"{len(damaged)} of {report.objects} objects are not stored as the manifest records",
+            hint="run again with --repair after building the same site, or publish again",
+        )
 
 
 def _finish(report: PublishReport, *, as_json: bool, dry_run: bool) -> None:

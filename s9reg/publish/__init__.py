@@ -14,6 +14,7 @@ boto3 is imported only when an S3 target is opened.
 
 from __future__ import annotations
 
+from s9reg.publish.audit import AuditProblem, AuditReport, audit_published
 from s9reg.publish.engine import (
     Action,
     LocalObject,
@@ -38,6 +39,8 @@ from s9reg.publish.target import DirTarget, Target
 
 __all__ = [
     "Action",
+    "AuditProblem",
+    "AuditReport",
     "DirSettings",
     "DirTarget",
     "LocalObject",
@@ -54,6 +57,7 @@ __all__ = [
     "S3Settings",
     "StorageError",
     "Target",
+    "audit_published",
     "classify",
     "open_target",
     "publish_files",

@@ -25,7 +25,7 @@ from s9reg.publish.errors import PublishError, StorageError
 from s9reg.publish.state import POINTER_KEY, STATE_DIR, Manifest, Pointer, manifest_key
 from s9reg.publish.target import DirTarget, Target, file_sha256
 
-__all__ = ["PullReport", "pull_site"]
+__all__ = ["PullReport", "live_manifest", "pull_site", "stream_object"]
 
 _CHUNK = 1 << 20
 
@@ -62,7 +62,12 @@ class PullReport:
         }
 
 
-def _live_manifest(target: Target) -> Manifest:
+def live_manifest(target: Target) -> Manifest:
+    """The manifest of the generation the pointer names.
+
+    Raises:
+        PublishError: nothing is published, or the pointer or manifest is missing or broken.
+    """
     found = target.read(POINTER_KEY)
     if found is None:
         raise PublishError(f"{target}: nothing is published there (no {POINTER_KEY})")
@@ -77,7 +82,7 @@ def _live_manifest(target: Target) -> Manifest:
 
 
 @contextmanager
-def _stream(target: Target, key: str) -> Iterator[Callable[[], bytes]]:
+def stream_object(target: Target, key: str) -> Iterator[Callable[[], bytes]]:
     """A ``read()`` callable over the object's bytes, without loading them whole."""
     from s9reg.publish.s3 import S3Target  # noqa: PLC0415 - boto3 only when needed
 
@@ -113,7 +118,7 @@ def _fetch(target: Target, key: str, sha256: str, dest: Path) -> int:
     digest = hashlib.sha256()
     size = 0
     try:
-        with _stream(target, key) as read, part.open("wb") as out:
+        with stream_object(target, key) as read, part.open("wb") as out:
             while chunk := read():
                 digest.update(chunk)
                 out.write(chunk)
@@ -155,7 +160,7 @@ def pull_site(target: Target, dest: Path, *, jobs: int = 8) -> PullReport:
         StorageError: the storage cannot be read or ``dest`` cannot be written.
         BuildError: ``dest`` exists and is not a site directory.
     """
-    manifest = _live_manifest(target)
+    manifest = live_manifest(target)
     keys = sorted(k for k in manifest.objects if not k.startswith(f"{STATE_DIR}/"))
     counts = {"downloaded": 0, "reused": 0, "bytes": 0}
     with staging_dir(dest) as staged:

@@ -1,0 +1,182 @@
+"""``s9reg publish --verify``: check the published registry in storage against its manifest.
+
+A publish trusts the live manifest (that is what makes a no-op publish two requests), so an
+object deleted, truncated or overwritten in the bucket by something else goes unnoticed until a
+device fails to download it. The audit asks storage about every object of the live generation:
+present, of the recorded size, with the recorded SHA-256 metadata and headers (one ``HEAD``
+each) and, with ``content``, with bytes that hash to the recorded SHA-256 (a full download).
+With ``repair``, each damaged object is uploaded again from the built site when the site's file
+is the one the manifest records (same SHA-256), so the live generation is whole again without a
+new generation; an object the site no longer has (or has changed) is left to a publish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from s9reg.publish.errors import PublishError, StorageError
+from s9reg.publish.pull import live_manifest, stream_object
+from s9reg.publish.state import ObjectEntry
+from s9reg.publish.target import Target, file_sha256
+
+__all__ = ["AuditProblem", "AuditReport", "audit_published"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditProblem:
+    """One object of the live generation that storage does not hold as recorded.
+
+    Attributes:
+        key: the object key.
+        kind: ``missing``, ``size``, ``sha256`` (metadata), ``headers``, ``content`` (the
+            bytes) or ``unreadable``.
+        detail: what was found.
+        repaired: uploaded again from the site (``repair``).
+    """
+
+    key: str
+    kind: str
+    detail: str
+    repaired: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "detail": self.detail,
+            "repaired": self.repaired,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What an audit found.
+
+    Attributes:
+        generation: the live generation checked.
+        objects: objects it lists.
+        bytes: their total size.
+        content: whether the bytes were downloaded and hashed too.
+        problems: objects not held as recorded, in key order.
+    """
+
+    generation: int
+    objects: int
+    bytes: int
+    content: bool
+    problems: tuple[AuditProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Nothing is wrong, or everything wrong was repaired."""
+        return all(p.repaired for p in self.problems)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape for ``--json``."""
+        return {
+            "generation": self.generation,
+            "objects": self.objects,
+            "bytes": self.bytes,
+            "content": self.content,
+            "ok": self.ok,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def _check(target: Target, key: str, entry: ObjectEntry, content: bool) -> AuditProblem | None:
+    problem = _check_head(target, key, entry)
+    if problem is None and content:
+        problem = _check_content(target, key, entry)
+    return problem
+
+
+def _check_head(target: Target, key: str, entry: ObjectEntry) -> AuditProblem | None:
+    try:
+        remote = target.head(key)
+    except StorageError as e:
+        return AuditProblem(key, "unreadable", e.message)
+    problem = None
+    if remote is None:
+        problem = AuditProblem(key, "missing", "not in storage")
+    elif remote.size != entry.size:
+        problem = AuditProblem(key, "size", f"{remote.size} bytes, recorded {entry.size}")
+    elif remote.sha256 is not None and remote.sha256 != entry.sha256:
+        problem = AuditProblem(key, "sha256", f"metadata says {remote.sha256[:16]}…")
+    elif remote.headers != entry.headers:
+        got = f"{remote.headers.content_type}; {remote.headers.cache_control}"
+        problem = AuditProblem(key, "headers", f"stored with {got}")
+    return problem
+
+
+def _check_content(target: Target, key: str, entry: ObjectEntry) -> AuditProblem | None:
+    digest = hashlib.sha256()
+    try:
+        with stream_object(target, key) as read:
+            while chunk := read():
+                digest.update(chunk)
+    except StorageError as e:
+        return AuditProblem(key, "unreadable", e.message)
+    if digest.hexdigest() != entry.sha256:
+        return AuditProblem(key, "content", f"bytes hash to {digest.hexdigest()[:16]}…")
+    return None
+
+
+def _repair(target: Target, site: Path, problem: AuditProblem, entry: ObjectEntry) -> AuditProblem:
+    path = site.joinpath(*problem.key.split("/"))
+    try:
+        if not path.is_file() or file_sha256(path) != entry.sha256:
+            return problem
+    except OSError:
+        return problem
+    # Always the bytes too: the first problem found may hide others (a "headers" object that
+    # something else overwrote has other bytes as well).
+    target.upload(problem.key, path, entry.headers, entry.sha256, lambda _n: None)
+    return AuditProblem(problem.key, problem.kind, problem.detail, repaired=True)
+
+
+def audit_published(
+    target: Target,
+    *,
+    content: bool = False,
+    repair_from: Path | None = None,
+    jobs: int = 8,
+) -> AuditReport:
+    """Check every object of the live generation in ``target`` (see the module docstring).
+
+    Args:
+        target: the storage a site is published to.
+        content: download every object and check its SHA-256 too.
+        repair_from: a built site to upload damaged objects from again, where its file is the
+            recorded one.
+        jobs: requests at once.
+
+    Raises:
+        PublishError: nothing is published there, or the pointer or manifest is unreadable.
+        StorageError: a repair upload failed.
+    """
+    manifest = live_manifest(target)
+    objects = sorted(manifest.objects.items())
+
+    def one(item: tuple[str, ObjectEntry]) -> AuditProblem | None:
+        return _check(target, item[0], item[1], content)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        found = [p for p in pool.map(one, objects) if p is not None]
+    if repair_from is not None and found:
+        if not repair_from.is_dir():
+            raise PublishError(f"{repair_from}: no built site to repair from")
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            found = list(
+                pool.map(lambda p: _repair(target, repair_from, p, manifest.objects[p.key]), found)
+            )
+    return AuditReport(
+        generation=manifest.generation,
+        objects=len(objects),
+        bytes=sum(e.size for _, e in objects),
+        content=content,
+        problems=tuple(found),
+    )

@@ -91,7 +91,7 @@ def test_build_summary_names_phase_times(demo: Path, capsys: pytest.CaptureFixtu
     code, out, err = run(["build", "--config", str(demo / "site-config.yaml")], capsys)
     assert code == 0, err
     assert re.search(
-        r"^Took [0-9.]+ s: sources [0-9.]+ s \([0-9.]+ MiB verified\)", out, re.MULTILINE
+        r"^Took [0-9.]+ s: sources [0-9.]+ s \([0-9.]+ KiB verified\)", out, re.MULTILINE
     )
     cfg = str(demo / "site-config.yaml")
     code, out, _ = run(["build", "--config", cfg, "--json", "--force"], capsys)

@@ -126,7 +126,10 @@ def _check_content(target: Target, key: str, entry: ObjectEntry) -> AuditProblem
 
 
 def _repair(target: Target, site: Path, problem: AuditProblem, entry: ObjectEntry) -> AuditProblem:
-    path = site.joinpath(*problem.key.split("/"))
+    parts = problem.key.split("/")
+    if any(p in ("", ".", "..") for p in parts):  # a manifest naming a file outside the site
+        return problem
+    path = site.joinpath(*parts)
     try:
         if not path.is_file() or file_sha256(path) != entry.sha256:
             return problem

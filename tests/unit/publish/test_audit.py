@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pubkit import Bucket, site_files, write_site
 
 from s9reg.cli import main
 from s9reg.publish import DirSettings, PublishError, PublishSettings, audit_published, publish_site
+from s9reg.publish.policy import ObjectHeaders
+from s9reg.publish.pull import live_manifest
+from s9reg.publish.state import ObjectEntry, manifest_key
 from s9reg.publish.target import DirTarget
 
 from helpers.s3server import S3Endpoint
@@ -155,3 +162,33 @@ def test_cli_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, err
     assert "were uploaded again" in out
     assert _cli(["publish", *c, "--repair"], capsys)[0] == 2  # usage: --repair needs --verify
+
+
+def test_repair_never_reads_outside_the_site(tmp_path: Path) -> None:
+    # A manifest in storage naming ../secret with the secret's SHA-256 must not make the
+    # repair upload a local file from outside the site.
+    settings, target, _ = _published_dir(tmp_path)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not for the bucket")
+    manifest = live_manifest(target)
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    entry = ObjectEntry(
+        sha256=digest,
+        size=secret.stat().st_size,
+        headers=ObjectHeaders("text/plain", "no-cache"),
+        first_published=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    objects = {**manifest.objects, "../secret": entry}
+    key = manifest_key(manifest.generation)
+    (tmp_path / "pub" / key).write_bytes(replace(manifest, objects=objects).to_json())
+    uploads: list[str] = []
+
+    class Recording(DirTarget):
+        def upload(self, key: str, *args: Any) -> None:
+            uploads.append(key)
+            super().upload(key, *args)
+
+    report = audit_published(Recording(tmp_path / "pub"), repair_from=settings.site)
+    (bad,) = report.problems
+    assert (bad.key, bad.kind, bad.repaired) == ("../secret", "unreadable", False)
+    assert uploads == []

@@ -69,7 +69,7 @@ def verify(
     results: all of these come back as ``None``.
     """
     big_r, s = signature[:32], signature[32:]
-    if big_r in torsion or int.from_bytes(s, "little") >= L:
+    if big_r in torsion or int.from_bytes(s, "little") >= L or len(context) > 255:
         return None
     k = _scalar(_dom2(context) + big_r + key + prehash)
     try:

@@ -117,3 +117,11 @@ def test_small_order_nonce_point_goes_to_the_reference_path() -> None:
 def test_context_longer_than_255_bytes_is_refused() -> None:
     with pytest.raises(ValueError, match="255"):
         _sodium.sign(bytes(32), bytes(64), bytes(256))
+
+
+def test_overlong_context_is_a_failed_verification_not_a_crash() -> None:
+    # The signature context of a device request comes from the request's host name.
+    key = PrivateKey(b"\x06" * 32)
+    signature = key.sign(b"m", CONTEXT_S9PK)
+    with pytest.raises(SignatureError, match="verification failed"):
+        key.public_key.verify(b"m", signature, b"h" * 256)

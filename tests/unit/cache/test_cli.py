@@ -96,14 +96,16 @@ class Cache:
             time.sleep(0.1)
 
 
+@pytest.fixture(autouse=True)
+def _api_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    # write_config's management API takes its token from here (the daemon inherits it).
+    monkeypatch.setenv("S9REG_TEST_CACHE_TOKEN", API_TOKEN)
+
+
 @pytest.fixture
 def cache(
-    tmp_path: Path,
-    upstream: PlainRegistry,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, upstream: PlainRegistry, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Cache]:
-    monkeypatch.setenv("S9REG_TEST_CACHE_TOKEN", API_TOKEN)
     c = Cache(write_config(tmp_path, upstream.url), capsys)
     yield c
     c("down")

@@ -88,7 +88,7 @@ def test_workers_share_the_socket_are_restarted_and_stop_together(
             seen.add(pid)
         return len(seen) == 3
 
-    _until(three_workers, "answers from three workers")
+    _until(three_workers, "answers from three workers", timeout=60)
     assert all(_parent_of(pid) == proc.pid for pid in seen)
     assert proc.pid not in seen
     for _ in range(10):  # every worker answers the protocol, whichever takes the connection
@@ -107,7 +107,7 @@ def test_workers_share_the_socket_are_restarted_and_stop_together(
             fresh.add(pid)
         return bool(fresh) and not _alive(victim)
 
-    _until(replaced, "a replacement worker")
+    _until(replaced, "a replacement worker", timeout=60)
     (new,) = fresh
     assert _parent_of(new) == proc.pid
 

@@ -1102,8 +1102,23 @@ def _serve_number(c: _Checker, node: Node, minimum: float, *, integer: bool) -> 
     return value
 
 
+def _serve_tls(c: _Checker, node: Node) -> dict[str, Path]:
+    m = c.mapping(node, ("cert", "key"), ())
+    if m is None:
+        return {}
+    out: dict[str, Path] = {}
+    for key, field_name in (("cert", "tls_cert"), ("key", "tls_key")):
+        if key not in m:
+            continue  # reported as missing by the mapping check
+        with c.at(key):
+            path = c.path(m[key])
+        if path is not None:
+            out[field_name] = path
+    return out
+
+
 def _serve(c: _Checker, node: Node) -> ServeSettings | None:
-    m = c.mapping(node, (), ("listen", "site", "hostnames", *_SERVE_NUMBERS))
+    m = c.mapping(node, (), ("listen", "site", "hostnames", "tls", *_SERVE_NUMBERS))
     if m is None:
         return None
     values: dict[str, object] = {}
@@ -1122,6 +1137,9 @@ def _serve(c: _Checker, node: Node) -> ServeSettings | None:
     if "hostnames" in m:
         with c.at("hostnames"):
             values["hostnames"] = c.each(m["hostnames"], c.nonempty)
+    if "tls" in m:
+        with c.at("tls"):
+            values.update(_serve_tls(c, m["tls"]))
     for key, (minimum, integer) in _SERVE_NUMBERS.items():
         if key in m:
             with c.at(key):
@@ -1551,6 +1569,7 @@ def serve_settings(
     site: str | None = None,
     listen: tuple[str, int] | None = None,
     workers: int | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> ServeSettings:
     """Assemble what ``s9reg serve`` needs: the ``serve:`` section plus command-line overrides.
 
@@ -1561,6 +1580,7 @@ def serve_settings(
         site: ``--site`` (a directory, ``s3://bucket/prefix`` or an ``http(s)`` URL).
         listen: ``--listen`` host and port.
         workers: ``--workers``.
+        tls: ``--tls-cert`` and ``--tls-key``.
 
     Raises:
         ConfigError: no site is given and there is no configuration to take ``output`` from.
@@ -1571,7 +1591,10 @@ def serve_settings(
         raise ConfigError("no site to serve", hint="pass --site or --config")
     host, port = listen if listen is not None else (base.host, base.port)
     count = base.workers if workers is None else workers
-    return replace(base, site=chosen, host=host, port=port, workers=count)
+    cert, key = tls if tls is not None else (base.tls_cert, base.tls_key)
+    return replace(
+        base, site=chosen, host=host, port=port, workers=count, tls_cert=cert, tls_key=key
+    )
 
 
 def _cache_credential(reference: str | None, environ: Mapping[str, str], what: str) -> str | None:

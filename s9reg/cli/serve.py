@@ -48,17 +48,32 @@ def _setup_logging(verbose: int) -> None:
     help="Processes answering on the one socket (default: serve.workers, else 1; the number "
     "of cores uses them all). Env S9REG_WORKERS.",
 )  # fmt: skip
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="S9REG_TLS_CERT",
+    help="Serve HTTPS with this PEM certificate chain (with --tls-key; a renewed file is picked "
+    "up at the next site refresh). Env S9REG_TLS_CERT.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="S9REG_TLS_KEY",
+    help="The certificate's PEM private key. Env S9REG_TLS_KEY.",
+)
 @config_option("Site configuration (optional with --site).")
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True,
     help="Log one line per request on stderr (written in batches, about once a second).",
 )  # fmt: skip
 @click.pass_obj
-def serve(  # noqa: PLR0913 - one parameter per option
+def serve(  # noqa: PLR0913, PLR0917 - one parameter per option
     app: App,
     site: str | None,
     listen: str | None,
     workers: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     config_path: Path,
     *,
     access_log: bool,
@@ -72,12 +87,16 @@ def serve(  # noqa: PLR0913 - one parameter per option
     cfg = None
     if config_path.exists() or site is None:
         cfg = config.load(config_path)
-    settings = config.serve_settings(cfg, site=site, listen=address, workers=workers)
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
+    settings = config.serve_settings(cfg, site=site, listen=address, workers=workers, tls=tls)
     _setup_logging(app.verbose)
 
     def ready(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
-        url = f"http://{shown}:{port}/"
+        scheme = "https" if settings.tls_cert is not None else "http"
+        url = f"{scheme}://{shown}:{port}/"
         many = f" with {settings.workers} workers" if settings.workers > 1 else ""
         console_err(f"Serving {settings.site} at {url}{many}")
         console_err(f"Add {url} as a registry in StartOS (behind HTTPS for remote devices).")

@@ -38,6 +38,7 @@ from s9reg.serve.sources import (
     Source,
     content_type,
 )
+from s9reg.serve.tls import TlsFiles
 
 __all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp"]
 
@@ -623,6 +624,7 @@ class HttpApp:
         self.connections: set[_Connection] = set()
         self.address: tuple[str, int] | None = None
         self._server: asyncio.Server | None = None
+        self.tls: TlsFiles | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -639,14 +641,26 @@ class HttpApp:
         """
         await asyncio.to_thread(self.loader.refresh)
         loop = asyncio.get_running_loop()
+        s = self.settings
+        if s.tls_cert is not None and s.tls_key is not None:
+            self.tls = TlsFiles(s.tls_cert, s.tls_key)
+        context = self.tls.context if self.tls is not None else None
+        handshake = s.client_timeout if context is not None else None
         if listener is not None:  # a socket shared by worker processes
-            self._server = await loop.create_server(lambda: _Connection(self), sock=listener)
+            self._server = await loop.create_server(
+                lambda: _Connection(self),
+                sock=listener,
+                ssl=context,
+                ssl_handshake_timeout=handshake,
+            )
         else:
             self._server = await loop.create_server(
                 lambda: _Connection(self),
-                self.settings.host,
-                self.settings.port,
+                s.host,
+                s.port,
                 reuse_address=True,
+                ssl=context,
+                ssl_handshake_timeout=handshake,
             )
         sock = self._server.sockets[0].getsockname()
         self.address = (str(sock[0]), int(sock[1]))
@@ -686,6 +700,8 @@ class HttpApp:
         Returns:
             True when a new snapshot was loaded; False when unchanged or on failure.
         """
+        if self.tls is not None:
+            self.tls.reload_if_changed()
         try:
             return await asyncio.to_thread(self.loader.refresh)
         except SourceError as e:

@@ -7,6 +7,7 @@ files or the environment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from s9reg.errors import ConfigError
 
@@ -40,6 +41,9 @@ class ServeSettings:
         max_batch: largest JSON-RPC batch answered.
         workers: processes answering on the one listening socket (each loads the site
             itself); 1 answers in this process.
+        tls_cert: PEM certificate chain to terminate TLS with (with ``tls_key``), or None for
+            plain HTTP; checked again at every site refresh, so a renewal applies by itself.
+        tls_key: the certificate's PEM private key.
     """
 
     host: str = DEFAULT_HOST
@@ -54,6 +58,8 @@ class ServeSettings:
     max_connections: int = 512
     max_batch: int = 32
     workers: int = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -69,6 +75,8 @@ class ServeSettings:
             problems.append("max_connections, max_batch and auth_window must be at least 1")
         if not 1 <= self.workers <= MAX_WORKERS:
             problems.append(f"workers must be from 1 to {MAX_WORKERS}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            problems.append("TLS needs both a certificate and its key")
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise ConfigError(f"serve settings: {problems[0]}{more}", details="\n".join(problems))

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TextIO, cast
 
 from s9reg.errors import S9regError
-from s9reg.serve.errors import ServeError
+from s9reg.serve.errors import ServeError, SourceError
 from s9reg.serve.http import HttpApp
 from s9reg.serve.settings import ServeSettings
 from s9reg.serve.sources import open_source
@@ -106,7 +106,8 @@ def _worker(settings: ServeSettings, sock: socket.socket, report: int, access_lo
         try:
             await app.start(sock)
         except S9regError as e:
-            tell(f"error cannot load the site: {e.message}")
+            prefix = "cannot load the site: " if isinstance(e, SourceError) else ""
+            tell(f"error {prefix}{e.message}")
             return 1
         tell("ok")
         stop = asyncio.Event()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 import http.server
-import ipaddress
 import json
 import shutil
 import ssl
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from s9reg.serve import (
 from s9reg.serve.errors import SourceNotFoundError
 
 from helpers.s3server import S3Endpoint, moto_s3, seaweedfs_s3
+from helpers.tls import self_signed
 
 BUCKET = "site-bucket"
 PREFIX = "registry/v1"
@@ -198,49 +197,10 @@ def test_http_site_refresh_and_fallback(
         assert rpc(s.url, {"method": "info"}).json()["result"]["categories"]
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    # moto[server] brings cryptography; a certificate for 127.0.0.1 that clients trust via
-    # SSL_CERT_FILE is enough to run the HTTPS path for real.
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / "cert.pem"
-    key_path = directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_https_site(tmp_path: Path, built_site: BuiltSite, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "www"
     shutil.copytree(built_site.path, root / "site")
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     handler = functools.partial(_Handler, directory=str(root))

@@ -23,6 +23,7 @@ import json
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,7 @@ http {{
     scgi_temp_path {root}/tmp;
     default_type application/json;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};{tls}
         root {root}/www;
     }}
 }}
@@ -69,11 +70,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 20) -> None:
+def make_certificate(root: Path) -> tuple[Path, Path, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1 (Debian's ``openssl``), and a client context."""
+    cert, key = root / "cert.pem", root / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    key.chmod(0o644)  # nginx reads it as the same user here; a benchmark key, thrown away
+    return cert, key, ssl.create_default_context(cafile=str(cert))
+
+
+def wait_http(url: str, timeout: float = 20, context: ssl.SSLContext | None = None) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=2, context=context):
                 return
         except OSError:
             if time.monotonic() > deadline:
@@ -181,6 +195,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1, help="processes of s9reg serve and nginx")
+    ap.add_argument("--tls", action="store_true", help="HTTPS on both sides (keep-alive)")
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path("/usr/sbin/nginx").exists():
@@ -193,6 +208,17 @@ def main() -> int:
         site = build(root, args.packages)
         print(f"built {args.packages} packages in {time.monotonic() - t:.1f}s")
         port, nport = free_port(), free_port()
+        context: ssl.SSLContext | None = None
+        tls_args: list[str] = []
+        ssl_conf = {"ssl": "", "tls": ""}
+        if args.tls:
+            cert, key, context = make_certificate(root)
+            tls_args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+            ssl_conf = {
+                "ssl": " ssl",
+                "tls": f"\n        ssl_certificate {cert};\n        ssl_certificate_key {key};",
+            }
+        scheme = "https" if args.tls else "http"
         serve = subprocess.Popen(
             [
                 sys.executable,
@@ -205,6 +231,7 @@ def main() -> int:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(args.workers),
+                *tls_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -213,14 +240,14 @@ def main() -> int:
         (root / "www").mkdir()
         (root / "tmp").mkdir()
         (root / "nginx.conf").write_text(
-            NGINX_CONF.format(root=root, port=nport, workers=args.workers)
+            NGINX_CONF.format(root=root, port=nport, workers=args.workers, **ssl_conf)
         )
         nginx = subprocess.Popen(
             [nginx_bin, "-c", str(root / "nginx.conf"), "-p", str(root)], stderr=subprocess.DEVNULL
         )
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_http(url + "/health")
+            url = f"{scheme}://127.0.0.1:{port}"
+            wait_http(url + "/health", context=context)
             cases = {
                 "info": ({"id": 0, "method": "info", "params": {}}, {}),
                 "package.get all": (
@@ -277,7 +304,7 @@ def main() -> int:
                     data=body,
                     headers={"Content-Type": "application/json", **headers},
                 )
-                with urllib.request.urlopen(req) as r:
+                with urllib.request.urlopen(req, context=context) as r:
                     answer = r.read()
                 (root / "www" / f"case{i}.json").write_bytes(answer)
                 script = lua(
@@ -288,7 +315,10 @@ def main() -> int:
                 )
                 ours = wrk(url + "/rpc/v0", args.connections, args.duration, script)
                 theirs = wrk(
-                    f"http://127.0.0.1:{nport}/case{i}.json", args.connections, args.duration, None
+                    f"{scheme}://127.0.0.1:{nport}/case{i}.json",
+                    args.connections,
+                    args.duration,
+                    None,
                 )
                 rows.append((name, len(answer), ours, theirs))
         finally:
@@ -297,7 +327,7 @@ def main() -> int:
                 proc.wait(10)
     print(
         f"\n{args.connections} connections, {args.duration}s per run, wrk -t2, "
-        f"{args.workers} worker process(es) each\n"
+        f"{args.workers} worker process(es) each{', HTTPS' if args.tls else ''}\n"
     )
     header = ("bytes", "s9reg rps", "p50 ms", "p99 ms", "nginx rps", "p99 ms", "ratio")
     widths = (9, 11, 8, 8, 11, 8, 7)

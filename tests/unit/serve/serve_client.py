@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,3 +170,37 @@ def build_test_site(root: Path, file_base: str) -> Path:
     )
     build_site(settings)
     return root / "site"
+
+
+@contextmanager
+def serve_process(cwd: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``s9reg serve ARGS…`` as a child process (no AWS_/S9REG_ environment); killed on exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S9REG_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s9reg", "serve", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    """SIGTERM ``proc``; its stderr once it has ended."""
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    return err.decode()
+
+
+def until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(0.05)

@@ -5,18 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_client import BuiltSite, free_port, rpc
+from serve_client import BuiltSite, free_port, rpc, serve_process, stop, until
 
 from s9reg.registry import dump_json
 from s9reg.serve import BackgroundServer, ServeSettings
@@ -207,32 +203,19 @@ def test_access_log_through_logging_and_a_broken_stream(caplog: pytest.LogCaptur
 
 def test_no_access_log_option(built_site: BuiltSite, tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S9REG_"))}
-    args = ["serve", "--site", str(built_site.path), "--listen", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "s9reg", *args, "--no-access-log"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=tmp_path,
-        env=env,
-    )
+    args = ["--site", str(built_site.path), "--listen", f"127.0.0.1:{port}", "--no-access-log"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
+    with serve_process(tmp_path, *args) as proc:
+
+        def answered() -> bool:
+            assert proc.poll() is None
             try:
-                assert rpc(url, b'{"method":"info"}').status == 200
-                break
+                return rpc(url, b'{"method":"info"}').status == 200
             except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+                return False
+
+        until(answered, "the first answer")
+        err = stop(proc)
     assert proc.returncode == 0
-    assert f"at {url}/" in err.decode()
-    assert "/rpc/v0" not in err.decode()
+    assert f"at {url}/" in err
+    assert "/rpc/v0" not in err

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from serve_client import BuiltSite, free_port
+from serve_client import BuiltSite, free_port, serve_process, stop, until
 
 from s9reg import config
 from s9reg.errors import ConfigError
@@ -109,33 +104,22 @@ def test_tls_from_the_configuration(tmp_path: Path) -> None:
 def test_cli_with_workers_over_tls(built_site: BuiltSite, tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S9REG_"))}
-    args = ["serve", "--site", str(built_site.path), "--listen", f"127.0.0.1:{port}"]
-    tls = ["--tls-cert", str(cert), "--tls-key", str(key), "--workers", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "s9reg", *args, *tls],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=tmp_path,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
+    args = ["--site", str(built_site.path), "--listen", f"127.0.0.1:{port}", "--workers", "2"]
+    with serve_process(tmp_path, *args, "--tls-cert", str(cert), "--tls-key", str(key)) as proc:
+        answers: list[tuple[int, bytes, bytes]] = []
+
+        def answered() -> bool:
+            assert proc.poll() is None
             try:
-                status, body, _ = _https(port, cert, "POST", "/rpc/v0", b'{"method":"info"}')
-                break
+                answers.append(_https(port, cert, "POST", "/rpc/v0", b'{"method":"info"}'))
             except OSError:
-                assert time.monotonic() < deadline
-                assert proc.poll() is None
-                time.sleep(0.1)
+                return False
+            return True
+
+        until(answered, "an HTTPS answer", timeout=30)
+        status, body, _ = answers[-1]
         assert status == 200
         assert json.loads(body)["result"]["name"]
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = stop(proc)
     assert proc.returncode == 0
-    assert f"at https://127.0.0.1:{port}/ with 2 workers" in err.decode()
+    assert f"at https://127.0.0.1:{port}/ with 2 workers" in err

@@ -6,38 +6,17 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_client import BuiltSite, free_port, request, rpc
+from serve_client import BuiltSite, free_port, request, rpc, serve_process, stop, until
 
 from s9reg import config
 from s9reg.errors import ConfigError
 from s9reg.serve import ServeSettings
 
 LOG_LINE = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO 127\.0\.0\.1 "GET /health" 200 ')
-
-
-def _start(site: Path, port: int, cwd: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S9REG_"))}
-    args = ["serve", "--site", str(site), "--listen", f"127.0.0.1:{port}", *extra]
-    return subprocess.Popen(
-        [sys.executable, "-m", "s9reg", *args],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=cwd,
-        env=env,
-    )
-
-
-def _until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        time.sleep(0.05)
 
 
 def _pid(url: str) -> int | None:
@@ -64,16 +43,12 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def workers(built_site: BuiltSite, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
-    proc = _start(built_site.path, port, tmp_path, "--workers", "3")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _until(lambda: _pid(url) is not None or proc.poll() is not None, "the first answer")
+    args = ["--site", str(built_site.path), "--listen", f"127.0.0.1:{port}", "--workers", "3"]
+    with serve_process(tmp_path, *args) as proc:
+        url = f"http://127.0.0.1:{port}"
+        until(lambda: _pid(url) is not None or proc.poll() is not None, "the first answer")
         assert proc.poll() is None, proc.communicate()[1].decode()
         yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 def test_workers_share_the_socket_are_restarted_and_stop_together(
@@ -88,7 +63,7 @@ def test_workers_share_the_socket_are_restarted_and_stop_together(
             seen.add(pid)
         return len(seen) == 3
 
-    _until(three_workers, "answers from three workers", timeout=60)
+    until(three_workers, "answers from three workers", timeout=60)
     assert all(_parent_of(pid) == proc.pid for pid in seen)
     assert proc.pid not in seen
     for _ in range(10):  # every worker answers the protocol, whichever takes the connection
@@ -107,17 +82,15 @@ def test_workers_share_the_socket_are_restarted_and_stop_together(
             fresh.add(pid)
         return bool(fresh) and not _alive(victim)
 
-    _until(replaced, "a replacement worker", timeout=60)
+    until(replaced, "a replacement worker", timeout=60)
     (new,) = fresh
     assert _parent_of(new) == proc.pid
 
     # SIGTERM stops the supervisor and every worker.
     everyone = (seen - {victim}) | fresh
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    text = stop(proc)
     assert proc.returncode == 0
     assert not [pid for pid in everyone if _alive(pid)]
-    text = err.decode()
     assert "with 3 workers" in text
     assert f"worker {victim} ended (signal SIGKILL); starting another" in text
     health_lines = [line for line in text.splitlines() if '"GET /health"' in line]
@@ -127,8 +100,9 @@ def test_workers_share_the_socket_are_restarted_and_stop_together(
 
 def test_a_worker_that_cannot_load_the_site_fails_the_start(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    proc = _start(tmp_path / "empty", free_port(), tmp_path, "--workers", "2")
-    _, err = proc.communicate(timeout=30)
+    args = ["--site", str(tmp_path / "empty"), "--listen", f"127.0.0.1:{free_port()}"]
+    with serve_process(tmp_path, *args, "--workers", "2") as proc:
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     lines = err.decode().strip().splitlines()
     assert lines[-1].startswith("ERROR cannot load the site"), lines

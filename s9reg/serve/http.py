@@ -21,12 +21,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from s9reg.serve.accesslog import AccessLog
 from s9reg.serve.errors import SourceError, SourceNotFoundError
-from s9reg.serve.metrics import Metrics
+from s9reg.serve.metrics import Metrics, SharedMetrics
 from s9reg.serve.rpc import INVALID_REQUEST, Count, RequestInfo, RpcHandler
 from s9reg.serve.settings import ServeSettings
 from s9reg.serve.site import SiteLoader, Snapshot
@@ -609,15 +610,22 @@ class HttpApp:
         source: where the site is read from.
         access_stream: where access-log lines are written (see :class:`AccessLog`); None
             sends them to the ``s9reg.serve.access`` logger.
+        metrics_dir: the directory worker processes share their counters in (``/metrics``
+            then shows the sums of all workers), or None.
     """
 
     def __init__(
-        self, settings: ServeSettings, source: Source, access_stream: TextIO | None = None
+        self,
+        settings: ServeSettings,
+        source: Source,
+        access_stream: TextIO | None = None,
+        metrics_dir: Path | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
         self.loader = SiteLoader(source)
         self.metrics = Metrics()
+        self.shared = None if metrics_dir is None else SharedMetrics(metrics_dir, self.metrics)
         self.access = AccessLog(access_stream)
         self.answers = _AnswerCache()
         self.rpc = RpcHandler(lambda: self.loader.snapshot, settings, self.metrics)
@@ -723,6 +731,8 @@ class HttpApp:
             for conn in list(self.connections):
                 conn.check_deadline(now)
             self.access.flush()
+            if self.shared is not None:
+                self.shared.publish()
 
     # --- routing --------------------------------------------------------------------------
 
@@ -759,7 +769,8 @@ class HttpApp:
             return self._health()
         if path == "/metrics":
             snap = self.loader.snapshot
-            text = self.metrics.render(snap.revision if snap else None)
+            others = self.shared.others() if self.shared is not None else []
+            text = self.metrics.render(snap.revision if snap else None, others)
             return _Response(200, [("Content-Type", "text/plain; version=0.0.4")], text)
         return self._file(request)
 

@@ -4,7 +4,9 @@ The parent binds the socket, forks the workers before it starts any thread or ev
 and then only supervises: it reports ready once every worker has loaded the site, restarts a
 worker that dies (giving up after :data:`MAX_RESTARTS` within :data:`RESTART_WINDOW` seconds),
 and on SIGINT or SIGTERM stops them all. The kernel spreads new connections over the workers,
-so the responder uses every core; each worker loads and refreshes the site on its own.
+so the responder uses every core; each worker loads and refreshes the site on its own. The
+workers share their counters through a private temporary directory, so ``/metrics`` shows the
+sums of all of them (:class:`~s9reg.serve.metrics.SharedMetrics`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import contextlib
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import TextIO, cast
 
@@ -84,7 +89,9 @@ def _listen(settings: ServeSettings) -> socket.socket:
         raise ServeError(f"cannot listen on {host}:{settings.port}: {e.strerror or e}") from e
 
 
-def _worker(settings: ServeSettings, sock: socket.socket, report: int, access_log: bool) -> int:
+def _worker(
+    settings: ServeSettings, sock: socket.socket, report: int, access_log: bool, metrics: Path
+) -> int:
     """A worker's life: load, listen on ``sock``, serve until SIGTERM/SIGINT; its exit code."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
@@ -100,7 +107,7 @@ def _worker(settings: ServeSettings, sock: socket.socket, report: int, access_lo
         tell(f"error {e.message}")
         return 1
     stream = cast("TextIO", _AtomicLines(sys.stderr.fileno())) if access_log else None
-    app = HttpApp(settings, source, stream)
+    app = HttpApp(settings, source, stream, metrics_dir=metrics)
 
     async def main() -> int:
         try:
@@ -116,6 +123,8 @@ def _worker(settings: ServeSettings, sock: socket.socket, report: int, access_lo
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await app.stop()
+        if app.shared is not None:
+            app.shared.publish()  # the last counts stay in the sums
         return 0
 
     return asyncio.run(main())
@@ -126,6 +135,7 @@ class _Supervisor:
         self.settings = settings
         self.access_log = access_log
         self.sock = _listen(settings)
+        self.metrics_dir = Path(tempfile.mkdtemp(prefix="s9reg-serve-metrics-"))
         self.children: dict[int, _Child] = {}
         self.restarts: list[float] = []
         self.stop_requested = threading.Event()  # set from the signal handler
@@ -137,7 +147,7 @@ class _Supervisor:
             os.close(read)
             code = 70
             try:
-                code = _worker(self.settings, self.sock, write, self.access_log)
+                code = _worker(self.settings, self.sock, write, self.access_log, self.metrics_dir)
             except BaseException:  # report anything, then leave without any cleanup
                 logging.getLogger(__name__).exception("worker %d failed", os.getpid())
             finally:
@@ -211,6 +221,7 @@ class _Supervisor:
                 os.waitpid(pid, 0)
             del self.children[pid]
         self.sock.close()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def _describe(status: int) -> str:

@@ -27,6 +27,12 @@ def _pid(url: str) -> int | None:
     return int(r.json()["pid"]) if r.status == 200 else None
 
 
+def _info_calls(url: str) -> int:
+    text = request(url, "GET", "/metrics").body.decode()
+    found = re.search(r'^s9reg_rpc_requests_total\{method="info"\} (\d+)$', text, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
 def _parent_of(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
     return int(stat.rsplit(")", 1)[1].split()[1])
@@ -70,6 +76,8 @@ def test_workers_share_the_socket_are_restarted_and_stop_together(
         r = rpc(url, {"id": 1, "method": "info"})
         assert r.status == 200
         assert r.json()["result"]["name"]
+    # /metrics from any worker shows the sums over all of them (snapshots shared each second).
+    until(lambda: all(_info_calls(url) == 10 for _ in range(6)), "summed counters", timeout=30)
 
     # A worker that dies is replaced; the others keep answering meanwhile.
     victim = min(seen)
@@ -85,6 +93,7 @@ def test_workers_share_the_socket_are_restarted_and_stop_together(
     until(replaced, "a replacement worker", timeout=60)
     (new,) = fresh
     assert _parent_of(new) == proc.pid
+    assert all(_info_calls(url) == 10 for _ in range(6))  # the dead worker's counts stay
 
     # SIGTERM stops the supervisor and every worker.
     everyone = (seen - {victim}) | fresh

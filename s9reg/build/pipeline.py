@@ -541,6 +541,7 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 def _verify(
     source: Path,
     incoming: Path,
+    ident: FileIdentity,
     progress: BuildProgress | None,
     registry_key: PrivateKey | None = None,
 ) -> _Verified:
@@ -549,7 +550,6 @@ def _verify(
     With ``registry_key``, the registry's co-signature of the commitment is made here too, and
     kept in the cache with the rest.
     """
-    ident = FileIdentity.of(incoming.stat())
     if progress is not None:
         progress.begin(source, ident.size)
     with incoming.open("rb") as f:
@@ -611,7 +611,7 @@ def _check(state: _State, source: Path, incoming: Path, progress: BuildProgress 
         candidate = state.cache.candidate(source, ident)
         if candidate is None or not bodies_intact(incoming):
             key = state.settings.registry_key
-            return _Checked(_verify(source, incoming, progress, key), verified=True)
+            return _Checked(_verify(source, incoming, ident, progress, key), verified=True)
         entry = candidate
     if progress is not None:
         progress.begin(source, ident.size)

@@ -27,12 +27,12 @@ from s9reg.cache.settings import CacheSettings
 from s9reg.cache.store import (
     disk_usage,
     ensure_image,
-    human_size,
     list_images,
     resolve_upstream,
 )
 from s9reg.cache.supervisor import Supervisor, upstream_online
 from s9reg.errors import S9regError
+from s9reg.units import human_size
 
 __all__ = ["ManagementApi", "serve_api"]
 

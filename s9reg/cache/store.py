@@ -33,7 +33,6 @@ __all__ = [
     "check_image",
     "disk_usage",
     "ensure_image",
-    "human_size",
     "image_contents",
     "list_images",
     "resolve_upstream",
@@ -128,16 +127,6 @@ class EnsureResult:
     ref: ImageRef
     source: str
     digest: str
-
-
-def human_size(n: int) -> str:
-    """``1536`` → ``1.5 KiB``."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def image_contents(

@@ -18,7 +18,6 @@ from markdown_it import MarkdownIt
 __all__ = [
     "LINK_REL",
     "clean_text",
-    "human_size",
     "iso_date",
     "markdown_html",
     "safe_url",
@@ -109,18 +108,6 @@ def markdown_html(text: str, *, top_heading: int = 3) -> str:
         link_rel=LINK_REL,
         strip_comments=True,
     ).strip()
-
-
-def human_size(size: int) -> str:
-    """Bytes in binary units: ``812 B``, ``3.1 KiB``, ``1.4 GiB``."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
-        value /= 1024
-        if value < 1024 or unit == "PiB":
-            return f"{value:.1f} {unit}"
-    return f"{size} B"  # pragma: no cover - the loop always returns
 
 
 def iso_date(when: datetime) -> str:

@@ -16,7 +16,6 @@ from s9reg.catalogue import _paths as paths
 from s9reg.catalogue._options import CatalogueOptions, PackageExtras
 from s9reg.catalogue._text import (
     clean_text,
-    human_size,
     markdown_html,
     safe_url,
     short_text,
@@ -34,6 +33,7 @@ from s9reg.s9pk.commitment import Blake3Commitment, MerkleArchiveCommitment, b64
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PublicKey
 from s9reg.s9pk.manifest import HardwareRequirements, LocaleString
+from s9reg.units import human_size
 
 __all__ = [
     "Card",

@@ -12,6 +12,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -20,21 +21,26 @@ from rich.progress import (
 MIN_SIZE_FOR_BAR = 32 << 20
 
 
+def transfer_bar(*, time_remaining: bool = True) -> Progress:
+    """A transient bar on stderr: description, bar, bytes and rate (and time remaining)."""
+    columns: list[ProgressColumn] = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    ]
+    if time_remaining:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), transient=True)
+
+
 @contextmanager
 def byte_progress(label: str, total: int, *, enabled: bool) -> Iterator[Callable[[int], None]]:
     """Yield a callback taking byte counts; draws a bar if ``enabled`` and ``total`` is large."""
     if not enabled or total < MIN_SIZE_FOR_BAR:
         yield lambda _n: None
         return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    with transfer_bar() as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 

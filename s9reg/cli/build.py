@@ -15,16 +15,7 @@ from s9reg.build import build_site
 from s9reg.build.pipeline import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1 << 20:
-        return f"{n / 1024:.1f} KiB"
-    if n < 1 << 30:
-        return f"{n / (1 << 20):.1f} MiB"
-    return f"{n / (1 << 30):.1f} GiB"
+from s9reg.units import human_size
 
 
 def _summary(report: BuildReport) -> dict[str, object]:
@@ -98,7 +89,7 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     if t:
         click.echo(
             f"Took {sum(t.values()):.1f} s: sources {t.get('sources', 0):.1f} s "
-            f"({_size(report.verified_bytes)} verified), OS releases "
+            f"({human_size(report.verified_bytes)} verified), OS releases "
             f"{t.get('os', 0):.1f} s, render {t.get('render', 0):.1f} s, "
             f"write {t.get('write', 0):.1f} s"
         )

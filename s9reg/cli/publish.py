@@ -15,18 +15,15 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    DownloadColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
 
 from s9reg import config
 from s9reg.build import build_site
 from s9reg.cli._app import config_option, console_err, is_tty
+from s9reg.cli._progress import transfer_bar
 from s9reg.publish import (
     PublishError,
     PublishProgress,
@@ -44,15 +41,7 @@ from s9reg.publish.settings import (
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_MAX_DELETE,
 )
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover - the loop always returns
+from s9reg.units import human_size
 
 
 class _BarProgress:
@@ -79,14 +68,7 @@ def _progress(enabled: bool) -> Iterator[PublishProgress | None]:
     if not enabled:
         yield None
         return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    with transfer_bar(time_remaining=False) as bar:
         yield _BarProgress(bar)
 
 
@@ -98,13 +80,13 @@ def _plan_table(report: PublishReport) -> Table:
     table.add_column("reason")
     for item in (*report.uploads, *report.header_updates, *report.deletions):
         phase = item.phase.label if item.phase is not None else "cleanup"
-        table.add_row(str(item.action), phase, item.key, _size(item.size), item.reason)
+        table.add_row(str(item.action), phase, item.key, human_size(item.size), item.reason)
     return table
 
 
 def _summary(report: PublishReport) -> str:
     counts = (
-        f"{len(report.uploads)} uploaded ({_size(report.upload_bytes)}), "
+        f"{len(report.uploads)} uploaded ({human_size(report.upload_bytes)}), "
         f"{len(report.header_updates)} header updates, {len(report.deletions)} deleted, "
         f"{report.unchanged} unchanged"
     )

@@ -213,16 +213,17 @@ def _built_index(site: Path) -> FullIndex:
         raise PublishError(f"{site}: cannot read the built {INDEX_KEY}: {e}") from None
 
 
+def _object_keys(url: str, file_urls: Sequence[str]) -> list[str]:
+    """The object keys a package file URL names under the site's file URLs (none if foreign)."""
+    prefixes = (base.rstrip("/") + "/" for base in file_urls)
+    return [unquote(url.removeprefix(p)) for p in prefixes if url.startswith(p)]
+
+
 def _published_only(index: FullIndex, manifest: Manifest, file_urls: Sequence[str]) -> FullIndex:
     """``index`` without the package files of the site that ``manifest`` does not list."""
 
     def published(urls: Sequence[str]) -> bool:
-        keys = [
-            unquote(url[len(base.rstrip("/")) + 1 :])
-            for url in urls
-            for base in file_urls
-            if url.startswith(base.rstrip("/") + "/")
-        ]
+        keys = [k for url in urls for k in _object_keys(url, file_urls)]
         return not keys or any(k in manifest.objects for k in keys)
 
     packages: dict[str, PackageInfo] = {}
@@ -246,11 +247,9 @@ def _published_sizes(
         for pv in info.versions.values():
             for _, asset in pv.s9pks:
                 for url in asset.urls:
-                    for base in file_urls:
-                        prefix = base.rstrip("/") + "/"
-                        entry = manifest.objects.get(unquote(url.removeprefix(prefix)))
-                        if url.startswith(prefix) and entry is not None:
-                            sizes[url] = entry.size
+                    for key in _object_keys(url, file_urls):
+                        if key in manifest.objects:
+                            sizes[url] = manifest.objects[key].size
     return sizes
 
 

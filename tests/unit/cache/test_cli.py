@@ -24,15 +24,8 @@ from s9reg import config
 from s9reg.cache.oci import RegistryClient
 from s9reg.cache.settings import CacheSettings
 from s9reg.cache.store import disk_usage
-from s9reg.cli import main
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from helpers.cli import run_cli as run
 
 
 def write_config(tmp_path: Path, upstream_url: str) -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from s9reg.catalogue._paths import relative_root, version_anchor
-from s9reg.catalogue._text import human_size, markdown_html, safe_url, short_text
+from s9reg.catalogue._text import markdown_html, safe_url, short_text
+from s9reg.units import human_size
 
 
 @pytest.mark.parametrize(

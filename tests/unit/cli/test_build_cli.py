@@ -8,19 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from s9reg.cli import main
 from s9reg.registry import FullIndex
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.s9pk.writer import write_archive_file
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from helpers.cli import run_cli as run
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

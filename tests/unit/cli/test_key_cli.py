@@ -12,13 +12,7 @@ import pytest
 from s9reg.cli import main
 from s9reg.s9pk.keys import PrivateKey, PublicKey
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from helpers.cli import run_cli as run
 
 
 def test_key_init_and_pubkey(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from pubkit import Bucket, site_files, write_site
 
-from s9reg.cli import main
 from s9reg.publish import DirSettings, PublishError, PublishSettings, audit_published, publish_site
 from s9reg.publish.policy import ObjectHeaders
 from s9reg.publish.pull import live_manifest
 from s9reg.publish.state import ObjectEntry, manifest_key
 from s9reg.publish.target import DirTarget
 
+from helpers.cli import run_cli as _cli
 from helpers.s3server import S3Endpoint
 
 PKG = "hello/1.0:0/hello_a.s9pk"
@@ -127,14 +127,6 @@ def test_damage_in_s3_metadata_and_headers(seaweed: S3Endpoint, tmp_path: Path) 
             assert bucket.get(key) == files[key]
     finally:
         target.close()
-
-
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def test_cli_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,20 +9,12 @@ from pathlib import Path
 import pytest
 
 from s9reg import config
-from s9reg.cli import main
 from s9reg.errors import ConfigError
 from s9reg.publish import DirSettings, S3Settings
 from s9reg.s9pk.keys import PrivateKey
 
 from helpers.buildkit import pkg
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from helpers.cli import run_cli as run
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from pubkit import Bucket, Recorder, race, sha
 
 from s9reg.build import BuildSettings, build_site
-from s9reg.catalogue._text import human_size
 from s9reg.errors import S9regError
 from s9reg.publish import (
     OverlayReport,
@@ -22,6 +21,7 @@ from s9reg.publish import (
     publish_site,
 )
 from s9reg.registry.model import FullIndex
+from s9reg.units import human_size
 
 from helpers.buildkit import ADMIN, CDN, REGISTRY, STRANGER, pkg, settings
 from helpers.s3server import S3Endpoint

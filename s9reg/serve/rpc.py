@@ -240,6 +240,14 @@ class _Cache:
                 self._items.move_to_end(key)
             return value
 
+    def computed(self, key: tuple[str, ...], compute: Callable[[], JSONValue]) -> bytes:
+        """The compact JSON bytes cached under ``key``, computed and kept on a miss."""
+        value = self.get(key)
+        if value is None:
+            value = _compact(compute())
+            self.put(key, value)
+        return value
+
     def put(self, key: tuple[str, ...], value: bytes) -> None:
         if len(value) > _CACHE_BYTES // 4:
             return
@@ -384,11 +392,7 @@ class RpcHandler:
             parsed.level,
             request.device_info or "",
         )
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = _compact(package_get_json(snap.index, parsed, device))
-            self._cache.put(key, cached)
-        return cached
+        return self._cache.computed(key, lambda: package_get_json(snap.index, parsed, device))
 
     def _install_get(
         self,
@@ -430,11 +434,7 @@ class RpcHandler:
             str(parsed.platform),
             request.device_info or "",
         )
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = _compact(os_version_get_json(snap.index, parsed, device))
-            self._cache.put(key, cached)
-        return cached
+        return self._cache.computed(key, lambda: os_version_get_json(snap.index, parsed, device))
 
 
 def _sort_key(v: VersionString) -> tuple[object, ...]:

@@ -24,7 +24,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from s9reg.build import BuildSettings, CategorySettings
-from s9reg.build.settings import OsReleaseSettings
+from s9reg.build.settings import IncompleteArches, OsReleaseSettings
 from s9reg.cache import (
     DEFAULT_CURATED,
     DEFAULT_UPSTREAMS,
@@ -339,6 +339,7 @@ class SiteConfig:
     authorized: Mapping[str, Mapping[str, VersionRange]] = field(default_factory=dict)
     categories: tuple[Category, ...] = ()
     sources: tuple[PackageSource, ...] = ()
+    incomplete_arches: IncompleteArches = IncompleteArches.WARN
     os_releases: tuple[OsRelease, ...] = ()
     output: Path
     storage: StorageSettings | None = None
@@ -674,7 +675,10 @@ def _site(c: _Checker, root: Node, path: Path) -> SiteConfig | None:
     names = {s.name for s in signers}
     authorized = _section(c, top, "authorized", lambda n: _authorized(c, n, names)) or {}
     categories = _section(c, top, "categories", lambda n: _categories(c, n)) or ()
-    sources = _section(c, top, "packages", lambda n: _packages(c, n)) or ()
+    sources, incomplete_arches = _section(c, top, "packages", lambda n: _packages(c, n)) or (
+        (),
+        IncompleteArches.WARN,
+    )
     releases = _section(c, top, "os", lambda n: c.each(n, lambda r: _os_release(c, r))) or ()
     output = _section(c, top, "output", c.path) or c.base / "_site"
     storage = _section(c, top, "storage", lambda n: _storage(c, n))
@@ -694,6 +698,7 @@ def _site(c: _Checker, root: Node, path: Path) -> SiteConfig | None:
         authorized=authorized,
         categories=categories,
         sources=sources,
+        incomplete_arches=incomplete_arches,
         os_releases=releases,
         output=output,
         storage=storage,
@@ -981,12 +986,21 @@ def _locale_string(c: _Checker, node: Node) -> LocaleString | None:
         return None
 
 
-def _packages(c: _Checker, node: Node) -> tuple[PackageSource, ...]:
-    m = c.mapping(node, (), ("sources",))
+def _packages(c: _Checker, node: Node) -> tuple[tuple[PackageSource, ...], IncompleteArches]:
+    m = c.mapping(node, (), ("sources", "incomplete_arches"))
+    policy = IncompleteArches.WARN
+    if m is not None and "incomplete_arches" in m:
+        with c.at("incomplete_arches"):
+            text = c.string(m["incomplete_arches"])
+            choices = [p.value for p in IncompleteArches]
+            if text in choices:
+                policy = IncompleteArches(text)
+            elif text is not None:
+                c.add(m["incomplete_arches"], f"expected one of {', '.join(choices)}")
     if m is None or "sources" not in m:
-        return ()
+        return (), policy
     with c.at("sources"):
-        return c.each(m["sources"], lambda n: _source(c, n))
+        return c.each(m["sources"], lambda n: _source(c, n)), policy
 
 
 def _source(c: _Checker, node: Node) -> PackageSource | None:
@@ -1487,6 +1501,7 @@ def build_settings(
         output=output or cfg.output,
         source_date_epoch=int(epoch) if epoch is not None else None,
         skip_invalid=skip_invalid,
+        incomplete_arches=cfg.incomplete_arches,
         cache_dir=cfg.path.parent / CACHE_DIR if use_cache else None,
         language=cfg.catalogue.language,
         template_dir=cfg.catalogue.template_dir,

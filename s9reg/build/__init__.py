@@ -19,7 +19,7 @@ from s9reg.build.pipeline import (
     SkippedFile,
     build_site,
 )
-from s9reg.build.settings import BuildSettings, CategorySettings
+from s9reg.build.settings import BuildSettings, CategorySettings, IncompleteArches
 from s9reg.build.site import BuildError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "BuildReport",
     "BuildSettings",
     "CategorySettings",
+    "IncompleteArches",
     "PackageRef",
     "SkippedFile",
     "build_site",

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 CACHE_FILE = "verified.json"
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 _log = logging.getLogger(__name__)
 
 
@@ -80,6 +80,8 @@ class CacheEntry:
         info: the index entry template (``PackageVersionInfo`` JSON with no URLs).
         extras: texts the catalogue shows (``instructions``, ``license``), or None each.
         cosign: registry co-signatures of the commitment, ``{PUBLIC KEY PEM: SIGNATURE PEM}``.
+        not_installable: claimed architecture → why its devices would refuse the archive
+            (an arch-filtered archive).
     """
 
     identity: FileIdentity
@@ -90,6 +92,7 @@ class CacheEntry:
     info: Mapping[str, object]
     extras: Mapping[str, str | None] = field(default_factory=dict)
     cosign: Mapping[str, str] = field(default_factory=dict)
+    not_installable: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """JSON form."""
@@ -102,6 +105,7 @@ class CacheEntry:
             "info": dict(self.info),
             "extras": dict(self.extras),
             "cosign": dict(sorted(self.cosign.items())),
+            "notInstallable": dict(self.not_installable),
         }
 
     @classmethod
@@ -117,9 +121,10 @@ class CacheEntry:
         if not isinstance(ident, list) or len(ident) != 4:
             raise ValueError("identity")
         info, extras, cosign = d["info"], d.get("extras", {}), d.get("cosign", {})
+        not_installable = d.get("notInstallable", {})
         if not isinstance(info, dict) or not isinstance(extras, dict):
             raise TypeError("info")
-        if not isinstance(cosign, dict):
+        if not isinstance(cosign, dict) or not isinstance(not_installable, dict):
             raise TypeError("cosign")
         return cls(
             identity=FileIdentity(*(int(x) for x in ident)),
@@ -130,6 +135,7 @@ class CacheEntry:
             info=info,
             extras={str(k): None if v is None else str(v) for k, v in extras.items()},
             cosign={str(k): str(v) for k, v in cosign.items()},
+            not_installable={str(k): str(v) for k, v in not_installable.items()},
         )
 
 

@@ -34,7 +34,7 @@ from s9reg.build.cache import (
 )
 from s9reg.build.fetch import Download, download, file_name_of, url_key
 from s9reg.build.osindex import build_os_index, hash_url_images
-from s9reg.build.settings import BuildSettings
+from s9reg.build.settings import BuildSettings, IncompleteArches
 from s9reg.build.site import (
     INDEX_FILE,
     SITE_FILE,
@@ -50,6 +50,7 @@ from s9reg.catalogue import CatalogueError, CatalogueOptions, PackageExtras, ren
 from s9reg.errors import S9regError
 from s9reg.exver import VersionError, VersionString
 from s9reg.registry.authz import PublishRules, check_publish
+from s9reg.registry.errors import RegistryError
 from s9reg.registry.model import (
     Category,
     FullIndex,
@@ -556,10 +557,10 @@ def _verify(
         try:
             pkg = S9pk.read(f)
             pkg.archive.verify_all(progress.advance if progress is not None else None)
-            # A device installs only what passes ``validate_and_filter(arch)``: refuse at
-            # ingest a package that some architecture it claims would refuse at install.
-            for arch in pkg.arches() or (None,):
-                pkg.validate_for(arch, warn=lambda _msg: None)
+            # What an upstream registry refuses is refused; an arch-filtered archive is listed,
+            # and what devices of a claimed arch would refuse at install is recorded (§17.3).
+            pkg.check_listable()
+            not_installable = pkg.arch_problems()
         except S9pkError as e:
             if e.archive is None:
                 e.in_archive(str(source))
@@ -578,6 +579,7 @@ def _verify(
             info=info.to_dict(),
             extras={"instructions": pkg.instructions(), "license": pkg.license()},
             cosign=cosign,
+            not_installable=not_installable,
         )
         return _Verified(entry, info, pkg.commitment)
 
@@ -683,6 +685,20 @@ def _mirror(state: _State, source: Path) -> tuple[str, ...]:
     return () if url is None else (url,)
 
 
+def _check_arches(state: _State, source: Path, entry: CacheEntry) -> None:
+    """Warn about (or refuse) a variant that claims an arch whose devices would refuse it."""
+    for arch, why in sorted(entry.not_installable.items()):
+        problem = (
+            f"{entry.package_id} {entry.version} claims {arch}, but devices of that arch would "
+            f"refuse to install it: {why}"
+        )
+        if state.settings.incomplete_arches is IncompleteArches.REFUSE:
+            raise RegistryError(
+                problem, hint="publish the full archive, or set packages.incomplete_arches: warn"
+            )
+        state.warn(f"{source}: {problem}")
+
+
 def _index_package(state: _State, source: Path, incoming: Path, verified: _Verified) -> None:
     settings = state.settings
     entry = verified.entry
@@ -692,6 +708,7 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
         raise BuildError(f"{source.name}: version: {e.message}") from None
     check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
     pid = entry.package_id
+    _check_arches(state, source, entry)
     # ``1.0:0`` and ``1.0.0:0`` are one version: keep the first spelling for key and directory.
     known = state.spelling.get((pid, version))
     if known is not None and str(known) != str(version):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from s9reg.errors import ConfigError
@@ -16,9 +17,26 @@ from s9reg.registry.model import FullIndex, Guid, RegistryInfo, SignerInfo, dump
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.s9pk.manifest import LocaleString, is_id
 
-__all__ = ["OS_IMAGE_KINDS", "BuildSettings", "CategorySettings", "OsReleaseSettings"]
+__all__ = [
+    "OS_IMAGE_KINDS",
+    "BuildSettings",
+    "CategorySettings",
+    "IncompleteArches",
+    "OsReleaseSettings",
+]
 
 OS_IMAGE_KINDS = ("iso", "img", "squashfs")
+
+
+class IncompleteArches(StrEnum):
+    """What the build does with a variant that claims an arch whose files are MISSING.
+
+    Upstream's registry lists such an arch-filtered archive (s9pk-format.md §17.3); devices of
+    that arch then refuse to install it, or run it emulated.
+    """
+
+    WARN = "warn"
+    REFUSE = "refuse"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +96,8 @@ class BuildSettings:
             None for the current time.
         skip_invalid: leave out packages that fail verification or authorization (with a
             warning) instead of failing the build.
+        incomplete_arches: warn about (default) or refuse a variant that claims an arch whose
+            images are MISSING.
         remote_sources: ``.s9pk`` URLs, downloaded and verified like local files; each
             original URL is listed after the site's own URLs as a fallback mirror.
         os_releases: StartOS releases; they need ``registry_key``, which signs each image's
@@ -110,6 +130,7 @@ class BuildSettings:
     output: Path
     source_date_epoch: int | None = None
     skip_invalid: bool = False
+    incomplete_arches: IncompleteArches = IncompleteArches.WARN
     remote_sources: tuple[str, ...] = ()
     os_releases: tuple[OsReleaseSettings, ...] = ()
     base: FullIndex | None = None
@@ -138,6 +159,7 @@ class BuildSettings:
             ),
             "output": str(self.output),
             "skip_invalid": self.skip_invalid,
+            "incomplete_arches": self.incomplete_arches.value,
             "language": self.language,
             "template_dir": None if self.template_dir is None else str(self.template_dir),
             "remote_sources": list(self.remote_sources),

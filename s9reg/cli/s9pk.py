@@ -158,7 +158,8 @@ def _verify_one(path: Path) -> dict[str, Any]:
         with byte_progress(path.name, 2 * size, enabled=is_tty()) as progress:
             try:
                 pkg.archive.verify_all(progress)
-                pkg.validate_for(None)
+                pkg.check_listable()
+                arch_problems = pkg.arch_problems()
             except S9pkError as e:
                 raise e.in_archive(str(path)) from None
             sha = _sha256(f, progress)
@@ -172,6 +173,8 @@ def _verify_one(path: Path) -> dict[str, Any]:
             "sha256": sha,
             "commitment": pkg.commitment.to_dict(),
             "signer": pkg.signer.fingerprint,
+            "missing": list(pkg.missing_entries()),
+            "notInstallable": arch_problems,
         }
 
 
@@ -181,8 +184,10 @@ def _verify_one(path: Path) -> dict[str, Any]:
 def verify(files: tuple[Path, ...], as_json: bool) -> int:
     """Fully verify FILES: signature, every sighash, every file body, the manifest.
 
-    Prints ``OK id version arch… sha256`` or ``FAIL FILE: reason`` per file; exits 0 only if all
-    are valid.
+    A file is valid when an upstream registry would list it: an arch-filtered archive (entries
+    MISSING) is valid. Prints ``OK id version arch… sha256`` or ``FAIL FILE: reason`` per file,
+    after an OK line one indented line per MISSING entry and per claimed architecture whose
+    devices would refuse to install it; exits 0 only if all are valid.
     """
     failed = 0
     for path in files:
@@ -199,6 +204,10 @@ def verify(files: tuple[Path, ...], as_json: bool) -> int:
                     ["OK", result["id"], result["version"], *result["arches"], result["sha256"]]
                 )
             )
+            for entry in result["missing"]:
+                click.echo(f"  MISSING {entry}")
+            for arch, why in result["notInstallable"].items():
+                click.echo(f"  warning: {arch}: devices would refuse to install it: {why}")
         else:
             msg = result["error"]
             prefix = f"{path}: "
@@ -246,6 +255,7 @@ def sign(file: Path, key_path: Path) -> None:
         pkg = _load(file, f)
         try:
             pkg.archive.verify_all()
+            pkg.check_listable()
         except S9pkError as e:
             raise e.in_archive(str(file)) from None
         signature = pkg.commitment.sign(key)

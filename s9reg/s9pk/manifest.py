@@ -2,7 +2,8 @@
 
 Parses ``manifest.json`` into frozen dataclasses (versions and URLs kept as written) and checks a
 package tree against it as upstream's ``Manifest::validate_for`` and ``Filter::keep_checked`` do.
-Version parsing and WHATWG URL normalization are deliberately not done here. No I/O.
+Version fields are parsed as upstream's types to be refused as upstream refuses them, and kept as
+written; WHATWG URL normalization is deliberately not done here. No I/O.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeAlias
 
+from s9reg.exver import ExtendedVersion, Version, VersionError, VersionRange
 from s9reg.s9pk.errors import ManifestError
 from s9reg.s9pk.tree import Directory, File, Missing, Node
 from s9reg.s9pk.writer import file_stem
@@ -23,6 +25,7 @@ from s9reg.s9pk.writer import file_stem
 __all__ = [
     "DEFAULT_OS_VERSION",
     "DEFAULT_PACKAGE_REPO",
+    "MANIFEST_FIELDS",
     "MANIFEST_PATH",
     "MIME_TYPES",
     "DepInfo",
@@ -30,11 +33,13 @@ __all__ = [
     "DeviceFilter",
     "HardwareRequirements",
     "ImageConfig",
+    "JSONObject",
     "JSONValue",
     "LocaleString",
     "Manifest",
     "TreeCheck",
     "check_tree",
+    "check_unique_fields",
     "data_url",
     "dependency_icon",
     "file_extension",
@@ -97,6 +102,25 @@ _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _U64_MAX = (1 << 64) - 1
 # serde_json's default recursion limit.
 _MAX_DEPTH = 128
+
+# The fields of each struct that upstream reads with serde's derived visitor, which refuses a
+# repeated field (§17.1). The manifest's own fields and those of the flattened PackageMetadata.
+MANIFEST_FIELDS = frozenset(
+    {
+        *("id", "version", "canMigrateTo", "canMigrateFrom", "images", "volumes"),
+        *("dependencies", "hardwareRequirements", "title", "description", "releaseNotes"),
+        *("gitHash", "license", "packageRepo", "upstreamRepo", "marketingUrl", "donationUrl"),
+        *("osVersion", "sdkVersion", "hardwareAcceleration", "userspaceFilesystems"),
+        *("virtualNetworking", "plugins", "satisfies"),
+    }
+)
+_DESCRIPTION_FIELDS = frozenset({"short", "long"})
+_IMAGE_FIELDS = frozenset({"source", "arch", "emulateMissingAs", "nvidiaContainer"})
+_DOCKER_BUILD_FIELDS = frozenset({"workdir", "dockerfile", "buildArgs"})
+# ``DepInfo``'s flattened ``MetadataSrc`` is an enum, found by key without a repeat check.
+_DEP_INFO_FIELDS = frozenset({"description", "optional"})
+_HARDWARE_FIELDS = frozenset({"device", "ram", "arch"})
+_DEVICE_FIELDS = frozenset({"description", "class", "product", "vendor", "capabilities", "driver"})
 
 
 def is_id(value: str) -> bool:
@@ -448,7 +472,9 @@ def load_json(data: bytes, *, path: str) -> object:
         raise ValueError(msg)
 
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=no_constants)
+        value = json.loads(
+            data.decode("utf-8"), parse_constant=no_constants, object_pairs_hook=_object
+        )
     except UnicodeDecodeError as e:
         msg = f"not valid UTF-8 (at byte {e.start})"
         raise ManifestError(msg, path=path) from None
@@ -462,6 +488,45 @@ def load_json(data: bytes, *, path: str) -> object:
         _scan(problems, value)
         problems.raise_if_any(path)
     return value
+
+
+class JSONObject(dict[str, object]):
+    """A decoded JSON object that had repeated keys; the last value of each is kept.
+
+    Attributes:
+        repeated: the keys that occurred more than once.
+    """
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, object]], repeated: frozenset[str]) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for k, _ in pairs:
+        (repeated if k in seen else seen).add(k)
+    return JSONObject(pairs, frozenset(repeated))
+
+
+def check_unique_fields(
+    value: Mapping[str, object], fields: frozenset[str], report: Callable[[str], None]
+) -> None:
+    """Report each known field of a struct that ``value`` repeats (§17.1).
+
+    serde's derived visitor refuses a second occurrence of a field the struct declares
+    (``duplicate field `id```); repeated unknown keys, and repeated keys of map-typed values,
+    are accepted (the last value wins). ``value`` must come from :func:`load_json`.
+    """
+    repeated = value.repeated if isinstance(value, JSONObject) else frozenset()
+    for name in sorted(repeated & fields):
+        report(f"duplicate field `{name}`")
 
 
 def _scan(p: _Problems, value: object, key: str = "") -> None:
@@ -501,8 +566,12 @@ def _join(key: str, sub: str) -> str:
     return f"{key}.{sub}" if key else sub
 
 
-def _obj(p: _Problems, value: object, key: str) -> dict[str, object] | None:
+def _obj(
+    p: _Problems, value: object, key: str, fields: frozenset[str] = frozenset()
+) -> dict[str, object] | None:
+    """``value`` as an object; ``fields``: the struct's fields, which must not repeat."""
     if isinstance(value, dict):
+        check_unique_fields(value, fields, lambda problem: p.add(key, problem))
         return value
     p.add(key, "expected an object")
     return None
@@ -570,7 +639,7 @@ def _locale_string(p: _Problems, value: object, key: str) -> LocaleString:
 
 
 def _description(p: _Problems, value: object, key: str) -> Description:
-    d = _obj(p, value, key) if value is not _ABSENT else None
+    d = _obj(p, value, key, _DESCRIPTION_FIELDS) if value is not _ABSENT else None
     if d is None:
         return Description(LocaleString(""), LocaleString(""))
     short = _locale_string(p, _get(p, d, "short", key, required=True), _join(key, "short"))
@@ -589,6 +658,8 @@ def _image_source(p: _Problems, value: object, key: str) -> JSONValue:
             or (tag == "dockerTag" and isinstance(inner, str))
             or (tag == "dockerBuild" and isinstance(inner, dict))
         )
+        if tag == "dockerBuild" and isinstance(inner, dict):
+            _obj(p, inner, _join(key, tag), _DOCKER_BUILD_FIELDS)
         if ok:
             return _as_json(value)
     p.add(key, 'expected "packed", {"dockerTag": …} or {"dockerBuild": {…}}')
@@ -606,7 +677,7 @@ def _as_json(value: object) -> JSONValue:
 
 
 def _image(p: _Problems, value: object, key: str) -> ImageConfig:
-    d = _obj(p, value, key)
+    d = _obj(p, value, key, _IMAGE_FIELDS)
     if d is None:
         return ImageConfig("packed", ())
     source = _image_source(p, _get(p, d, "source", key, required=True), _join(key, "source"))
@@ -646,7 +717,7 @@ def _dependencies(p: _Problems, value: object) -> dict[str, DepInfo]:
     for dep_id in sorted(d or {}, key=_bkey):
         key = _join("dependencies", dep_id)
         _id(p, dep_id, key, "package id")
-        info = _obj(p, (d or {})[dep_id], key)
+        info = _obj(p, (d or {})[dep_id], key, _DEP_INFO_FIELDS)
         if info is None:
             continue
         raw_desc = info.get("description")
@@ -659,7 +730,7 @@ def _dependencies(p: _Problems, value: object) -> dict[str, DepInfo]:
 
 
 def _device(p: _Problems, value: object, key: str) -> DeviceFilter:
-    d = _obj(p, value, key)
+    d = _obj(p, value, key, _DEVICE_FIELDS)
     if d is None:
         return DeviceFilter("", "")
     raw_caps = d.get("capabilities")
@@ -681,7 +752,7 @@ def _hardware(p: _Problems, value: object) -> HardwareRequirements:
     key = "hardwareRequirements"
     if value is _ABSENT:
         return HardwareRequirements()
-    d = _obj(p, value, key)
+    d = _obj(p, value, key, _HARDWARE_FIELDS)
     if d is None:
         return HardwareRequirements()
     devices: list[DeviceFilter] = []
@@ -713,6 +784,7 @@ def _parse_manifest(p: _Problems, data: object) -> Manifest:
         p.add("", "expected a JSON object")
         data = {}
     d: dict[str, object] = data
+    check_unique_fields(d, MANIFEST_FIELDS, lambda problem: p.add("", problem))
 
     def req(name: str) -> str:
         return _str(p, _get(p, d, name, "", required=True), name)
@@ -731,7 +803,7 @@ def _parse_manifest(p: _Problems, data: object) -> Manifest:
     for name in plugins:
         if name not in KNOWN_PLUGINS:
             p.add("plugins", f"unknown plugin {name!r} (known: {', '.join(sorted(KNOWN_PLUGINS))})")
-    return Manifest(
+    manifest = Manifest(
         id=package_id,
         version=req("version"),
         can_migrate_to=req("canMigrateTo"),
@@ -770,6 +842,35 @@ def _parse_manifest(p: _Problems, data: object) -> Manifest:
         dependencies=_dependencies(p, d.get("dependencies", _ABSENT)),
         hardware_requirements=_hardware(p, d.get("hardwareRequirements", _ABSENT)),
     )
+    _check_versions(p, manifest, os_version_given=os_version is not _ABSENT)
+    return manifest
+
+
+def _check_versions(p: _Problems, m: Manifest, *, os_version_given: bool) -> None:
+    """Parse the version fields as upstream's types do, keeping the texts as written (§17.2).
+
+    ``version`` and ``satisfies`` are ``VersionString`` (an ExtendedVersion: the downstream part
+    is required), ``canMigrateTo``/``canMigrateFrom`` are ranges (read as the Rust crate reads
+    them: the downstream may be omitted), ``osVersion``/``sdkVersion`` are plain versions.
+    """
+
+    def check(key: str, text: str, parse: Callable[[str], object], kind: str) -> None:
+        try:
+            parse(text)
+        except VersionError as e:
+            p.add(key, f"{json.dumps(text, ensure_ascii=False)} is not a valid {kind}: {e.problem}")
+
+    if m.version:
+        check("version", m.version, ExtendedVersion.parse, "Version")
+    for key, text in (("canMigrateTo", m.can_migrate_to), ("canMigrateFrom", m.can_migrate_from)):
+        if text:
+            check(key, text, VersionRange.parse, "VersionRange")
+    if os_version_given and m.os_version:
+        check("osVersion", m.os_version, Version.parse, "Version")
+    if m.sdk_version is not None:
+        check("sdkVersion", m.sdk_version, Version.parse, "Version")
+    for i, text in enumerate(m.satisfies):
+        check(f"satisfies[{i}]", text, ExtendedVersion.parse, "Version")
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from s9reg.s9pk.manifest import (
     Manifest,
     Warn,
     check_tree,
+    check_unique_fields,
     data_url,
     dependency_icon,
     icon,
@@ -33,7 +34,7 @@ from s9reg.s9pk.manifest import (
     validate_for,
 )
 from s9reg.s9pk.reader import Archive, read_archive
-from s9reg.s9pk.tree import BytesSource, Directory, File, PathSource, tree_from_directory
+from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, PathSource, tree_from_directory
 from s9reg.s9pk.writer import RootOrder, write_archive_file
 
 __all__ = ["DependencyMetadata", "PackResult", "S9pk", "pack_directory"]
@@ -42,6 +43,15 @@ _log = logging.getLogger(__name__)
 
 # Text files the registry reads whole; anything larger is not a plausible license or manual.
 MAX_TEXT_SIZE = 16 << 20
+# ``DependencyMetadata`` (``sc/dependencies.rs``): serde refuses a repeated field.
+_DEPENDENCY_METADATA_FIELDS = frozenset({"title"})
+
+
+def _raiser(path: str) -> Callable[[str], None]:
+    def fail(problem: str) -> None:
+        raise ManifestError(problem, path=path)
+
+    return fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,22 +210,27 @@ class S9pk:
         """Title and icon stored for dependency ``dep_id``.
 
         Returns:
-            None when ``dependencies/<id>/metadata.json`` is absent or MISSING (as upstream,
-            whose registry then records no title).
+            None when ``dependencies/<id>/metadata.json`` is absent (as upstream, whose registry
+            then records no title).
 
         Raises:
-            ManifestError: ``metadata.json`` is a directory or invalid.
+            ManifestError: ``metadata.json`` is MISSING (an upstream registry refuses the
+                package: "not a file"), a directory, or invalid (repeated ``title`` included).
             IntegrityError: a hash does not match.
         """
         if not is_id(dep_id):
             return None
         path = f"dependencies/{dep_id}/metadata.json"
-        if self.archive.optional_file(path, error=ManifestError) is None:
+        node = self.archive.get(path)
+        if node is None:
             return None
+        if not isinstance(node, File):
+            raise ManifestError("not a file", path="/" + path)
         value = load_json(self.archive.read_file(path, max_size=MAX_TEXT_SIZE), path="/" + path)
         if not isinstance(value, dict):
             msg = "expected a JSON object"
             raise ManifestError(msg, path="/" + path)
+        check_unique_fields(value, _DEPENDENCY_METADATA_FIELDS, _raiser("/" + path))
         if "title" not in value:
             msg = "title: required key missing"
             raise ManifestError(msg, path="/" + path)
@@ -254,6 +269,52 @@ class S9pk:
             for name, node in images.entries.items()
             if isinstance(node, Directory) and any(True for _ in node.files())
         )
+
+    def missing_entries(self) -> tuple[str, ...]:
+        """The ``/``-rooted paths of the MISSING entries (an arch-filtered archive has some)."""
+        return tuple("/" + path for path, node in self.root.walk() if isinstance(node, Missing))
+
+    def check_listable(self) -> None:
+        """Refuse what an upstream registry's ``package.add`` refuses, beyond the archive (§17.3).
+
+        Upstream reads only the manifest, the icon and each dependency's ``metadata.json`` and
+        icon; MISSING images, ``LICENSE.md``, ``instructions.md`` or bundles are never looked
+        at, so an arch-filtered archive is listed.
+
+        Raises:
+            ManifestError: no icon FILE (``no icon found in archive``), or a dependency's
+                ``metadata.json`` is MISSING or invalid.
+            IntegrityError: the icon or a metadata file does not match its hash.
+        """
+        if icon(self.root) is None:
+            raise ManifestError("no icon found in archive", path="/icon")
+        for dep_id in self.manifest.dependencies:
+            self.dependency_metadata(dep_id)
+
+    def claimed_arches(self) -> tuple[str, ...]:
+        """The architectures devices would install this package on, sorted bytewise.
+
+        ``hardwareRequirements.arch`` when set, else every architecture an image names.
+        """
+        declared = self.manifest.hardware_requirements.arch
+        if declared is not None:
+            return declared
+        names = {a for config in self.manifest.images.values() for a in config.arch}
+        return tuple(sorted(names, key=str.encode))
+
+    def arch_problems(self) -> dict[str, str]:
+        """For each claimed architecture a device of which would refuse to install: why.
+
+        A device checks ``validate_for(its arch)`` (§10.3) at install; an arch-filtered
+        archive fails it for the architectures whose files are MISSING.
+        """
+        problems: dict[str, str] = {}
+        for arch in self.claimed_arches():
+            try:
+                check_tree(self.root, self.manifest, arch)
+            except ManifestError as e:
+                problems[arch] = e.message
+        return problems
 
     def validate_for(self, arch: str | None = None, *, warn: Warn | None = None) -> Directory:
         """Check the tree against the manifest; return it filtered for ``arch`` (§10.3).

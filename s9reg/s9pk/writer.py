@@ -2,7 +2,8 @@
 
 Breadth-first layout; directories first inside each TOC; at the root either *plain* order
 (``start-cli s9pk pack``) or *priority* order (``s9pk edit``/``convert``). The writer signs with a
-fresh signer, so ``root_maxsize`` is the root TOC's current length.
+fresh signer: ``root_maxsize`` is the root's signed bound, the TOC's current length unless the root
+was filtered (turned entries MISSING) after it was signed.
 """
 
 from __future__ import annotations
@@ -160,14 +161,16 @@ def write_archive(
     Raises:
         IntegrityError: a file's source no longer matches its recorded hash or size.
     """
-    maxsize = root.toc_size
+    # A filtered root (``with_entries``) keeps its signed bound; its TOC is shorter (§4.5).
+    toc = root.toc_size
+    maxsize = max(root.size, toc)
     commitment = MerkleArchiveCommitment(root.hash, maxsize)
     signature = commitment.sign(key).raw
     out.write(MAGIC_V2 + key.public_key.raw + signature + root.hash + _U64.pack(maxsize))
-    out.write(_U64.pack(HEADER_SIZE) + _U64.pack(maxsize))
+    out.write(_U64.pack(HEADER_SIZE) + _U64.pack(toc))
     emitter = _Emitter(out, progress)
     queue: deque[tuple[str, Node]] = deque()
-    next_pos = emitter.toc(root, HEADER_SIZE + maxsize, queue, "/",
+    next_pos = emitter.toc(root, HEADER_SIZE + toc, queue, "/",
                            priority=order is RootOrder.PRIORITY)  # fmt: skip
     while queue:
         path, node = queue.popleft()

@@ -22,9 +22,11 @@ from typing import IO, TYPE_CHECKING, Any
 import blake3
 import pytest
 
-from s9reg.s9pk.demo import demo_package_tree
-from s9reg.s9pk.errors import S9pkError
+from s9reg.s9pk.demo import demo_manifest, demo_package_tree
+from s9reg.s9pk.errors import ManifestError, S9pkError
 from s9reg.s9pk.keys import PrivateKey
+from s9reg.s9pk.manifest import Manifest, validate_for
+from s9reg.s9pk.package import S9pk
 from s9reg.s9pk.reader import HEADER_SIZE, read_archive
 from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, Node
 from s9reg.s9pk.writer import RootOrder, write_archive, write_archive_file
@@ -696,3 +698,82 @@ def test_single_byte_flips(
     classes = {fields[off].name for off in s9reg_expected | oracle_expected}
     assert classes == {0x01: {"type", "position"}, 0x02: {"type"}}.get(mask, {"position"})
     assert {fields[off].name for off in s9reg_expected} <= {"position"}
+
+
+# --- 4. the three verdicts of s9pk-format.md §17, and where the SDK reader differs -------------
+
+
+def _filtered_demo() -> Directory:
+    """The demo as an x86_64 device keeps it: aarch64 images and instructions.md MISSING."""
+
+    full = demo_package_tree("interop-demo", with_deps=True)
+    manifest = Manifest.from_dict(demo_manifest("interop-demo", dependencies=("bitcoind",)))
+    out = validate_for(full, manifest, "x86_64", warn=lambda _m: None)
+    node = out.entries["instructions.md"]
+    return out.with_entries({**out.entries, "instructions.md": node.to_missing()})
+
+
+def test_filtered_package_accepted_by_both(oracle: Oracle, tmp_path: Path) -> None:
+
+    full, part = tmp_path / "full.s9pk", tmp_path / "filtered.s9pk"
+    write_archive_file(full, demo_package_tree("interop-demo", with_deps=True), KEY)
+    write_archive_file(part, _filtered_demo(), KEY)
+    assert full.read_bytes()[: HEADER_SIZE - 16] == part.read_bytes()[: HEADER_SIZE - 16]
+    verdict = oracle.check(part)
+    assert verdict["ok"], verdict.get("error")
+    assert {"images/aarch64", "instructions.md"} <= verdict["missing"].keys()
+    assert normalized(verdict) == normalized(s9reg_verdict(part))
+    with S9pk.open(part) as pkg:
+        pkg.check_listable()
+        assert list(pkg.arch_problems()) == ["aarch64"]
+
+
+def _with_manifest(tmp_path: Path, text: str) -> Path:
+    tree = demo_package_tree("interop-demo")
+    tree = tree.with_entries({**tree.entries, "manifest.json": File.from_bytes(text.encode())})
+    path = tmp_path / "pkg.s9pk"
+    write_archive_file(path, Directory.of(dict(tree.entries)), KEY)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        pytest.param(
+            lambda t: t[:-1] + ', "id": "other-id"}', "duplicate field `id`", id="id twice"
+        ),
+        pytest.param(
+            lambda t: t[:-1] + ', "title": "Other"}', "duplicate field `title`", id="title twice"
+        ),
+        pytest.param(
+            lambda t: t.replace('"version":"1.0.0:0"', '"version":"1.0.0"'),
+            "missing downstream version",
+            id="version 1.0.0",
+        ),
+    ],
+)
+def test_sdk_deviation_manifest_read_leniently(
+    oracle: Oracle, tmp_path: Path, edit: Any, problem: str
+) -> None:
+    # SDK deviation (§17.1, §17.2): the TypeScript reader takes manifest.json with JSON.parse
+    # (the last of repeated keys wins) and does not parse its version, so it accepts what every
+    # Rust reader refuses. Upstream's Rust code decides: s9reg refuses, the SDK's verdict is kept
+    # here so a change on either side shows.
+
+    text = _manifest_text("interop-demo")
+    changed = edit(text)
+    assert changed != text
+    path = _with_manifest(tmp_path, changed)
+    verdict = oracle.check(path)
+    assert verdict["ok"], verdict.get("error")
+    assert verdict["manifestId"] == json.loads(changed)["id"]
+    with pytest.raises(ManifestError, match=problem), S9pk.open(path):
+        pass
+
+
+def _manifest_text(package_id: str) -> str:
+    tree = demo_package_tree(package_id)
+    node = tree.entries["manifest.json"]
+    assert isinstance(node, File)
+    assert isinstance(node.source, BytesSource)
+    return node.source.data.decode()

@@ -12,6 +12,12 @@ to the bytes first, so that mutations get past the signature to the structural c
 - ``tree``: as ``rehash`` but unsigned, and the tree is parsed by the reader's private
   ``_TreeParser`` (what :func:`read_archive` runs once the signature holds), skipping the
   Ed25519 work that dominates the other modes: several times more executions per second.
+- ``manifest``: the input is ``manifest.json`` bytes for :meth:`Manifest.from_bytes` (repeated
+  keys, versions, every field); what it accepts must round-trip through ``to_bytes``.
+
+An accepted archive is then read as a package as a registry reads it (the manifest, the icon,
+dependency metadata, the per-arch install check of s9pk-format.md §17): anything but an
+``S9regError`` there is a crash too.
 
 Usage (libFuzzer flags pass through; seeds are written to a temporary corpus directory)::
 
@@ -33,9 +39,13 @@ from typing import IO
 import atheris
 
 with atheris.instrument_imports(include=["s9reg"]):
+    from s9reg.errors import S9regError
+    from s9reg.s9pk.demo import demo_package_tree
     from s9reg.s9pk.keys import PrivateKey
+    from s9reg.s9pk.manifest import Manifest, validate_for
+    from s9reg.s9pk.package import S9pk
     from s9reg.s9pk.reader import HEADER_SIZE, MAGIC_V2, Archive, Header, _TreeParser, read_archive
-    from s9reg.s9pk.tree import Directory, File, Missing, Node
+    from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, Node
     from s9reg.s9pk.writer import RootOrder, write_archive
 
 from strategies import OTHER_KEY, TEST_KEY, Reader, fix_hashes, read_everything, sign_header
@@ -55,7 +65,24 @@ def _read_tree(stream: IO[bytes]) -> Archive:
 
 def check(data: bytes, reader: Reader = read_archive) -> None:
     """Read everything in ``data``; a crash is anything but an ``S9pkError`` or a broken invariant."""
-    read_everything(data, reader)
+    archive = read_everything(data, reader)
+    if not isinstance(archive, Archive) or archive.get("manifest.json") is None:
+        return
+    try:
+        pkg = S9pk.from_archive(archive)
+        pkg.check_listable()
+        pkg.arch_problems()
+    except S9regError:
+        return
+
+
+def check_manifest(data: bytes) -> None:
+    """A manifest is refused with a ``ManifestError`` or accepted and stable through its bytes."""
+    try:
+        manifest = Manifest.from_bytes(data)
+    except S9regError:
+        return
+    assert Manifest.from_bytes(manifest.to_bytes()) == manifest, data
 
 
 def _archive(
@@ -93,7 +120,48 @@ def _seeds() -> dict[str, bytes]:
     }
     if VECTORS.is_dir():
         seeds.update({f"vector-{p.stem}": p.read_bytes() for p in VECTORS.glob("*.s9pk")})
+    # The verdicts of s9pk-format.md §17: a filtered package, repeated fields, bad versions.
+    package = demo_package_tree("fuzz", arches=("x86_64", "aarch64"), with_deps=True)
+    seeds["package"] = _archive(dict(package.entries))
+    manifest = Manifest.from_bytes(_manifest_bytes(package))
+    seeds["package-filtered"] = _written(validate_for(package, manifest, "x86_64", warn=_quiet))
+    for name, text in _manifest_seeds(_manifest_bytes(package)).items():
+        entries = {**package.entries, "manifest.json": txt(text)}
+        seeds[f"package-{name}"] = _archive(entries)
     return seeds
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def _written(root: Directory) -> bytes:
+    out = io.BytesIO()
+    write_archive(out, root, TEST_KEY)
+    return out.getvalue()
+
+
+def _manifest_bytes(tree: Directory) -> bytes:
+    node = tree.entries["manifest.json"]
+    assert isinstance(node, File)
+    assert isinstance(node.source, BytesSource)
+    return node.source.data
+
+
+def _manifest_seeds(good: bytes) -> dict[str, bytes]:
+    """``manifest.json`` texts around the §17 verdicts (repeated fields, downstream parts)."""
+    body = good[:-1]
+    return {
+        "manifest": good,
+        "id-twice": body + b',"id":"other"}',
+        "title-twice": body + b',"title":"Other"}',
+        "unknown-twice": body + b',"x":1,"x":2}',
+        "no-downstream": good.replace(b'"version":"1.0.0:0"', b'"version":"1.0.0"'),
+        "empty-flavor": good.replace(b'"version":"1.0.0:0"', b'"version":"#:1.0.0:0"'),
+        "range-no-downstream": good.replace(
+            b'"canMigrateFrom":"', b'"canMigrateFrom":">=1.0.0 ||', 1
+        ),
+    }
 
 
 def _check_tree(data: bytes) -> None:
@@ -106,6 +174,7 @@ MODES: dict[str, Callable[[bytes], None]] = {
     "resign": lambda data: check(sign_header(data)),
     "rehash": lambda data: check(fix_hashes(data)),
     "tree": _check_tree,
+    "manifest": check_manifest,
 }
 
 
@@ -124,7 +193,12 @@ def main(argv: list[str]) -> None:
 
     seed_dir = Path(tempfile.mkdtemp(prefix="s9reg-fuzz-seeds-"))
     atexit.register(shutil.rmtree, seed_dir, ignore_errors=True)
-    for name, data in _seeds().items():
+    seeds = (
+        _manifest_seeds(_manifest_bytes(demo_package_tree("fuzz", with_deps=True)))
+        if mode == "manifest"
+        else _seeds()
+    )
+    for name, data in seeds.items():
         (seed_dir / name).write_bytes(data)
         one_input(data)  # the seeds themselves must not crash
     # libFuzzer writes new inputs to the first corpus directory: the caller's, if any.

@@ -17,7 +17,7 @@ RUNS = 2000
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["plain", "resign", "rehash", "tree"])
+@pytest.mark.parametrize("mode", ["plain", "resign", "rehash", "tree", "manifest"])
 def test_fuzz_target_bounded_run(mode: str, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()

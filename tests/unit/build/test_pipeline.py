@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from s9reg.build import BuildError, CategorySettings, build_site
+from s9reg.build import BuildError, CategorySettings, IncompleteArches, build_site
 from s9reg.build.site import asset_urls
 from s9reg.errors import ConfigError
 from s9reg.exver import VersionRange, VersionString
@@ -23,11 +23,12 @@ from s9reg.registry import (
     dump_json,
     format_timestamp,
 )
+from s9reg.registry.errors import RegistryError
 from s9reg.registry.queries import best_versions
-from s9reg.s9pk.demo import demo_package_tree
+from s9reg.s9pk.demo import demo_manifest, demo_package_tree
 from s9reg.s9pk.errors import IntegrityError, ManifestError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
-from s9reg.s9pk.manifest import LocaleString
+from s9reg.s9pk.manifest import LocaleString, Manifest, validate_for
 from s9reg.s9pk.writer import write_archive_file
 
 from helpers.buildkit import (
@@ -44,7 +45,6 @@ from helpers.buildkit import (
     settings,
     snapshot,
 )
-from helpers.trees import edit
 
 # --------------------------------------------------------------------------------------------
 # Authorization
@@ -485,18 +485,55 @@ def test_equal_versions_written_differently_share_one_directory(tmp_path: Path, 
     assert any("is written 1.0:0" in w for w in report.warnings)
 
 
-def test_package_an_architecture_it_claims_would_refuse_is_refused(
-    tmp_path: Path, src: Path
-) -> None:
-    # Both arches claimed, the aarch64 image gone: a device on aarch64 would refuse to install.
-    tree = edit(demo_package_tree("hello", "1.0.0:0", arches=("x86_64", "aarch64")),
-                {"images/aarch64": None})  # fmt: skip
-    path = src / "broken.s9pk"
-    write_archive_file(path, tree, ALICE)
-    with pytest.raises(ManifestError, match="aarch64"):
-        build_site(settings(tmp_path, [path]))
-    report = build_site(settings(tmp_path, [path], skip_invalid=True))
+def _filtered_for_x86(tmp: Path) -> Path:
+    """The archive an x86_64 device keeps (aarch64 images MISSING), with the original signature."""
+    arches = ("x86_64", "aarch64")
+    full = demo_package_tree("hello", "1.0.0:0", arches=arches)
+    manifest = Manifest.from_dict(demo_manifest("hello", "1.0.0:0", arches=arches))
+    path = tmp / "hello_x86_64.s9pk"
+    write_archive_file(path, validate_for(full, manifest, "x86_64", warn=lambda _m: None), ALICE)
+    return path
+
+
+def test_arch_filtered_archive_is_listed_with_a_warning(tmp_path: Path, src: Path) -> None:
+    # Upstream's registry lists it (s9pk-format.md §17.3); aarch64 devices would refuse it.
+    path = _filtered_for_x86(src)
+    report = build_site(settings(tmp_path, [path]))
+    assert (report.versions, report.variants) == (1, 1)
+    [(hardware, _asset)] = (
+        read_index(tmp_path / "site")
+        .package.packages["hello"]
+        .versions[VersionString.parse("1.0.0:0")]
+        .s9pks
+    )
+    assert hardware.arch == ("aarch64", "x86_64")  # listed verbatim
+    [warning] = [w for w in report.warnings if "claims aarch64" in w]
+    assert "devices of that arch would refuse to install it" in warning
+    assert "/images/aarch64/main.squashfs" in warning
+    # A rebuild from the verification cache warns the same.
+    again = build_site(settings(tmp_path, [path]))
+    assert [w for w in again.warnings if "claims aarch64" in w] == [warning]
+
+
+def test_policy_refuses_a_variant_claiming_a_missing_arch(tmp_path: Path, src: Path) -> None:
+    path = _filtered_for_x86(src)
+    refuse = IncompleteArches.REFUSE
+    with pytest.raises(RegistryError, match=r"claims aarch64, but devices of that arch"):
+        build_site(settings(tmp_path, [path], incomplete_arches=refuse))
+    assert not (tmp_path / "site").exists()
+    report = build_site(settings(tmp_path, [path], incomplete_arches=refuse, skip_invalid=True))
     assert [s.path for s in report.skipped] == [path]
+
+
+def test_package_without_icon_is_refused(tmp_path: Path, src: Path) -> None:
+    tree = demo_package_tree("hello", "1.0.0:0", arches=("x86_64",))
+    icon = tree.entries["icon.png"]
+    path = src / "noicon.s9pk"
+    write_archive_file(
+        path, tree.with_entries({**tree.entries, "icon.png": icon.to_missing()}), ALICE
+    )
+    with pytest.raises(ManifestError, match="no icon found in archive"):
+        build_site(settings(tmp_path, [path]))
 
 
 # --------------------------------------------------------------------------------------------

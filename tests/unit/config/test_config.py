@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s9reg import config
+from s9reg.build import IncompleteArches
 from s9reg.config import (
     Contact,
     LocalSource,
@@ -18,6 +19,7 @@ from s9reg.config import (
     SecretRef,
     ServeSettings,
     SiteConfig,
+    build_settings,
     load,
 )
 from s9reg.errors import ConfigError
@@ -1005,3 +1007,16 @@ def test_mangled_example_only_raises_config_error(tmp_path: Path, cut: int, junk
     path.write_text(EXAMPLE[:cut] + junk + EXAMPLE[cut + len(junk) :], encoding="utf-8")
     error = _load_error(path)
     assert error is None or error.message.startswith(f"{path}:")
+
+
+def test_incomplete_arches_policy(tmp_path: Path) -> None:
+    assert load(write(tmp_path, MINIMAL)).incomplete_arches is IncompleteArches.WARN
+    text = MINIMAL + "packages:\n  incomplete_arches: refuse\n"
+    cfg = load(write(tmp_path, text))
+    assert cfg.incomplete_arches is IncompleteArches.REFUSE
+    assert cfg.sources == ()
+    assert build_settings(cfg).incomplete_arches is IncompleteArches.REFUSE
+    bad = MINIMAL + "packages:\n  incomplete_arches: ignore\n"
+    assert (
+        one_problem(tmp_path, bad) == "5: packages.incomplete_arches: expected one of warn, refuse"
+    )

@@ -22,7 +22,10 @@ from rich.progress import (
 )
 
 from s9reg import config
-from s9reg.cache import (
+from s9reg.cli._app import config_option as shared_config_option
+from s9reg.cli._app import console_err, is_tty
+from s9reg.errors import S9regError
+from s9reg.imagecache import (
     CacheError,
     CacheSettings,
     CopyResult,
@@ -38,16 +41,13 @@ from s9reg.cache import (
     list_images,
     rewrite_compose,
 )
-from s9reg.cache import preload as preloading
-from s9reg.cache.daemon import engine_for_storage, require_running, run_daemon, stop_daemon
-from s9reg.cache.engine import Layout
-from s9reg.cache.oci import RegistryClient
-from s9reg.cache.settings import resolve_upstream
-from s9reg.cache.store import disk_usage
-from s9reg.cache.supervisor import read_state, upstream_online
-from s9reg.cli._app import config_option as shared_config_option
-from s9reg.cli._app import console_err, is_tty
-from s9reg.errors import S9regError
+from s9reg.imagecache import preload as preloading
+from s9reg.imagecache.daemon import engine_for_storage, require_running, run_daemon, stop_daemon
+from s9reg.imagecache.engine import Layout
+from s9reg.imagecache.oci import RegistryClient
+from s9reg.imagecache.settings import resolve_upstream
+from s9reg.imagecache.store import disk_usage
+from s9reg.imagecache.supervisor import read_state, upstream_online
 from s9reg.units import human_size
 
 UP_TIMEOUT = 60.0

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from s9reg.build.site import SITE_FILE
+from s9reg.builder.site import SITE_FILE
 from s9reg.publish.errors import PublishConflictError, PublishError
 from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
 from s9reg.publish.settings import DirSettings, PublishSettings

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from s9reg.build import BuildReport, BuildSettings, build_site
+from s9reg.builder import BuildReport, BuildSettings, build_site
 from s9reg.errors import S9regError
 from s9reg.exver import VersionString
 from s9reg.publish.engine import PublishProgress, PublishReport, open_target, publish_site

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from s9reg.build.site import replace_dir, staging_dir
+from s9reg.builder.site import replace_dir, staging_dir
 from s9reg.publish.errors import PublishError, StorageError
 from s9reg.publish.state import POINTER_KEY, STATE_DIR, Manifest, Pointer, manifest_key
 from s9reg.publish.target import DirTarget, Target, file_sha256

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from s9reg.build.site import ALL_PACKAGES
+from s9reg.builder.site import ALL_PACKAGES
 from s9reg.exver import VersionString
 from s9reg.registry import dump_json
 from s9reg.registry.errors import RegistryError

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from s9reg.build.site import ALL_PACKAGES, INDEX_FILE, OTHER_VERSIONS, RPC_DIR, SITE_FILE
+from s9reg.builder.site import ALL_PACKAGES, INDEX_FILE, OTHER_VERSIONS, RPC_DIR, SITE_FILE
 from s9reg.registry import FullIndex, RegistryError, dump_json
 from s9reg.serve.errors import SourceError, SourceNotFoundError
 from s9reg.serve.sources import Source

@@ -12,6 +12,7 @@ swaps it in. Example::
 
 from __future__ import annotations
 
+from s9reg.builder.errors import BuildError
 from s9reg.builder.pipeline import (
     BuildProgress,
     BuildReport,
@@ -20,7 +21,6 @@ from s9reg.builder.pipeline import (
     build_site,
 )
 from s9reg.builder.settings import BuildSettings, CategorySettings, IncompleteArches
-from s9reg.builder.site import BuildError
 
 __all__ = [
     "BuildError",

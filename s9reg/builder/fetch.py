@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from s9reg import __version__
-from s9reg.builder.site import BuildError
+from s9reg.builder.errors import BuildError
 from s9reg.s9pk.tree import new_hasher
 
 __all__ = ["Download", "download", "file_name_of", "url_key"]

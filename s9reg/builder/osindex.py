@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download
 from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, OsReleaseSettings
-from s9reg.builder.site import BuildError, asset_urls
 from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
 from s9reg.exver import Version
 from s9reg.registry.model import FullIndex, Guid, OsIndex, OsVersionInfo, RegistryAsset
 from s9reg.s9pk.commitment import Blake3Commitment
 from s9reg.s9pk.keys import PrivateKey
+from s9reg.site_layout import asset_urls
 
 __all__ = ["OS_DIR", "ImageRef", "build_os_index", "hash_url_images"]
 

@@ -22,20 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from s9reg._fs import replace_dir, staging_dir
+from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download, file_name_of, url_key
 from s9reg.builder.osindex import build_os_index, hash_url_images
 from s9reg.builder.settings import BuildSettings, IncompleteArches
-from s9reg.builder.site import (
-    INDEX_FILE,
-    SITE_FILE,
-    SITE_FORMAT,
-    BuildError,
-    asset_path,
-    asset_urls,
-    replace_dir,
-    site_files,
-    staging_dir,
-)
+from s9reg.builder.site import site_files
 from s9reg.builder.verify_cache import (
     BuildStamp,
     CacheEntry,
@@ -65,6 +57,7 @@ from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
 from s9reg.s9pk.manifest import JSONValue
 from s9reg.s9pk.package import S9pk
+from s9reg.site_layout import INDEX_FILE, SITE_FILE, SITE_FORMAT, asset_path, asset_urls
 
 __all__ = ["BuildProgress", "BuildReport", "PackageRef", "SkippedFile", "build_site"]
 
@@ -271,7 +264,7 @@ def _build(
     first_seen = _first_seen(previous[0]) if previous[0] is not None else {}
     if settings.base is not None:
         first_seen = {**_first_seen(settings.base), **first_seen}
-    with staging_dir(settings.output) as staged:
+    with staging_dir(settings.output, marker=SITE_FILE, error=BuildError) as staged:
         state = _State(
             settings=settings,
             staged=staged,
@@ -322,7 +315,7 @@ def _build(
             raise BuildError(f"catalogue file {clash[0]} collides with a registry file")
         clock = state.lap("render", clock)
         _write_files(staged, {**files, **pages})
-        replace_dir(staged, settings.output)
+        replace_dir(staged, settings.output, error=BuildError)
         state.lap("write", clock)
     state.index = index
     cache.save()
@@ -720,7 +713,10 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
         state.warn(f"{source}: same package as {state.by_commitment[key]}, left out")
         state.cache.store(source, entry)
         return
-    rel = asset_path(pid, version, source.name)
+    try:
+        rel = asset_path(pid, version, source.name)
+    except ValueError as e:
+        raise BuildError(str(e)) from None
     target = state.staged / rel
     if rel in state.placed:
         raise BuildError(

@@ -27,10 +27,11 @@ from s9reg.publish.settings import PublishSettings
 from s9reg.publish.state import POINTER_KEY, Manifest, Pointer, manifest_key
 from s9reg.publish.target import Target
 from s9reg.registry.model import FullIndex, PackageInfo, PackageVersionInfo
+from s9reg.site_layout import INDEX_FILE
 
 __all__ = ["OverlayReport", "PublishedIndex", "publish_files", "read_published_index"]
 
-INDEX_KEY = "index.json"
+INDEX_KEY = INDEX_FILE
 
 
 def _now() -> datetime:

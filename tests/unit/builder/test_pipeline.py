@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from s9reg.builder import BuildError, CategorySettings, IncompleteArches, build_site
-from s9reg.builder.site import asset_urls
 from s9reg.errors import ConfigError
 from s9reg.exver import VersionRange, VersionString
 from s9reg.registry import (
@@ -30,6 +29,7 @@ from s9reg.s9pk.errors import IntegrityError, ManifestError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
 from s9reg.s9pk.manifest import LocaleString, Manifest, validate_for
 from s9reg.s9pk.writer import write_archive_file
+from s9reg.site_layout import asset_urls
 
 from helpers.buildkit import (
     ADMIN,

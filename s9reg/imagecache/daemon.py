@@ -1,7 +1,8 @@
 """The long-running shim: supervisor, state file and management API in one process.
 
-``s9reg cache up --foreground`` runs :func:`run_daemon`; without ``--foreground`` the CLI starts
-that same command detached and waits for :func:`read_state` to report it ready.
+``s9reg cache up --foreground`` runs :func:`run_daemon`; without ``--foreground``,
+:func:`start_daemon` starts that same command detached and waits for :func:`read_state` to report
+it ready. Printing is the CLI's.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +26,17 @@ from s9reg.imagecache.errors import CacheError, EngineError
 from s9reg.imagecache.settings import CacheSettings
 from s9reg.imagecache.supervisor import Supervisor, process_alive, read_state
 
-__all__ = ["engine_for_storage", "require_running", "run_daemon", "stop_daemon"]
+__all__ = [
+    "Started",
+    "engine_for_storage",
+    "require_running",
+    "run_daemon",
+    "start_daemon",
+    "stop_daemon",
+]
 
 STOP_WAIT = 30.0
+UP_TIMEOUT = 60.0
 
 
 def require_running(settings: CacheSettings) -> dict[str, Any]:
@@ -118,6 +130,68 @@ def run_daemon(settings: CacheSettings, stop: threading.Event | None = None) -> 
         sup.stop()
         layout.state_file.unlink(missing_ok=True)
         layout.supervisor_pid.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The running cache after :func:`start_daemon`.
+
+    Attributes:
+        pid: the supervisor's process id.
+        state: its state file (``api_url``, ``instances``, …).
+        started: False when it was already running.
+    """
+
+    pid: int
+    state: dict[str, Any]
+    started: bool
+
+
+def start_daemon(
+    settings: CacheSettings, config_path: Path, timeout: float = UP_TIMEOUT
+) -> Started:
+    """Start ``s9reg cache up --foreground`` detached and wait until it reports ready.
+
+    Its output goes to ``supervisor.log`` in the log directory.
+
+    Raises:
+        EngineError: it exited or did not get ready within ``timeout`` (the log's last
+            ``ERROR`` line in the message, its tail in ``details``).
+    """
+    state = read_state(settings)
+    if state is not None:
+        return Started(int(state.get("pid", 0)), state, started=False)
+    layout = Layout(settings.data_dir)
+    layout.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = layout.log_dir / "supervisor.log"
+    argv = [sys.executable, "-m", "s9reg", "cache", "up", "--foreground"]
+    argv += ["--config", str(config_path.resolve())]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(config_path.resolve().parent),
+        )
+    deadline = time.monotonic() + timeout
+    while True:
+        state = read_state(settings)
+        if state is not None and state.get("ready") and state.get("pid") == proc.pid:
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+            error = next((ln for ln in reversed(tail) if ln.startswith("ERROR ")), None)
+            raise EngineError(
+                f"the image cache did not start ({error or 'see ' + str(log_path)})",
+                hint=f"log: {log_path}",
+                details="\n".join(tail),
+            )
+        time.sleep(0.05)
+    # Reap the daemon if it exits while this process still runs (only in tests or scripts).
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return Started(proc.pid, state, started=True)
 
 
 def stop_daemon(settings: CacheSettings, timeout: float = STOP_WAIT) -> int | None:

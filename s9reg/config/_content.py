@@ -17,8 +17,8 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from s9reg.build import CategorySettings
-from s9reg.build.settings import OS_IMAGE_KINDS, IncompleteArches, OsReleaseSettings
+from s9reg.builder import CategorySettings
+from s9reg.builder.settings import OS_IMAGE_KINDS, IncompleteArches, OsReleaseSettings
 from s9reg.config._checker import Checker, describe, is_null
 from s9reg.config.schema import (
     DEFAULT_LANGUAGE,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
-from s9reg.build.settings import IncompleteArches
+from s9reg.builder.settings import IncompleteArches
 from s9reg.config import _content, _services
 from s9reg.config._checker import Checker, T, is_null
 from s9reg.config._yaml import compose, read_text

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from s9reg.cache import ImageRef, S3Storage, UploadPurging
 from s9reg.config._checker import (
     ENV_NAME_RE,
     TAG_BOOL,
@@ -35,6 +34,7 @@ from s9reg.config.schema import (
 )
 from s9reg.config.secrets import SecretRef
 from s9reg.errors import S9regError
+from s9reg.imagecache import ImageRef, S3Storage, UploadPurging
 from s9reg.serve.settings import ServeSettings
 
 __all__ = ["image_cache", "publish", "serve", "storage"]

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from s9reg.build import BuildSettings
-from s9reg.cache import CacheSettings, ImageRef, Upstream
+from s9reg.builder import BuildSettings
 from s9reg.config.schema import (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
@@ -26,6 +25,7 @@ from s9reg.config.schema import (
 )
 from s9reg.config.secrets import SecretRef
 from s9reg.errors import ConfigError, S9regError
+from s9reg.imagecache import CacheSettings, ImageRef, Upstream
 from s9reg.publish import settings as publishing
 from s9reg.publish.settings import S3Settings
 from s9reg.registry import Guid, SignerInfo

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from s9reg.build import CategorySettings
-from s9reg.build.settings import IncompleteArches, OsReleaseSettings
-from s9reg.cache import DEFAULT_CURATED, DEFAULT_UPSTREAMS, S3Storage, UploadPurging
+from s9reg.builder import CategorySettings
+from s9reg.builder.settings import IncompleteArches, OsReleaseSettings
 from s9reg.config.secrets import SecretRef
 from s9reg.exver import VersionRange
+from s9reg.imagecache import DEFAULT_CURATED, DEFAULT_UPSTREAMS, S3Storage, UploadPurging
 from s9reg.publish.settings import S3Settings
 from s9reg.registry import ContactInfo
 from s9reg.s9pk.keys import PublicKey

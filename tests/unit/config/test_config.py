@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s9reg import config
-from s9reg.build import IncompleteArches
+from s9reg.builder import IncompleteArches
 from s9reg.config import (
     LocalSource,
     RemoteSource,
@@ -961,7 +961,7 @@ def _load_error(path: Path) -> ConfigError | None:
 
 
 def _to_yaml(value: object, indent: int = 0) -> str:
-    """A tiny flow-style emitter (the tests do not import yaml: only config.py does)."""
+    """A tiny flow-style emitter (the tests do not import yaml: only s9reg.config does)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -21,7 +21,7 @@ from typing import Final
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
-from ruamel.yaml.error import CommentMark, YAMLError
+from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
@@ -30,7 +30,7 @@ from ruamel.yaml.scalarstring import (
 from ruamel.yaml.tokens import CommentToken
 
 from s9reg.config._load import loads
-from s9reg.config._yaml import is_plain_string, read_text
+from s9reg.config._yaml import compose, is_plain_string, read_text
 from s9reg.config.schema import SiteConfig
 from s9reg.errors import ConfigError
 
@@ -92,10 +92,15 @@ class EditSession:
         self._original = original
         self._yaml: YAML | None = None
         self._doc: object = None
+        compose(text, display)  # YAML errors worded and placed as every command reports them
         for layout in _LAYOUTS:
             y = _yaml(layout)
             try:
                 doc = y.load(text)
+            except MarkedYAMLError as e:  # what PyYAML lets through: duplicate keys
+                line = e.problem_mark.line + 1 if e.problem_mark is not None else 1
+                problem = str(e.problem or e.context or "invalid YAML").splitlines()[0]
+                raise ConfigError(f"{display}:{line}: invalid YAML: {problem}") from None
             except YAMLError as e:
                 raise ConfigError(f"{display}: invalid YAML: {e}".splitlines()[0]) from None
             if _dump(y, doc) == text:
@@ -238,6 +243,8 @@ class EditSession:
             mode = stat.S_IMODE(target.stat().st_mode)
         except OSError as e:
             raise ConfigError(f"{self._display}: cannot read the config: {e}") from e
+        # A writer between this check and the replace below would still be lost; the window
+        # is one read, and the commands that edit are run by hand.
         if current != self._original:
             raise ConfigError(
                 f"{self._display}: changed on disk since it was read; nothing was written",

@@ -378,7 +378,8 @@ def test_get_and_has(project: Path) -> None:
     [
         pytest.param("a:\n    - x\nb:\n  - y\n", "would change its layout", id="mixed indents"),
         pytest.param("- a\n", "expected a mapping at the top", id="not a mapping"),
-        pytest.param("a: [\n", "invalid YAML", id="not YAML"),
+        pytest.param("a: 1\nb: [\n", r"site-config.yaml:3: invalid YAML", id="not YAML"),
+        pytest.param("a: 1\na: 2\n", 'yaml:2: invalid YAML: found duplicate key "a"', id="dup"),
     ],
 )
 def test_files_that_cannot_be_edited_in_place(tmp_path: Path, text: str, message: str) -> None:

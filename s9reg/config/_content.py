@@ -53,12 +53,14 @@ _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=\s
 
 
 def signers(c: Checker, node: Node) -> tuple[Signer, ...]:
+    """The ``signers:`` list; names must be unique."""
     signers = c.each(node, lambda n: _signer(c, n))
     _unique_names(c, node, signers)
     return signers
 
 
 def registry(c: Checker, node: Node) -> RegistrySettings | None:
+    """The ``registry:`` section; ``file_urls`` defaults to ``[url]``."""
     m = c.mapping(node, ("name", "url"), ("icon", "file_urls", "mirrors", "signing_key"))
     if m is None:
         return None
@@ -103,6 +105,7 @@ def registry(c: Checker, node: Node) -> RegistrySettings | None:
 
 
 def catalogue(c: Checker, node: Node) -> CatalogueSettings | None:
+    """The ``catalogue:`` section: language and template override."""
     m = c.mapping(node, (), ("language", "template_dir"))
     if m is None:
         return None
@@ -227,6 +230,7 @@ def _name_of(node: Node) -> str | None:
 
 
 def authorized(c: Checker, node: Node, names: set[str]) -> dict[str, dict[str, VersionRange]]:
+    """The ``authorized:`` mapping; every signer must be one of ``names``."""
     out: dict[str, dict[str, VersionRange]] = {}
     if not isinstance(node, MappingNode):
         c.add(node, f"expected a mapping of package id to signers, got {describe(node)}")
@@ -258,6 +262,7 @@ def authorized(c: Checker, node: Node, names: set[str]) -> dict[str, dict[str, V
 
 
 def categories(c: Checker, node: Node) -> tuple[CategorySettings, ...]:
+    """The ``categories:`` mapping of category id to name and member packages."""
     if not isinstance(node, MappingNode):
         c.add(node, f"expected a mapping of category id to category, got {describe(node)}")
         return ()
@@ -306,6 +311,7 @@ def _locale_string(c: Checker, node: Node) -> LocaleString | None:
 
 
 def packages(c: Checker, node: Node) -> tuple[tuple[PackageSource, ...], IncompleteArches]:
+    """The ``packages:`` section: sources, and the ``incomplete_arches`` policy."""
     m = c.mapping(node, (), ("sources", "incomplete_arches"))
     policy = IncompleteArches.WARN
     if m is not None and "incomplete_arches" in m:

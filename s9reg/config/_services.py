@@ -43,6 +43,7 @@ CHECKSUM_MODES = ("when_supported", "when_required")
 
 
 def storage(c: Checker, node: Node) -> StorageSettings | None:
+    """The ``storage:`` value: ``file:PATH`` or ``s3``."""
     text = c.string(node, "file:PATH or s3")
     if text is None:
         return None
@@ -97,6 +98,7 @@ def _serve_tls(c: Checker, node: Node) -> dict[str, Path]:
 
 
 def serve(c: Checker, node: Node) -> ServeSettings | None:
+    """The ``serve:`` section (command-line options are applied by ``assemble``)."""
     m = c.mapping(node, (), ("listen", "site", "hostnames", "tls", *_SERVE_NUMBERS))
     if m is None:
         return None
@@ -129,6 +131,7 @@ def serve(c: Checker, node: Node) -> ServeSettings | None:
 
 
 def publish(c: Checker, node: Node) -> PublishSettings | None:
+    """The ``publish:`` section: the S3 bucket and how to reach it."""
     m = c.mapping(
         node, ("bucket",), ("endpoint_url", "prefix", "region", "path_style", "checksum_mode")
     )
@@ -190,6 +193,7 @@ _CACHE_UPSTREAM_KEYS = ("url", "listen", "writer_port", "username", "password")
 
 
 def image_cache(c: Checker, node: Node) -> ImageCacheSettings | None:
+    """The ``image_cache:`` section; credentials stay references."""
     m = c.mapping(node, (), _CACHE_KEYS)
     if m is None:
         return None

@@ -390,6 +390,29 @@ def test_files_that_cannot_be_edited_in_place(tmp_path: Path, text: str, message
     assert "\n" not in info.value.message
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            "registry:\n    name: R\n    url: https://r.example.org/\n    file_urls:\n"
+            "        - https://r.example.org/\n",
+            id="four spaces",
+        ),
+        pytest.param(
+            "registry:\n  name: R\n  url: https://r.example.org/\n  file_urls:\n"
+            "  - https://r.example.org/\n",
+            id="lists at their key's indentation",
+        ),
+    ],
+)
+def test_other_consistent_layouts_are_kept(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "site-config.yaml"
+    path.write_text(text)
+    after = edited(path, lambda d: d.append(("registry", "file_urls"), "https://m.example.org/"))
+    item = next(line for line in text.splitlines() if "- " in line)
+    assert after == text + item.replace("r.example", "m.example") + "\n"
+
+
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the config"):
         EditSession.open(tmp_path / "missing.yaml")

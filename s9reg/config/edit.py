@@ -26,6 +26,7 @@ from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
     LiteralScalarString,
+    SingleQuotedScalarString,
 )
 from ruamel.yaml.tokens import CommentToken
 
@@ -167,6 +168,9 @@ class EditSession:
             isinstance(key, int) and -len(parent) <= key < len(parent)
         ):
             raise ConfigError(f"{self._display}: {_dotted(path)}: no such list item")
+        old = parent[key]
+        if isinstance(old, _QUOTED) and isinstance(value, str) and "\n" not in value:
+            new = type(old)(value)  # keep the quotes the operator chose
         tail = _take_tail(parent, key)
         parent[key] = new
         _put_tail(parent, key, tail)
@@ -375,6 +379,9 @@ def _put_tail(parent: _Container, key: str | int, tail: str) -> None:
         # After a block scalar the line end is part of the scalar; after others, the token's.
         line_end = "" if _is_block_scalar(holder[hkey]) else "\n"
         entry[slot] = CommentToken(line_end + tail, CommentMark(0), None)
+
+
+_QUOTED: Final = (SingleQuotedScalarString, DoubleQuotedScalarString)
 
 
 def _is_block_scalar(value: object) -> bool:

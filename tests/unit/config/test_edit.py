@@ -73,6 +73,35 @@ def test_unchanged_round_trip_is_byte_identical(
     assert path.read_bytes() == before
 
 
+def leaves(node: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in leaves(v, (*path, i))]
+    return [path]
+
+
+@pytest.mark.parametrize("fixture", ["project", "example"])
+def test_setting_every_value_to_itself_changes_no_byte(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    path: Path = request.getfixturevalue(fixture)
+    before = path.read_text()
+    doc = EditSession.open(path)
+    paths = leaves(doc.get(()))
+    assert len(paths) > 20
+    for p in paths:
+        doc.set(p, doc.get(p))
+    assert doc.text() == before
+
+
+def test_quotes_of_a_value_are_kept(project: Path) -> None:
+    after = edited(project, lambda d: d.set(("authorized", "notes", "Example Developer"), ">=3"))
+    assert '    Example Developer: ">=3"\n' in after
+    after = edited(project, lambda d: d.set(("authorized", "notes", "Example Developer"), "*"))
+    assert '    Example Developer: "*"\n' in after
+
+
 PROJECT_EDITS = [
     pytest.param(
         lambda d: d.set(("registry", "name"), "Renamed"),

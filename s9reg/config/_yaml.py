@@ -75,15 +75,15 @@ def compose(text: str, display: str) -> Node:
     return root
 
 
-def is_plain_string(text: str) -> bool:
+def is_plain_string(text: str, *, flow: bool = False) -> bool:
     """Whether ``text`` written unquoted reads back as this loader's string (YAML 1.1 rules).
 
-    ``yes``, ``on``, ``1_000`` or ``2024-01-01`` are not: an editor must quote them.
+    ``yes``, ``on``, ``1_000``, ``2024-01-01`` or ``>=1`` are not, nor ``a, b`` inside a flow
+    collection (``flow``): an editor must quote them.
     """
     if "\n" in text:
         return False
-    # As a list item in block and in flow context, so that ``a, b`` or ``>=1`` are quoted.
-    for doc in (f"- {text}", f"[{text}]"):
+    for doc in (f"- {text}", f"[{text}]") if flow else (f"- {text}",):
         try:
             root = yaml.compose(doc, Loader=_Loader)
         except yaml.YAMLError:

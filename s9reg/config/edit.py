@@ -50,7 +50,7 @@ _MAP_POST, _SEQ_POST = 2, 0
 def _yaml(layout: tuple[int, int, int]) -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
-    y.width = 4096  # never re-wrap long lines
+    y.width = 1 << 30  # never wrap long lines (a data: URL icon is one long line)
     y.indent(mapping=layout[0], sequence=layout[1], offset=layout[2])
     y.brace_single_entry_mapping_in_flow_sequence = True  # keep [{matrix: …}] as written
     y.allow_duplicate_keys = False
@@ -160,7 +160,7 @@ class EditSession:
             ConfigError: ``path`` is empty, goes through a scalar, or indexes past a list.
         """
         parent, key = self._parent(path, create=True)
-        new = _to_yaml(value)
+        new = _to_yaml(value, flow=_is_flow(parent))
         if isinstance(parent, CommentedMap) and isinstance(key, str) and key not in parent:
             self._add(parent, key, new)
             return
@@ -186,7 +186,7 @@ class EditSession:
         seq = self._node(path)
         if not isinstance(seq, CommentedSeq):
             raise ConfigError(f"{self._display}: {_dotted(path)}: not a list")
-        self._add(seq, len(seq), _to_yaml(value))
+        self._add(seq, len(seq), _to_yaml(value, flow=_is_flow(seq)))
 
     def remove(self, path: KeyPath) -> None:
         """Remove the key or list item at ``path`` (with its end-of-line comment).
@@ -308,7 +308,7 @@ class EditSession:
         if len(parent) == 0:
             parent.fa.set_block_style()  # an empty [] or {} grows into block lines
         if isinstance(parent, CommentedMap):
-            parent[key] = value
+            parent[_key(str(key), flow=_is_flow(parent))] = value
         else:
             parent.append(value)
         new = key if isinstance(parent, CommentedMap) else len(parent) - 1
@@ -402,15 +402,16 @@ def _forget_comments(parent: _Container, key: str | int) -> None:
         parent.ca.items.pop(key, None)
 
 
-def _to_yaml(value: object) -> object:
+def _to_yaml(value: object, *, flow: bool = False) -> object:
+    """``value`` as ruamel nodes; ``flow``: it goes into a ``[…]`` or ``{…}`` collection."""
     if isinstance(value, str):
         if "\n" in value:
             return LiteralScalarString(value)
-        return value if is_plain_string(value) else DoubleQuotedScalarString(value)
+        return value if is_plain_string(value, flow=flow) else DoubleQuotedScalarString(value)
     if isinstance(value, Mapping):
         out = CommentedMap()
         for k, v in value.items():
-            out[str(k)] = _to_yaml(v)
+            out[_key(str(k), flow=False)] = _to_yaml(v)
         return out
     if isinstance(value, list | tuple):
         return CommentedSeq(_to_yaml(v) for v in value)
@@ -418,6 +419,11 @@ def _to_yaml(value: object) -> object:
         return value
     msg = f"cannot write a {type(value).__name__} into the config"
     raise ConfigError(msg)
+
+
+def _key(key: str, *, flow: bool) -> str:
+    """A new mapping key, quoted when unquoted it would not read back as this string."""
+    return key if is_plain_string(key, flow=flow) else DoubleQuotedScalarString(key)
 
 
 def _plain(node: object) -> object:

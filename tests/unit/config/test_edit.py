@@ -95,6 +95,30 @@ def test_setting_every_value_to_itself_changes_no_byte(
     assert doc.text() == before
 
 
+def test_a_long_value_stays_on_one_line(project: Path) -> None:
+    icon = "data:image/png;base64," + "A" * 200_000
+    after = edited(project, lambda d: d.set(("registry", "icon"), icon))
+    assert f"  icon: {icon} # a file" in after
+    assert config.load(project).registry.icon == icon
+
+
+def test_a_comma_is_quoted_only_in_a_flow_list(project: Path) -> None:
+    doc = EditSession.open(project)
+    doc.append(("categories", "featured", "packages"), "a,b")
+    doc.append(("packages", "sources"), "vendor/a,b/")
+    assert '    packages: [hello, wiki, "a,b"]\n' in doc.text()
+    assert "    - vendor/a,b/\n" in doc.text()
+
+
+def test_keys_yaml_would_read_as_other_types_are_quoted(project: Path) -> None:
+    after = edited(
+        project, lambda d: d.set(("categories", "on"), {"name": "On", "packages": ["null"]})
+    )
+    assert '  "on":\n    name: "On"\n    packages:\n      - "null"\n' in after
+    on = config.load(project).categories[-1]
+    assert (on.id, on.name.value, on.packages) == ("on", "On", ("null",))
+
+
 def test_quotes_of_a_value_are_kept(project: Path) -> None:
     after = edited(project, lambda d: d.set(("authorized", "notes", "Example Developer"), ">=3"))
     assert '    Example Developer: ">=3"\n' in after

@@ -1,8 +1,7 @@
-"""The sections about the registry's content (``registry`` to ``os``, and ``catalogue``).
+"""The sections that describe the registry's content and its catalogue.
 
-``registry``, ``signers``, ``authorized``, ``categories``, ``packages``, ``os`` and ``catalogue``.
-
-Each function validates one section's nodes through a :class:`Checker` and returns its settings,
+``registry``, ``signers``, ``authorized``, ``categories``, ``packages``, ``os`` and ``catalogue``:
+each function validates one section's nodes through a :class:`Checker` and returns its settings,
 or None when a problem was recorded. Reading the file and assembling :class:`SiteConfig` happen
 elsewhere (``_load``).
 """
@@ -54,9 +53,9 @@ _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=\s
 
 def signers(c: Checker, node: Node) -> tuple[Signer, ...]:
     """The ``signers:`` list; names must be unique."""
-    signers = c.each(node, lambda n: _signer(c, n))
-    _unique_names(c, node, signers)
-    return signers
+    out = c.each(node, lambda n: _signer(c, n))
+    _unique_names(c, node, out)
+    return out
 
 
 def registry(c: Checker, node: Node) -> RegistrySettings | None:

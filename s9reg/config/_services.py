@@ -1,8 +1,8 @@
-"""The sections of the commands around the site: storage, serve, publish and image_cache.
+"""The sections of the commands around the site.
 
-Each function validates one section's nodes through a :class:`Checker`. Credentials stay
-references (:class:`SecretRef`); they are read when a command assembles its settings
-(``assemble``), never here.
+``storage``, ``serve``, ``publish`` and ``image_cache``: each function validates one section's
+nodes through a :class:`Checker`. Credentials stay references (:class:`SecretRef`); they are read
+when a command assembles its settings (``assemble``), never here.
 """
 
 from __future__ import annotations

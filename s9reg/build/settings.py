@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +16,19 @@ from s9reg.registry.model import FullIndex, Guid, RegistryInfo, SignerInfo, dump
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.s9pk.manifest import LocaleString, is_id
 
-__all__ = ["OS_IMAGE_KINDS", "BuildSettings", "CategorySettings", "OsReleaseSettings"]
+__all__ = [
+    "OS_IMAGE_KINDS",
+    "BuildSettings",
+    "CategorySettings",
+    "IndexSource",
+    "OsReleaseSettings",
+]
 
 OS_IMAGE_KINDS = ("iso", "img", "squashfs")
+
+#: Reads the index of the registry as published: None when nothing is published yet; raises an
+#: :class:`s9reg.errors.S9regError` when it cannot be read. The build calls it at most once.
+IndexSource = Callable[[], FullIndex | None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +86,11 @@ class BuildSettings:
         output: the site directory to (re)build; it is replaced as a whole.
         source_date_epoch: publication time (seconds) for assets seen for the first time;
             None for the current time.
+        published: reads the registry's published index (the storage target's live
+            ``index.json``, or a site given with ``--previous``), or None. An asset or StartOS
+            image that the previous output lacks keeps the ``publishedAt`` it has there, so a
+            build from a fresh checkout dates nothing anew. Called at most once, and only when
+            the previous output is missing or lacks something the build makes.
         skip_invalid: leave out packages that fail verification or authorization (with a
             warning) instead of failing the build.
         remote_sources: ``.s9pk`` URLs, downloaded and verified like local files; each
@@ -109,6 +124,7 @@ class BuildSettings:
     registry_key: PrivateKey | None = None
     output: Path
     source_date_epoch: int | None = None
+    published: IndexSource | None = None
     skip_invalid: bool = False
     remote_sources: tuple[str, ...] = ()
     os_releases: tuple[OsReleaseSettings, ...] = ()
@@ -119,7 +135,12 @@ class BuildSettings:
     template_dir: Path | None = None
 
     def fingerprint_data(self) -> dict[str, object]:
-        """Every setting that shapes the output, as JSON (the public half of the key only)."""
+        """Every setting that shapes the output, as JSON (the public half of the key only).
+
+        ``published`` is left out: it is read only for assets the previous output lacks, and a
+        build is skipped only when that output is intact and every input is unchanged, so
+        then it lacks none.
+        """
         return {
             "name": self.name,
             "icon": self.icon,

@@ -104,7 +104,7 @@ class SkippedFile:
 
 @dataclass(frozen=True, slots=True)
 class BuildReport:
-    """What a build produced, compared with the previous output.
+    """What a build produced, compared with the previous output (else the published index).
 
     Attributes:
         output: the site directory.

@@ -18,6 +18,7 @@ import pytest
 from serve_client import BuiltSite, request, result, rpc
 
 from s9reg.registry import dump_json
+from s9reg.s3 import S3Location
 from s9reg.serve import (
     BackgroundServer,
     HttpSource,
@@ -133,11 +134,11 @@ def test_s3_site(s3_env: Any, built_site: BuiltSite) -> None:
 
 
 def test_s3_source_errors(s3_env: Any) -> None:
-    source = S3Source(BUCKET, "nowhere")
+    source = S3Source(S3Location(bucket=BUCKET, prefix="nowhere"))
     with pytest.raises(SourceNotFoundError):
         source.fetch("index.json")
     with pytest.raises(SourceError):
-        S3Source("no-such-bucket-here", "").fetch("index.json")
+        S3Source(S3Location(bucket="no-such-bucket-here")).fetch("index.json")
     with pytest.raises(SourceError, match="no bucket"):
         open_source("s3:///x")
 

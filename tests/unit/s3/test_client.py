@@ -118,7 +118,10 @@ def test_refused_credentials(monkeypatch: pytest.MonkeyPatch, weed: S3Endpoint) 
 def test_no_credentials(monkeypatch: pytest.MonkeyPatch, weed: S3Endpoint) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     client = make_client(S3Location(bucket="b", endpoint_url=weed.url), retries=1)
-    with pytest.raises(StorageAuthError, match="Unable to locate credentials"), map_errors("x", None):
+    with (
+        pytest.raises(StorageAuthError, match="Unable to locate credentials"),
+        map_errors("x", None),
+    ):
         client.get_object(Bucket="b", Key="k")
 
 

@@ -59,6 +59,7 @@ def make_client(  # noqa: PLR0913 - one keyword per client knob
     max_pool_connections: int = 10,
     connect_timeout: float = 60.0,
     read_timeout: float = 60.0,
+    chain_endpoint: bool = True,
 ) -> S3Client:
     """A boto3 S3 client for ``location``.
 
@@ -70,6 +71,9 @@ def make_client(  # noqa: PLR0913 - one keyword per client knob
         max_pool_connections: connections kept open (at least the number of threads).
         connect_timeout: seconds to wait for a connection.
         read_timeout: seconds to wait for data on a connection.
+        chain_endpoint: whether a location without an endpoint takes one from the AWS chain
+            (``AWS_ENDPOINT_URL``, …); False means AWS, as for the image cache's engine, which
+            does not read those.
 
     Returns:
         The client; its ``meta.endpoint_url`` is the endpoint actually used.
@@ -83,12 +87,13 @@ def make_client(  # noqa: PLR0913 - one keyword per client knob
         mode = "when_required"
 
     def create(checksum: ChecksumMode | None) -> S3Client:
-        extra = {}
+        extra: dict[str, object] = {}
+        if not chain_endpoint:
+            # Not in botocore-stubs' Config signature yet (botocore 1.31+).
+            extra["ignore_configured_endpoint_urls"] = True
         if checksum is not None:
-            extra = {
-                "request_checksum_calculation": checksum,
-                "response_checksum_validation": checksum,
-            }
+            extra["request_checksum_calculation"] = checksum
+            extra["response_checksum_validation"] = checksum
         config = Config(
             region_name=location.region,
             s3={"addressing_style": "path" if location.path_style else "auto"},

@@ -139,3 +139,13 @@ def test_missing_bucket_and_key(monkeypatch: pytest.MonkeyPatch, weed: S3Endpoin
 def test_a_malformed_endpoint() -> None:
     with pytest.raises(StorageError, match="cannot create an S3 client"):
         make_client(S3Location(bucket="b", endpoint_url="::bad"))
+
+
+def test_without_the_chains_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # For the image cache's engine, which reads no AWS_ENDPOINT_URL: no endpoint means AWS.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    location = S3Location(bucket="b", region="eu-west-1")
+    assert make_client(location).meta.endpoint_url == "http://127.0.0.1:9"
+    client = make_client(location, chain_endpoint=False)
+    assert client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
+    assert client.meta.config.request_checksum_calculation == "when_supported"

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from s9reg.builder.fetch import fetch_bytes
 from s9reg.builder.errors import BuildError
-from s9reg.site_layout import INDEX_FILE
+from s9reg.builder.fetch import fetch_bytes
 from s9reg.errors import S9regError
 from s9reg.registry.model import FullIndex
+from s9reg.site_layout import INDEX_FILE
 
 __all__ = ["MAX_INDEX_BYTES", "TIMEOUT_S", "read_site_index"]
 

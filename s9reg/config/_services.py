@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -33,13 +32,12 @@ from s9reg.config.schema import (
     StorageSettings,
 )
 from s9reg.config.secrets import SecretRef
-from s9reg.errors import S9regError
+from s9reg.errors import ConfigError, S9regError
 from s9reg.imagecache import ImageRef, S3Storage, UploadPurging
+from s9reg.s3 import CHECKSUM_MODES, ChecksumMode, S3Location, S3Options
 from s9reg.serve.settings import ServeSettings
 
 __all__ = ["image_cache", "publish", "serve", "storage"]
-
-CHECKSUM_MODES = ("when_supported", "when_required")
 
 
 def storage(c: Checker, node: Node) -> StorageSettings | None:
@@ -97,9 +95,23 @@ def _serve_tls(c: Checker, node: Node) -> dict[str, Path]:
     return out
 
 
+def _serve_site(c: Checker, node: Node) -> str | None:
+    site = c.nonempty(node, "a directory, s3://bucket/prefix or http(s) URL")
+    if site is not None and not site.startswith(("s3://", "http://", "https://")):
+        return str(c.resolve(node, site) or site)
+    return site
+
+
+def _serve_s3(c: Checker, node: Node) -> S3Options | None:
+    if is_null(node):
+        return None
+    m = c.mapping(node, (), _S3_OPTION_KEYS)
+    return None if m is None else _s3_options(c, m)
+
+
 def serve(c: Checker, node: Node) -> ServeSettings | None:
     """The ``serve:`` section (command-line options are applied by ``assemble``)."""
-    m = c.mapping(node, (), ("listen", "site", "hostnames", "tls", *_SERVE_NUMBERS))
+    m = c.mapping(node, (), ("listen", "site", "s3", "hostnames", "tls", *_SERVE_NUMBERS))
     if m is None:
         return None
     values: dict[str, object] = {}
@@ -110,11 +122,12 @@ def serve(c: Checker, node: Node) -> ServeSettings | None:
             values.update(host=listen[0], port=listen[1])
     if "site" in m:
         with c.at("site"):
-            site = c.nonempty(m["site"], "a directory, s3://bucket/prefix or http(s) URL")
-        if site is not None and not site.startswith(("s3://", "http://", "https://")):
-            values["site"] = str(c.resolve(m["site"], site) or site)
-        elif site is not None:
+            site = _serve_site(c, m["site"])
+        if site is not None:
             values["site"] = site
+    if "s3" in m:
+        with c.at("s3"):
+            values["s3"] = _serve_s3(c, m["s3"])
     if "hostnames" in m:
         with c.at("hostnames"):
             values["hostnames"] = c.each(m["hostnames"], c.nonempty)
@@ -130,25 +143,17 @@ def serve(c: Checker, node: Node) -> ServeSettings | None:
     return ServeSettings(**values)  # type: ignore[arg-type]
 
 
-def publish(c: Checker, node: Node) -> PublishSettings | None:
-    """The ``publish:`` section: the S3 bucket and how to reach it."""
-    m = c.mapping(
-        node, ("bucket",), ("endpoint_url", "prefix", "region", "path_style", "checksum_mode")
-    )
-    if m is None:
-        return None
-    with c.at("bucket"):
-        bucket = c.nonempty(m["bucket"]) if "bucket" in m else None
+_S3_OPTION_KEYS = ("endpoint_url", "region", "path_style", "checksum_mode")
+
+
+def _s3_options(c: Checker, m: Mapping[str, Node]) -> S3Options:
+    """How to reach a bucket: the keys ``publish:`` and ``serve.s3:`` share."""
     endpoint = region = None
-    prefix = ""
     path_style = False
-    checksum: Literal["when_supported", "when_required"] = "when_supported"
+    checksum: ChecksumMode | None = None
     if "endpoint_url" in m and not is_null(m["endpoint_url"]):
         with c.at("endpoint_url"):
             endpoint = c.url(m["endpoint_url"])
-    if "prefix" in m:
-        with c.at("prefix"):
-            prefix = (c.string(m["prefix"]) or "").strip("/")
     if "region" in m and not is_null(m["region"]):
         with c.at("region"):
             region = c.nonempty(m["region"])
@@ -158,23 +163,39 @@ def publish(c: Checker, node: Node) -> PublishSettings | None:
     if "checksum_mode" in m:
         with c.at("checksum_mode"):
             mode = c.string(m["checksum_mode"])
-            if mode == "when_required":
-                checksum = "when_required"
-            elif mode is not None and mode != "when_supported":
+            if mode in CHECKSUM_MODES:
+                checksum = "when_required" if mode == "when_required" else "when_supported"
+            elif mode is not None:
                 c.add(m["checksum_mode"], f"expected one of {', '.join(CHECKSUM_MODES)}")
     elif endpoint is not None:
-        # boto3 1.36+ sends CRC checksums that many S3-compatible servers reject.
+        # boto3 1.36+ sends CRC checksums that many S3-compatible servers reject. (An endpoint
+        # from the AWS chain gets the same setting from s9reg.s3.client.make_client.)
         checksum = "when_required"
+    return S3Options(
+        endpoint_url=endpoint, region=region, path_style=path_style, checksum_mode=checksum
+    )
+
+
+def publish(c: Checker, node: Node) -> PublishSettings | None:
+    """The ``publish:`` section: the S3 bucket and how to reach it."""
+    m = c.mapping(node, ("bucket",), ("prefix", *_S3_OPTION_KEYS))
+    if m is None:
+        return None
+    with c.at("bucket"):
+        bucket = c.nonempty(m["bucket"]) if "bucket" in m else None
+    prefix = ""
+    if "prefix" in m:
+        with c.at("prefix"):
+            prefix = (c.string(m["prefix"]) or "").strip("/")
+    options = _s3_options(c, m)
     if bucket is None:
         return None
-    return PublishSettings(
-        bucket=bucket,
-        endpoint_url=endpoint,
-        prefix=prefix,
-        region=region,
-        path_style=path_style,
-        checksum_mode=checksum,
-    )
+    try:
+        return S3Location.at(bucket, prefix, options)
+    except ConfigError as e:
+        with c.at("bucket"):
+            c.add(m["bucket"], e.message)
+        return None
 
 
 _CACHE_KEYS = (
@@ -218,7 +239,7 @@ def image_cache(c: Checker, node: Node) -> ImageCacheSettings | None:
     if "upload_purging" in m:
         with c.at("upload_purging"):
             out["upload_purging"] = _cache_purging(c, m["upload_purging"])
-    if "s3" in m and not is_null(m["s3"]):
+    if "s3" in m:
         with c.at("s3"):
             out["s3"] = _cache_s3(c, m["s3"])
     out.update(_cache_scalars(c, m))

@@ -196,7 +196,9 @@ def serve_settings(
 ) -> ServeSettings:
     """Assemble what ``s9reg serve`` needs: the ``serve:`` section plus command-line overrides.
 
-    The site defaults to ``serve.site``, else the configuration's ``output`` directory.
+    The site defaults to ``serve.site``, else the configuration's ``output`` directory. An
+    ``s3://`` site is reached as ``serve.s3`` says, else as the ``publish:`` target says when
+    its bucket is the same, else through the AWS chain alone.
 
     Args:
         cfg: the loaded configuration, or None to use the defaults.
@@ -215,8 +217,17 @@ def serve_settings(
     host, port = listen if listen is not None else (base.host, base.port)
     count = base.workers if workers is None else workers
     cert, key = tls if tls is not None else (base.tls_cert, base.tls_key)
+    s3 = base.s3
+    publish = cfg.publish if cfg is not None else None
+    if (
+        s3 is None
+        and publish is not None
+        and chosen.startswith("s3://")
+        and chosen[5:].partition("/")[0] == publish.bucket
+    ):
+        s3 = publish.options
     return replace(
-        base, site=chosen, host=host, port=port, workers=count, tls_cert=cert, tls_key=key
+        base, site=chosen, s3=s3, host=host, port=port, workers=count, tls_cert=cert, tls_key=key
     )
 
 

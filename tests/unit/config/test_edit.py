@@ -260,6 +260,29 @@ def test_remove_keeps_the_comment_lines_after_the_item(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "a:\n  x: 1   # x\n  # about y\n  y: 2\nb: 3\n",
+            "a:\n  # about y\n  y: 2\nb: 3\n",
+            id="scalar",
+        ),
+        pytest.param(
+            "a:\n  x:\n    - 1\n\n  # about y\n  y: 2\nb: 3\n",
+            "a:\n\n  # about y\n  y: 2\nb: 3\n",
+            id="block list",
+        ),
+    ],
+)
+def test_removing_a_first_key_keeps_the_comments_before_the_next(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    doc = EditSession(tmp_path / "c.yaml", "c.yaml", text.encode(), text)
+    doc.remove(("a", "x"))
+    assert doc.text() == expected
+
+
 EXAMPLE_EDITS = [
     pytest.param(
         lambda d: d.set(("registry", "icon"), "assets/other.png"),

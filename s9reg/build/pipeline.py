@@ -42,6 +42,7 @@ from s9reg.build.site import (
     BuildError,
     asset_path,
     asset_urls,
+    check_output,
     replace_dir,
     site_files,
     staging_dir,
@@ -238,6 +239,7 @@ def build_site(
         RegistryError: a package cannot be indexed, e.g. it has no icon (unless
             ``skip_invalid``).
     """
+    check_output(settings.output)  # before downloading sources or hashing OS images
     cache = VerifyCache(settings.cache_dir)
     with _download_dir(settings) as downloads:
         remote = _fetch_remote_sources(settings, downloads)

@@ -43,6 +43,7 @@ __all__ = [
     "BuildError",
     "asset_path",
     "asset_urls",
+    "check_output",
     "package_get",
     "replace_dir",
     "rpc_results",
@@ -199,7 +200,13 @@ def site_files(index: FullIndex, site_meta: Mapping[str, JSONValue]) -> dict[str
 # --------------------------------------------------------------------------------------------
 
 
-def _check_output(output: Path) -> None:
+def check_output(output: Path) -> None:
+    """Check that ``output`` can be (re)built, before any costly work.
+
+    Raises:
+        BuildError: missing parent, not a directory, or a non-empty directory that s9reg did
+            not build.
+    """
     if not output.parent.is_dir():
         raise BuildError(f"{output.parent}: the output's parent directory does not exist")
     if output.is_symlink() or (output.exists() and not output.is_dir()):
@@ -219,7 +226,7 @@ def staging_dir(output: Path) -> Iterator[Path]:
         BuildError: ``output`` cannot be (re)built: missing parent, not a directory, or a
             non-empty directory that s9reg did not build.
     """
-    _check_output(output)
+    check_output(output)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.build-", dir=output.parent))
     except OSError as e:

@@ -30,6 +30,7 @@ from s9reg.publish import (
     PublishReport,
     PublishSettings,
     audit_published,
+    check_target,
     open_target,
     publish_files,
     publish_site,
@@ -216,6 +217,7 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         _finish(overlay.publish, as_json=as_json, dry_run=dry_run)
         return
     if site is None and build_mode is not False:
+        check_target(settings)  # a wrong --to or storage fails now, not after a long build
         build_settings = config.build_settings(cfg)
         reason = "--build" if build_mode else stale_reason(build_settings, cfg.path)
         if reason is not None:

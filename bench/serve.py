@@ -1,25 +1,35 @@
-"""Benchmark: ``s9reg serve`` under ``wrk`` load, against nginx serving the same bytes statically.
+"""Benchmark: ``s9reg serve`` under ``wrk`` load, beside well-kept servers answering the same.
 
-Builds a registry of ``--packages`` small packages (several versions, flavors, two arches),
-starts ``s9reg serve`` on it in a child process, and for each case runs ``wrk`` (``--connections``
-connections, ``--duration`` seconds, after a warm-up) against it, then against nginx
-(``worker_processes`` = ``--workers``, as many processes as the responder) serving the exact
-response body of that case as a static file with ``GET``. Cases: ``info``; ``package.get`` of
-all packages; of one id; of one id with an ``X-StartOS-Device-Info`` header (computed, then
-cached); the same as a real device sends it, with an ``X-StartOS-Auth-Sig`` whose timestamp and
-nonce change on every request (so no two requests are byte-identical); and of one id with a new
-JSON-RPC ``id`` on every request (the uncached path: the body is parsed and the answer assembled
-each time).
+Builds a registry of ``--packages`` small packages (several versions, flavors, two arches) and
+starts, each with ``--workers`` processes, on its own port:
+
+* ``s9reg serve`` (its own HTTP/1.1 responder, ``s9reg.serve.http``);
+* uvicorn with httptools, on uvloop (``uvicorn``) and on the standard asyncio loop
+  (``uvicorn-asyncio``), and granian (its Rust HTTP stack and runtime thread), both running
+  ``bench/s9reg_asgi.py``: s9reg's own routing and answers (and the same answer cache) behind
+  their HTTP layer;
+* nginx, serving the exact answer of each JSON-RPC case as a static file (``GET``), and the
+  site's files from the built site.
+
+Every server's answer is checked to be byte-identical to s9reg's before it is measured. Then
+for each case ``wrk`` (``--connections`` connections, ``--duration`` seconds, after a 1 s
+warm-up) runs against each server in turn. JSON-RPC cases: ``info``; ``package.get`` of all
+packages; of one id; of one id with an ``X-StartOS-Device-Info`` header (computed, then cached);
+the same as a real device sends it, with an ``X-StartOS-Auth-Sig`` whose timestamp and nonce
+change on every request (so no two requests are byte-identical); and of one id with a new
+JSON-RPC ``id`` on every request (the uncached path: the body is parsed and the answer
+assembled each time). Site files (``GET``): ``index.json``, the catalogue's front page, an icon.
 
 Targets (issue 4): for one-id ``package.get``, at least 0.3x nginx's requests per second and a
 p99 latency under 20 ms. The exit code is 0 when both are met. Needs the Debian packages ``wrk``
-and ``nginx-light`` (or ``nginx``).
+and ``nginx-light`` (or ``nginx``), and the ``bench`` extra (uvicorn, httptools, uvloop, granian).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
@@ -38,6 +48,8 @@ from s9reg.s9pk.keys import PrivateKey
 from s9reg.s9pk.writer import write_archive_file
 
 KEY = PrivateKey(b"\x31" * 32)
+BENCH = Path(__file__).resolve().parent
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DEVICE = (
     "os.version=0.4.0-beta.10&os.compat=%3E%3D0.3.0%3A0+%3C%3D0.4.0-beta.10%3A0"
     "&os.platform=x86_64&os.language=en_US"
@@ -55,10 +67,11 @@ http {{
     fastcgi_temp_path {root}/tmp;
     uwsgi_temp_path {root}/tmp;
     scgi_temp_path {root}/tmp;
-    default_type application/json;
+    include /etc/nginx/mime.types;
     server {{
         listen 127.0.0.1:{port}{ssl};{tls}
-        root {root}/www;
+        root {site};
+        location /_cases/ {{ alias {root}/www/; }}
     }}
 }}
 """
@@ -189,158 +202,201 @@ def wrk(url: str, connections: int, duration: int, script: Path | None) -> dict[
     return {"rps": rps, "p50": p50, "p99": p99}
 
 
+SERVERS = ("s9reg", "uvicorn", "uvicorn-asyncio", "granian", "nginx")
+
+
+def start_servers(
+    root: Path, site: Path, names: list[str], workers: int, tls: tuple[Path, Path] | None
+) -> dict[str, tuple[int, subprocess.Popen[bytes]]]:
+    """Start each server on its own port: s9reg serve, the ASGI servers, nginx."""
+    env = {**os.environ, "S9REG_BENCH_SITE": str(site)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(BENCH), str(BENCH.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    bindir = Path(sys.executable).parent
+    app = "s9reg_asgi:create_app"
+    started: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    for name in names:
+        port = free_port()
+        if name == "s9reg":
+            tls_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
+            cmd = [sys.executable, "-m", "s9reg", "serve", "--site", str(site), "--listen",
+                   f"127.0.0.1:{port}", "--workers", str(workers), *tls_args]  # fmt: skip
+        elif name.startswith("uvicorn"):
+            loop = "asyncio" if name == "uvicorn-asyncio" else "uvloop"
+            tls_args = ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []
+            cmd = [str(bindir / "uvicorn"), "--factory", app, "--port", str(port),
+                   "--http", "httptools", "--loop", loop, "--workers", str(workers),
+                   "--no-access-log", "--no-server-header", "--log-level", "warning",
+                   *tls_args]  # fmt: skip
+        elif name == "granian":
+            tls_args = (
+                ["--ssl-certificate", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []
+            )
+            cmd = [str(bindir / "granian"), "--interface", "asgi", "--factory", app,
+                   "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+                   "--no-ws", *tls_args]  # fmt: skip
+        else:
+            (root / "nginx.conf").write_text(
+                NGINX_CONF.format(
+                    root=root, site=site, port=port, workers=workers, **nginx_tls(tls)
+                )
+            )
+            cmd = [NGINX, "-c", str(root / "nginx.conf"), "-p", str(root)]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root, env=env
+        )
+        started[name] = (port, proc)
+    return started
+
+
+def nginx_tls(tls: tuple[Path, Path] | None) -> dict[str, str]:
+    if tls is None:
+        return {"ssl": "", "tls": ""}
+    return {
+        "ssl": " ssl",
+        "tls": f"\n        ssl_certificate {tls[0]};\n        ssl_certificate_key {tls[1]};",
+    }
+
+
+def cases(site: Path) -> dict[str, tuple[dict[str, object] | str, dict[str, str], str]]:
+    """Case name: (a JSON-RPC request, or the path of a site file to GET; headers; wrk script)."""
+    one = {"id": 0, "method": "package.get", "params": {"id": "pkg001", "otherVersions": "short"}}
+    every = {"id": 0, "method": "package.get", "params": {"id": None, "otherVersions": "short"}}
+    device = {"X-StartOS-Device-Info": DEVICE}
+    icon = min(p.name for p in (site / "_icons").iterdir())
+    return {
+        "info": ({"id": 0, "method": "info", "params": {}}, {}, ""),
+        "package.get all": (every, {}, ""),
+        "package.get one id": (one, {}, ""),
+        "package.get one id, device": (one, device, ""),
+        "package.get one id, signed": (one, device, SIG_LUA),
+        "package.get one id, new ids": (one, {}, UNIQUE_ID_LUA),
+        "GET /index.json": ("/index.json", {}, ""),
+        "GET / (catalogue)": ("/", {}, ""),
+        "GET an icon": (f"/_icons/{icon}", {}, ""),
+    }
+
+
+def fetch(
+    url: str, body: bytes | None, headers: dict[str, str], context: ssl.SSLContext | None
+) -> bytes:
+    req = urllib.request.Request(url, data=body, headers=headers)
+    with urllib.request.urlopen(req, context=context) as r:
+        return bytes(r.read())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packages", type=int, default=50)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--workers", type=int, default=1, help="processes of s9reg serve and nginx")
-    ap.add_argument("--tls", action="store_true", help="HTTPS on both sides (keep-alive)")
+    ap.add_argument("--workers", type=int, default=1, help="processes of every server")
+    ap.add_argument("--tls", action="store_true", help="HTTPS on every side (keep-alive)")
+    ap.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated, from {', '.join(SERVERS)} (s9reg is always measured)",
+    )
+    ap.add_argument("--cases", default="", help="only the cases whose name contains this text")
     args = ap.parse_args()
-    for tool in ("wrk", "nginx"):
-        if shutil.which(tool) is None and not Path("/usr/sbin/nginx").exists():
-            raise SystemExit(f"{tool} is missing: apt-get install wrk nginx-light")
-    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    names = ["s9reg", *(n for n in args.servers.split(",") if n in SERVERS and n != "s9reg")]
+    if shutil.which("wrk") is None or ("nginx" in names and not Path(NGINX).exists()):
+        raise SystemExit("wrk or nginx is missing: apt-get install wrk nginx-light")
+    for tool in ("uvicorn", "granian"):
+        if (
+            any(n.startswith(tool) for n in names)
+            and not (Path(sys.executable).parent / tool).exists()
+        ):
+            raise SystemExit(f"{tool} is missing: pip install -e '.[bench]'")
+    rows: list[tuple[str, int, dict[str, dict[str, float]]]] = []
     with tempfile.TemporaryDirectory(prefix="s9reg-bench-serve-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)  # nginx workers run as an unprivileged user
         t = time.monotonic()
         site = build(root, args.packages)
         print(f"built {args.packages} packages in {time.monotonic() - t:.1f}s")
-        port, nport = free_port(), free_port()
         context: ssl.SSLContext | None = None
-        tls_args: list[str] = []
-        ssl_conf = {"ssl": "", "tls": ""}
+        tls: tuple[Path, Path] | None = None
         if args.tls:
             cert, key, context = make_certificate(root)
-            tls_args = ["--tls-cert", str(cert), "--tls-key", str(key)]
-            ssl_conf = {
-                "ssl": " ssl",
-                "tls": f"\n        ssl_certificate {cert};\n        ssl_certificate_key {key};",
-            }
+            tls = (cert, key)
         scheme = "https" if args.tls else "http"
-        serve = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "s9reg",
-                "serve",
-                "--site",
-                str(site),
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                *tls_args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=root,
-        )
         (root / "www").mkdir()
         (root / "tmp").mkdir()
-        (root / "nginx.conf").write_text(
-            NGINX_CONF.format(root=root, port=nport, workers=args.workers, **ssl_conf)
-        )
-        nginx = subprocess.Popen(
-            [nginx_bin, "-c", str(root / "nginx.conf"), "-p", str(root)], stderr=subprocess.DEVNULL
-        )
+        servers = start_servers(root, site, names, args.workers, tls)
         try:
-            url = f"{scheme}://127.0.0.1:{port}"
-            wait_http(url + "/health", context=context)
-            cases = {
-                "info": ({"id": 0, "method": "info", "params": {}}, {}),
-                "package.get all": (
-                    {
-                        "id": 0,
-                        "method": "package.get",
-                        "params": {"id": None, "otherVersions": "short"},
-                    },
-                    {},
-                ),
-                "package.get one id": (
-                    {
-                        "id": 0,
-                        "method": "package.get",
-                        "params": {"id": "pkg001", "otherVersions": "short"},
-                    },
-                    {},
-                ),
-                "package.get one id, device": (
-                    {
-                        "id": 0,
-                        "method": "package.get",
-                        "params": {"id": "pkg001", "otherVersions": "short"},
-                    },
-                    {"X-StartOS-Device-Info": DEVICE},
-                ),
-                "package.get one id, signed": (
-                    {
-                        "id": 0,
-                        "method": "package.get",
-                        "params": {"id": "pkg001", "otherVersions": "short"},
-                    },
-                    {"X-StartOS-Device-Info": DEVICE},
-                ),
-                "package.get one id, new ids": (
-                    {
-                        "id": 0,
-                        "method": "package.get",
-                        "params": {"id": "pkg001", "otherVersions": "short"},
-                    },
-                    {},
-                ),
-            }
-            scripts = {
-                "package.get one id, signed": SIG_LUA,
-                "package.get one id, new ids": UNIQUE_ID_LUA,
-            }
-            wait_port(nport)
-            rows = []
-            for i, (name, (request, headers)) in enumerate(cases.items()):
+            base = {n: f"{scheme}://127.0.0.1:{port}" for n, (port, _) in servers.items()}
+            wait_http(base["s9reg"] + "/health", context=context)
+            for name in names[1:]:
+                wait_port(servers[name][0], timeout=30)
+            selected = {k: v for k, v in cases(site).items() if args.cases in k}
+            for i, (case, (request, extra_headers, extra)) in enumerate(selected.items()):
+                figures: dict[str, dict[str, float]] = {}
+                if isinstance(request, str):  # a site file, GET from every server
+                    answer = fetch(base["s9reg"] + request, None, {}, context)
+                    for name in names:
+                        if fetch(base[name] + request, None, {}, context) != answer:
+                            raise SystemExit(f"{name} answers {case} differently")
+                        figures[name] = wrk(
+                            base[name] + request, args.connections, args.duration, None
+                        )
+                    rows.append((case, len(answer), figures))
+                    continue
                 body = json.dumps(request).encode()
-                req = urllib.request.Request(
-                    url + "/rpc/v0",
-                    data=body,
-                    headers={"Content-Type": "application/json", **headers},
-                )
-                with urllib.request.urlopen(req, context=context) as r:
-                    answer = r.read()
+                headers = {"Content-Type": "application/json", **extra_headers}
+                answer = fetch(base["s9reg"] + "/rpc/v0", body, headers, context)
                 (root / "www" / f"case{i}.json").write_bytes(answer)
-                script = lua(
-                    root / f"case{i}.lua",
-                    body,
-                    {"Content-Type": "application/json", **headers},
-                    scripts.get(name, ""),
-                )
-                ours = wrk(url + "/rpc/v0", args.connections, args.duration, script)
-                theirs = wrk(
-                    f"{scheme}://127.0.0.1:{nport}/case{i}.json",
-                    args.connections,
-                    args.duration,
-                    None,
-                )
-                rows.append((name, len(answer), ours, theirs))
+                script = lua(root / f"case{i}.lua", body, headers, extra)
+                for name in names:
+                    if name == "nginx":  # the same answer as a static file
+                        url = f"{base[name]}/_cases/case{i}.json"
+                        figures[name] = wrk(url, args.connections, args.duration, None)
+                        continue
+                    if fetch(base[name] + "/rpc/v0", body, headers, context) != answer:
+                        raise SystemExit(f"{name} answers {case} differently")
+                    figures[name] = wrk(
+                        base[name] + "/rpc/v0", args.connections, args.duration, script
+                    )
+                rows.append((case, len(answer), figures))
         finally:
-            for proc in (serve, nginx):
+            for _, proc in servers.values():
                 proc.terminate()
-                proc.wait(10)
+            for _, proc in servers.values():
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    return report(args, names, rows)
+
+
+def report(
+    args: argparse.Namespace,
+    names: list[str],
+    rows: list[tuple[str, int, dict[str, dict[str, float]]]],
+) -> int:
     print(
         f"\n{args.connections} connections, {args.duration}s per run, wrk -t2, "
-        f"{args.workers} worker process(es) each{', HTTPS' if args.tls else ''}\n"
+        f"{args.workers} worker process(es) each{', HTTPS' if args.tls else ''}; "
+        "x s9reg = requests per second relative to s9reg serve\n"
     )
-    header = ("bytes", "s9reg rps", "p50 ms", "p99 ms", "nginx rps", "p99 ms", "ratio")
-    widths = (9, 11, 8, 8, 11, 8, 7)
-    print(f"{'case':<28}" + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+    print(
+        f"{'case':<28}{'bytes':>8}  {'server':<16}"
+        f"{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'x s9reg':>9}"
+    )
     ok = True
-    for name, size, ours, theirs in rows:
-        ratio = ours["rps"] / theirs["rps"]
-        print(
-            f"{name:<28}{size:>9}{ours['rps']:>11.0f}{ours['p50']:>8.2f}{ours['p99']:>8.2f}"
-            f"{theirs['rps']:>11.0f}{theirs['p99']:>8.2f}{ratio:>7.2f}"
-        )
-        if name == "package.get one id":
-            ok = ratio >= 0.3 and ours["p99"] < 20
+    for case, size, figures in rows:
+        ours = figures["s9reg"]
+        for j, name in enumerate(names):
+            f = figures[name]
+            label = f"{case:<28}{size:>8}" if j == 0 else " " * 36
+            print(
+                f"{label}  {name:<16}{f['rps']:>9.0f}{f['p50']:>8.2f}{f['p99']:>8.2f}"
+                f"{f['rps'] / ours['rps']:>9.2f}"
+            )
+        if case == "package.get one id" and "nginx" in figures:
+            ok = ours["rps"] / figures["nginx"]["rps"] >= 0.3 and ours["p99"] < 20
     print(f"\ntarget (one id: >= 0.3x nginx rps, p99 < 20 ms): {'met' if ok else 'NOT met'}")
     return 0 if ok else 1
 

@@ -16,10 +16,16 @@ from pathlib import Path
 
 from s9reg.errors import S9regError
 
-__all__ = ["replace_dir", "staging_dir"]
+__all__ = ["check_output", "replace_dir", "staging_dir"]
 
 
-def _check_output(output: Path, marker: str, error: type[S9regError]) -> None:
+def check_output(output: Path, *, marker: str, error: type[S9regError]) -> None:
+    """Check that ``output`` can be (re)placed, before any costly work.
+
+    Raises:
+        S9regError: (``error``) missing parent, not a directory, or a non-empty directory
+            without ``marker``.
+    """
     if not output.parent.is_dir():
         raise error(f"{output.parent}: the output's parent directory does not exist")
     if output.is_symlink() or (output.exists() and not output.is_dir()):
@@ -45,7 +51,7 @@ def staging_dir(output: Path, *, marker: str, error: type[S9regError]) -> Iterat
         S9regError: (``error``) ``output`` cannot be (re)placed: missing parent, not a
             directory, or a non-empty directory without ``marker``.
     """
-    _check_output(output, marker, error)
+    check_output(output, marker=marker, error=error)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.build-", dir=output.parent))
     except OSError as e:

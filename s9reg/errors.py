@@ -1,20 +1,45 @@
 """The exception root of s9reg and the families every layer shares.
 
-Tree (each family lives next to the code that raises it; this module holds the root and the
-families that more than one layer needs)::
+Every error s9reg raises on purpose, with its ``code`` and the module that defines it. Each
+family lives next to the code that raises it; this module holds the root and the families that
+more than one layer needs. A class without a module named is defined in its parent's module.
+``tests/unit/test_errors.py`` checks this tree against the classes, so it cannot drift::
 
-    S9regError                      exit_code 1, code "S9REG"
-    ├── ConfigError                 site-config.yaml problems (file, line, key)
-    ├── S9pkError                   .s9pk format (s9reg.s9pk.errors)
-    │   ├── MalformedArchiveError
-    │   ├── SignatureError
-    │   ├── IntegrityError
-    │   ├── ManifestError
-    │   ├── UnsupportedFormatError
-    │   └── KeyFormatError          key and PEM problems
-    └── ToolMissingError            an external binary is not installed
+    S9regError                          S9REG                       s9reg.errors
+    ├── ConfigError                     CONFIG
+    ├── ToolMissingError                TOOL_MISSING
+    ├── VersionError                    VERSION                     s9reg.exver.errors
+    ├── S9pkError                       S9PK                        s9reg.s9pk.errors
+    │   ├── MalformedArchiveError       S9PK_MALFORMED
+    │   ├── SignatureError              S9PK_SIGNATURE
+    │   ├── IntegrityError              S9PK_INTEGRITY
+    │   ├── ManifestError               S9PK_MANIFEST
+    │   ├── UnsupportedFormatError      S9PK_UNSUPPORTED
+    │   └── KeyFormatError              KEY_FORMAT
+    ├── RegistryError                   REGISTRY                    s9reg.registry.errors
+    │   ├── UnauthorizedSignerError     UNAUTHORIZED_SIGNER
+    │   ├── QueryError                  QUERY                       s9reg.registry.queries
+    │   └── InvalidParamsError          INVALID_PARAMS              s9reg.registry.queries
+    ├── CatalogueError                  CATALOGUE                   s9reg.catalogue.errors
+    ├── BuildError                      BUILD                       s9reg.builder.errors
+    ├── StorageError                    STORAGE                     s9reg.s3.errors
+    │   ├── StorageAuthError            STORAGE_AUTH
+    │   ├── StorageNotFoundError        STORAGE_NOT_FOUND
+    │   └── StorageUnavailableError     STORAGE_UNAVAILABLE
+    ├── PublishError                    PUBLISH                     s9reg.publish.errors
+    │   └── PublishConflictError        PUBLISH_CONFLICT
+    ├── ServeError                      SERVE                       s9reg.serve.errors
+    │   └── SourceError                 SERVE_SOURCE
+    │       └── SourceNotFoundError     SERVE_SOURCE_NOT_FOUND
+    └── CacheError                      CACHE                       s9reg.imagecache.errors
+        ├── ImageReferenceError         CACHE_BAD_REFERENCE
+        ├── ImageNotFoundError          CACHE_IMAGE_NOT_FOUND
+        ├── OfflineImageUnavailableError  OFFLINE_IMAGE_UNAVAILABLE
+        ├── RegistryHttpError           CACHE_HTTP
+        ├── UpstreamUnavailableError    CACHE_UNREACHABLE
+        └── EngineError                 CACHE_ENGINE
 
-This module imports nothing from s9reg.
+Every one exits the CLI with status 1 (``exit_code``). This module imports nothing from s9reg.
 """
 
 from __future__ import annotations

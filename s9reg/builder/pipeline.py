@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from s9reg._fs import replace_dir, staging_dir
+from s9reg._fs import check_output, replace_dir, staging_dir
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download, file_name_of, url_key
 from s9reg.builder.osindex import build_os_index, hash_url_images
@@ -265,6 +265,8 @@ def build_site(
         RegistryError: a package cannot be indexed, e.g. it has no icon (unless
             ``skip_invalid``).
     """
+    # Before downloading sources or hashing OS images.
+    check_output(settings.output, marker=SITE_FILE, error=BuildError)
     cache = VerifyCache(settings.cache_dir)
     with _download_dir(settings) as downloads:
         remote = _fetch_remote_sources(settings, downloads)

@@ -97,12 +97,13 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
             f"versions, {report.variants} files; nothing changed since the last build)"
         )
         return
+    # Added, removed, changed and unchanged count versions, skipped and verified count files.
     click.echo(
-        f"Built {report.output}: {report.packages} packages, {report.versions} versions, "
-        f"{report.variants} files ({len(report.added)} added, {len(report.removed)} removed, "
-        f"{len(report.changed)} changed, {len(report.unchanged)} unchanged, "
-        f"{len(report.skipped)} skipped; {report.verified} files verified, "
-        f"{report.from_cache} from the verification cache)"
+        f"Built {report.output}: {report.packages} packages, {report.versions} versions "
+        f"({len(report.added)} added, {len(report.removed)} removed, {len(report.changed)} "
+        f"changed, {len(report.unchanged)} unchanged), {report.variants} files "
+        f"({report.verified} verified, {report.from_cache} from the verification cache, "
+        f"{len(report.skipped)} skipped)"
     )
     t = report.timings
     if t:

@@ -32,6 +32,7 @@ from s9reg.publish import (
     PublishReport,
     PublishSettings,
     audit_published,
+    check_target,
     open_target,
     publish_files,
     publish_site,
@@ -218,6 +219,7 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         _finish(overlay.publish, as_json=as_json, dry_run=dry_run)
         return
     if site is None and build_mode is not False:
+        check_target(settings)  # a wrong --to or storage fails now, not after a long build
         # Dates the site's output lacks come from this target's live index (docs/publish.md).
         build_settings = replace(config.build_settings(cfg), published=live_source(settings))
         reason = "--build" if build_mode else stale_reason(build_settings, cfg.path)

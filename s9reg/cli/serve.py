@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from s9reg import config
 from s9reg.cli._app import App, config_option, console_err
-from s9reg.serve import run
+from s9reg.serve import ServeError, run
 
 
 def _listen(value: str | None) -> tuple[str, int] | None:
@@ -31,6 +32,29 @@ def _setup_logging(verbose: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     root.propagate = False
+
+
+def _site_origin(site: str | None, cfg: config.SiteConfig | None, config_path: Path) -> str:
+    """Where the site to serve was named, for a hint that fits what the user did."""
+    if site is not None:
+        source = click.get_current_context().get_parameter_source("site")
+        return "S9REG_SITE" if source == ParameterSource.ENVIRONMENT else "--site"
+    if cfg is not None and cfg.serve.site is not None:
+        return f"serve.site in {config_path}"
+    return f"output in {config_path}"
+
+
+def _check_local_site(site: str | None, origin: str) -> None:
+    """A local site must be a directory; say how to fix it where it was named."""
+    if site is None or site.startswith(("s3://", "http://", "https://")):
+        return
+    if Path(site).expanduser().is_dir():
+        return
+    if origin.startswith("output "):
+        hint = "run s9reg build first, or pass --site DIR|s3://…|https://…"
+    else:
+        hint = f"{origin} must name a built site: DIR, s3://bucket/prefix or https://…"
+    raise ServeError(f"{site}: not a directory (from {origin})", hint=hint)
 
 
 @click.command()
@@ -91,6 +115,7 @@ def serve(  # noqa: PLR0913, PLR0917 - one parameter per option
         raise click.UsageError("--tls-cert and --tls-key go together")
     tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
     settings = config.serve_settings(cfg, site=site, listen=address, workers=workers, tls=tls)
+    _check_local_site(settings.site, _site_origin(site, cfg, config_path))
     _setup_logging(app.verbose)
 
     def ready(host: str, port: int) -> None:

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from s9reg.publish.errors import PublishConflictError, PublishError
+from s9reg.publish.errors import PublishConflictError, PublishError, StorageError
 from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
 from s9reg.publish.settings import DirSettings, PublishSettings
 from s9reg.publish.state import (
@@ -243,6 +243,37 @@ def open_target(settings: PublishSettings, session: boto3.Session | None = None)
     from s9reg.publish.s3 import S3Target  # noqa: PLC0415 - boto3 only when needed
 
     return S3Target(settings.target, settings, session)
+
+
+def check_target(settings: PublishSettings) -> None:
+    """Check that the target can be published to, before anything costly (a build) is done.
+
+    A directory target is created (in a dry run only its nearest existing ancestor is
+    checked); an S3 target's pointer is read once, which checks the bucket and credentials.
+
+    Raises:
+        PublishError: the directory cannot be created, or overlaps the site.
+        StorageError: the storage cannot be read.
+    """
+    if isinstance(settings.target, DirSettings):
+        given = settings.target.path
+        if settings.dry_run:
+            where = given.absolute()
+            while not where.exists() and where != where.parent:
+                where = where.parent
+            if not where.is_dir():
+                raise PublishError(f"{given}: cannot publish there: {where} is not a directory")
+        else:
+            try:
+                given.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                msg = f"{given}: cannot create the publish directory: {e.strerror or e}"
+                raise PublishError(msg) from e
+    target = open_target(settings)
+    try:
+        target.read(POINTER_KEY)
+    finally:
+        target.close()
 
 
 def publish_site(
@@ -623,7 +654,7 @@ class _Publisher:
         """Best effort: drop the lease so the next run need not wait for it to go stale."""
         try:
             self._cas(self.pointer.with_lease(None, dirty=dirty))
-        except PublishError:
+        except (PublishError, StorageError):
             # The lease stays and goes stale; the next run takes it over.
             return
 

@@ -1,9 +1,13 @@
-"""Errors of ``s9reg publish`` (publishing-lessons.md §1, §3): storage failures and lost races."""
+"""Errors of ``s9reg publish`` (publishing-lessons.md §1, §3): storage failures and lost races.
+
+A storage failure is the shared :class:`s9reg.s3.StorageError` family (also for a directory
+target), re-exported here; a publish that stops on one leaves the previous site intact too.
+"""
 
 from __future__ import annotations
 
 from s9reg.errors import S9regError
-from s9reg.s3 import errors as s3_errors
+from s9reg.s3.errors import StorageError
 
 __all__ = ["PublishConflictError", "PublishError", "StorageError"]
 
@@ -12,16 +16,6 @@ class PublishError(S9regError):
     """A publish could not be planned or completed; the previous published site is intact."""
 
     code = "PUBLISH"
-
-
-class StorageError(PublishError, s3_errors.StorageError):
-    """The storage target refused or failed a request (after retries).
-
-    Both a :class:`PublishError` (the publish is abandoned, the live site intact) and a
-    :class:`s9reg.s3.StorageError` (the shared storage family; see ``transient``).
-    """
-
-    code = "STORAGE"
 
 
 class PublishConflictError(PublishError):

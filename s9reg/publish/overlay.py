@@ -22,7 +22,7 @@ from s9reg.builder import BuildReport, BuildSettings, build_site
 from s9reg.errors import S9regError
 from s9reg.exver import VersionString
 from s9reg.publish.engine import PublishProgress, PublishReport, open_target, publish_site
-from s9reg.publish.errors import PublishError
+from s9reg.publish.errors import PublishError, StorageError
 from s9reg.publish.settings import PublishSettings
 from s9reg.publish.state import POINTER_KEY, Manifest, Pointer, manifest_key
 from s9reg.publish.target import Target
@@ -116,7 +116,8 @@ def read_live_index(settings: PublishSettings) -> FullIndex | None:
     assets it added are those that publish gave them.
 
     Raises:
-        PublishError: the target cannot be read or its state or index is unusable.
+        PublishError: the state or index of the target is unusable.
+        StorageError: the target cannot be read.
     """
     try:
         target = open_target(settings)
@@ -124,13 +125,13 @@ def read_live_index(settings: PublishSettings) -> FullIndex | None:
             live = live_index(target)
         finally:
             target.close()
-    except PublishError as e:
+    except (PublishError, StorageError) as e:
         msg = f"cannot read the published registry for its publication dates: {e.message}"
         hint = (
-            "check the storage credentials, or build with --previous URL|DIR, or with "
-            "--no-previous to date versions missing from the output by SOURCE_DATE_EPOCH"
+            f"{e.hint or 'check the storage credentials'}; or build with --previous URL|DIR, "
+            "or with --no-previous to date versions missing from the output by SOURCE_DATE_EPOCH"
         )
-        raise type(e)(msg, hint=e.hint or hint, details=e.details) from e
+        raise type(e)(msg, hint=hint, details=e.details) from e
     return None if live is None else live.index
 
 

@@ -22,7 +22,6 @@ from s9reg.publish.errors import StorageError
 from s9reg.publish.policy import ObjectHeaders
 from s9reg.publish.settings import PublishSettings, S3Settings
 from s9reg.publish.target import PreconditionFailedError, RemoteObject
-from s9reg.s3 import errors as s3_errors
 from s9reg.s3.client import error_code, http_status, make_client, storage_error
 
 if TYPE_CHECKING:
@@ -51,15 +50,12 @@ class S3Target:
     ) -> None:
         self.s3 = s3
         self._prefix = f"{s3.prefix}/" if s3.prefix else ""
-        try:
-            self.client: S3Client = make_client(
-                s3,
-                session=session,
-                retries=settings.retries,
-                max_pool_connections=max(10, settings.jobs * 2 + 2),
-            )
-        except s3_errors.StorageError as e:
-            raise StorageError(e.message, hint=e.hint) from e
+        self.client: S3Client = make_client(
+            s3,
+            session=session,
+            retries=settings.retries,
+            max_pool_connections=max(10, settings.jobs * 2 + 2),
+        )
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold,
             multipart_chunksize=settings.multipart_chunksize,
@@ -76,10 +72,9 @@ class S3Target:
 
     def _fail(self, what: str, key: str, e: Exception) -> StorageError:
         found = storage_error(e, f"{self}: {what} {key}", self.client.meta.endpoint_url)
-        hint = found.hint
         if error_code(e) == "NoSuchBucket":
-            hint = f"create the bucket {self.s3.bucket} first"
-        return StorageError(found.message, hint=hint, transient=found.transient)
+            found.hint = f"create the bucket {self.s3.bucket} first"
+        return found
 
     def read(self, key: str) -> tuple[bytes, str] | None:
         """See :meth:`s9reg.publish.target.Target.read`."""

@@ -378,6 +378,9 @@ def pack_directory(  # noqa: PLR0913 - source, output, key, and three independen
         MalformedArchiveError: a name in ``src`` cannot be stored.
         S9pkError: ``src`` cannot be read or ``out`` cannot be written.
     """
+    out_dir = Path(out).absolute().parent
+    if not out_dir.is_dir():  # before hashing what may be gigabytes of images
+        raise S9pkError(f"cannot write {out}: {out_dir} is not a directory")
     try:
         tree = tree_from_directory(Path(src))
     except OSError as e:

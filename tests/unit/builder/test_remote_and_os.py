@@ -60,6 +60,19 @@ def _later(path: Path) -> None:
 # --- remote package sources -------------------------------------------------------------------
 
 
+def test_output_checked_before_anything_is_downloaded(
+    tmp_path: Path, http: tuple[str, Path, list[int]]
+) -> None:
+    base, root, statuses = http
+    pkg(root, "hello.s9pk")
+    s = settings(
+        tmp_path, [], remote_sources=(f"{base}/hello.s9pk",), output=tmp_path / "no" / "site"
+    )
+    with pytest.raises(BuildError, match="parent directory does not exist"):
+        build_site(s)
+    assert statuses == []
+
+
 def test_remote_source_downloaded_verified_and_kept_as_mirror(
     tmp_path: Path, http: tuple[str, Path, list[int]]
 ) -> None:

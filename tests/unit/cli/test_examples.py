@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import stat
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
+import yaml
 
 from s9reg.cli import main
 from s9reg.registry import FullIndex
@@ -73,3 +76,42 @@ def test_examples_build_a_complete_demo_registry(
     # the second run is a no-op, and repacking keeps up-to-date packages
     assert "Up to date" in run(["build", "--config", str(checkout / "site-config.yaml")], capsys)[1]
     assert "9 up to date" in run(["demo", "examples", str(checkout / "examples")], capsys)[1]
+
+
+def test_example_icons_need_no_font() -> None:
+    # A <text> glyph depends on the viewer's fonts: no font of a stock Debian has U+20BF (₿),
+    # so the first catalogue card showed a missing-glyph box. The icons are drawn as paths.
+    icons = sorted(REPO.glob("examples/**/*.svg"))
+    assert len(icons) >= 10
+    for icon in icons:
+        root = ET.parse(icon).getroot()
+        drawn = {el.tag.rpartition("}")[2] for el in root.iter()}
+        assert "text" not in drawn, icon
+        assert "path" in drawn, icon
+
+
+WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "nine": 9, "ten": 10}
+
+
+def test_site_config_header_counts_what_it_builds() -> None:
+    text = (REPO / "site-config.yaml").read_text()
+    header = " ".join(line.lstrip("# ") for line in text.splitlines()[:8])
+    said = {
+        what: WORDS[m.group(1)]
+        for what, pattern in {
+            "sources": r"(\w+) packages \(",
+            "ids": r"\((\w+) ids",
+            "categories": r"(\w+) categories",
+            "signers": r"(\w+) signers",
+        }.items()
+        if (m := re.search(pattern, header)) is not None
+    }
+    config = yaml.safe_load(text)
+    sources = [p for p in (REPO / "examples/packages").glob("*/*") if p.is_dir()]
+    ids = {json.loads((p / "manifest.json").read_text())["id"] for p in sources}
+    assert said == {
+        "sources": len(sources),
+        "ids": len(ids),
+        "categories": len(config["categories"]),
+        "signers": len(config["signers"]),
+    }

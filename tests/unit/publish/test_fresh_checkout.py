@@ -139,7 +139,7 @@ def test_unreadable_storage_is_a_one_line_error(
     assert not (root / "_site").exists()
     code, out, err = run(["build", *cfg, "--no-previous"], capsys)
     assert code == 0, err
-    assert "9 files (8 added" in out
+    assert "8 versions (8 added" in out
 
 
 def test_fresh_checkout_with_a_directory_target(

@@ -113,3 +113,19 @@ def test_publish_files_adds_to_published_site_without_sources(
     code, _, err = run(["publish", "--config", cfg, "--no-build", str(new)], capsys)
     assert code == 2
     assert "do not apply" in err
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["publish", "dry run"])
+def test_publish_to_an_impossible_directory_fails_before_building(
+    demo: Path, capsys: pytest.CaptureFixture[str], dry_run: bool
+) -> None:
+    # It used to build first, then fail naming <dir>/_s9reg instead of the directory given.
+    (demo / "a-file").write_text("")
+    to = str(demo / "a-file" / "public")
+    cfg = str(demo / "site-config.yaml")
+    code, _, err = run(["publish", "--config", cfg, "--to", to, *(["--dry-run"] * dry_run)], capsys)
+    assert code == 1
+    assert f"ERROR {to}: " in err
+    assert "_s9reg" not in err
+    assert "building first" not in err
+    assert not (demo / "_site").exists()

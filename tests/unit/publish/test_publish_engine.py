@@ -15,6 +15,7 @@ from pubkit import Bucket, Recorder, error_response, race, sha, site_files, writ
 from s9reg.publish import Phase, PublishConflictError, PublishError, classify, publish_site
 from s9reg.publish.policy import CACHE_DOCUMENT
 from s9reg.publish.state import POINTER_KEY, manifest_key
+from s9reg.s3 import StorageAuthError, StorageError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -309,9 +310,8 @@ def test_persistent_errors_fail_cleanly_previous_intact(
             return error_response(500, "InternalError")
         return None
 
-    with pytest.raises(PublishError, match="InternalError") as exc:
+    with pytest.raises(StorageError, match="InternalError"):
         publish(moto_bucket, site, Recorder(fault=broken), retries=1)
-    assert not isinstance(exc.value, PublishConflictError)
     pointer = moto_bucket.pointer()
     assert pointer.generation == 1
     assert pointer.lease is None
@@ -367,7 +367,7 @@ def test_no_credentials_is_a_clear_error(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     site = write_site(tmp_path / "site", site_files("a"))
     settings = moto_bucket.settings(site)
-    with pytest.raises(PublishError, match="cannot read"):
+    with pytest.raises(StorageAuthError, match="cannot read"):
         publish_site(settings)  # the AWS chain is empty in tests
 
 
@@ -387,7 +387,7 @@ def test_failure_inside_multipart_upload_then_rerun(moto_bucket: Bucket, tmp_pat
                 raise ConnectionResetError("injected: connection lost mid-part")
 
     mp = {"multipart_threshold": 5 << 20, "multipart_chunksize": 5 << 20, "retries": 1}
-    with pytest.raises(PublishError, match=r"hello_big\.s9pk"):
+    with pytest.raises(StorageError, match=r"hello_big\.s9pk"):
         publish(moto_bucket, site, Recorder(fault=cut), **mp)
     assert moto_bucket.pointer().generation == 1
     assert moto_bucket.pointer().dirty

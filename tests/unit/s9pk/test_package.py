@@ -347,6 +347,13 @@ def test_pack_priority_order(src: Path, tmp_path: Path) -> None:
         read_archive(fh).verify_all()
 
 
+def test_pack_checks_the_output_directory_before_reading(tmp_path: Path) -> None:
+    # Hashing a package's images can take minutes: a mistyped -o must fail before that.
+    out = tmp_path / "missing" / "hello.s9pk"
+    with pytest.raises(S9pkError, match=r"hello\.s9pk: .*missing is not a directory"):
+        pack_directory(tmp_path / "no-such-source", out, KEY)
+
+
 def test_pack_refuses_extra_files(src: Path, tmp_path: Path) -> None:
     (src / "README.md").write_text("hi")
     (src / "images" / "riscv64").mkdir()

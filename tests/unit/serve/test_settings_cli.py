@@ -16,6 +16,7 @@ from serve_client import BuiltSite, free_port, request, rpc
 from s9reg import config
 from s9reg.cli import cli
 from s9reg.errors import ConfigError
+from s9reg.s9pk.keys import PrivateKey
 from s9reg.serve import ServeSettings
 
 BASE = """\
@@ -160,3 +161,48 @@ def test_serve_process_logs_and_stops_on_sigterm(built_site: BuiltSite, tmp_path
     assert "rpc=index" in text
     assert "SECRET-SIG" not in text
     assert "stopping" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "config_text", "hint"),
+    [
+        pytest.param(
+            ["--site", "/nonexistent/site"], {}, None, "--site must name a built site", id="--site"
+        ),
+        pytest.param(
+            [], {"S9REG_SITE": "/nonexistent/site"}, None, "S9REG_SITE must name", id="env"
+        ),
+        pytest.param(
+            [], {}, "serve:\n  site: /nonexistent/site\n", "serve.site in ", id="serve.site"
+        ),
+        pytest.param([], {}, "", "run s9reg build first", id="output not built"),
+    ],
+)
+def test_missing_site_hint_fits_where_it_was_named(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    env: dict[str, str],
+    config_text: str | None,
+    hint: str,
+) -> None:
+    # A user who passed --site was told "or pass --site": the hint names where the path came from.
+    from helpers.cli import run_cli  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if config_text is not None:
+        key = PrivateKey(b"\x07" * 32)
+        (tmp_path / "site-config.yaml").write_text(
+            "registry:\n  name: T\n  url: http://127.0.0.1:5959/\n"
+            f"signers:\n  - name: A\n    keys: ['{key.public_key.to_pem().strip()}']\n"
+            "    admin: true\n" + config_text
+        )
+    code, _, err = run_cli(["serve", *args], capsys)
+    assert code == 1
+    assert "not a directory" in err
+    assert hint in err
+    if args or env:
+        assert "pass --site" not in err

@@ -147,11 +147,12 @@ class _Dates:
     """When each asset was first published, as known before this build.
 
     Per asset: the previous output (and ``base``) first, then the registry's published index,
-    which is read once and only when needed.
+    which is read once and only when needed; with ``published_first``, the other way round.
     """
 
     known: Mapping[_AssetKey, datetime]
     source: IndexSource | None
+    published_first: bool = False
     index: FullIndex | None = None
     loaded: bool = False
     from_index: dict[_AssetKey, datetime] = field(default_factory=dict)
@@ -165,6 +166,8 @@ class _Dates:
         return self.index
 
     def first_seen(self, key: _AssetKey) -> datetime | None:
+        if self.published_first and self.published() is not None and key in self.from_index:
+            return self.from_index[key]
         got = self.known.get(key)
         if got is None and self.published() is not None:
             got = self.from_index.get(key)
@@ -299,8 +302,8 @@ def _build(
     first_seen = _first_seen(previous[0]) if previous[0] is not None else {}
     if settings.base is not None:
         first_seen = {**_first_seen(settings.base), **first_seen}
-    dates = _Dates(first_seen, settings.published)
-    if previous[0] is None:
+    dates = _Dates(first_seen, settings.published, settings.published_first)
+    if previous[0] is None or settings.published_first:
         # Read before anything is staged: every asset needs it, and so does the report.
         dates.published()
     with staging_dir(settings.output, marker=SITE_FILE, error=BuildError) as staged:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from s9reg._json import JSONValue
 from s9reg.build.cache import (
     BuildStamp,
     CacheEntry,
@@ -63,7 +64,6 @@ from s9reg.registry.model import (
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_encode
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
-from s9reg.s9pk.manifest import JSONValue
 from s9reg.s9pk.package import S9pk
 
 __all__ = ["BuildProgress", "BuildReport", "PackageRef", "SkippedFile", "build_site"]

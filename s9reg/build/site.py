@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
+from s9reg._json import JSONValue
 from s9reg.errors import S9regError
 from s9reg.exver import VersionRange, VersionString
 from s9reg.registry import queries
@@ -32,7 +33,6 @@ from s9reg.registry.queries import (
     PackageGetParams,
     PackageResponse,
 )
-from s9reg.s9pk.manifest import JSONValue
 
 __all__ = [
     "INDEX_FILE",

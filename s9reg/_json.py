@@ -123,8 +123,9 @@ class Reader:
     """Reads decoded JSON values by type, collecting every problem with its key path.
 
     Each getter returns the typed value, or None when the value is not of that type (the
-    problem is then recorded). Callers substitute a placeholder and go on, so that one pass
-    names every problem; they raise once, from :attr:`problems`, at the end.
+    problem is then recorded) or is :data:`ABSENT` (nothing recorded: a required key that is
+    missing was reported by :meth:`Struct.required`). Callers substitute a placeholder and go
+    on, so that one pass names every problem; they raise once, from :attr:`problems`, at the end.
 
     Attributes:
         problems: the problems so far, in the order found, without repeats.
@@ -140,6 +141,12 @@ class Reader:
         if item not in self._seen:
             self._seen.add(item)
             self.problems.append(item)
+
+    def _expected(self, value: object, path: str, what: str) -> None:
+        # An absent value was reported where it was required (``Struct.required``), or is
+        # allowed: either way it is not a second problem.
+        if value is not ABSENT:
+            self.add(path, f"expected {what}")
 
     # --- documents ------------------------------------------------------------------------
 
@@ -196,7 +203,7 @@ class Reader:
         (``duplicate field `id```); repeated unknown keys are accepted (the last value wins).
         """
         if not isinstance(value, dict):
-            self.add(path, "expected a JSON object")
+            self._expected(value, path, "a JSON object")
             return None
         repeated = value.repeated if isinstance(value, JSONObject) else frozenset()
         for name in sorted(repeated & fields):
@@ -206,7 +213,7 @@ class Reader:
     def entries(self, value: object, path: str) -> Iterator[tuple[str, object, str]]:
         """``(key, value, key path)`` of an object read as a map (repeated keys: the last wins)."""
         if not isinstance(value, dict):
-            self.add(path, "expected a JSON object")
+            self._expected(value, path, "a JSON object")
             return
         for k, v in value.items():
             yield k, v, at(path, k)
@@ -214,7 +221,7 @@ class Reader:
     def items(self, value: object, path: str) -> list[tuple[object, str]] | None:
         """``(value, key path)`` of each element of an array, or None if it is not one."""
         if not isinstance(value, list):
-            self.add(path, "expected a JSON array")
+            self._expected(value, path, "a JSON array")
             return None
         return [(v, at(path, i)) for i, v in enumerate(value)]
 
@@ -224,7 +231,7 @@ class Reader:
         """A string."""
         if isinstance(value, str):
             return value
-        self.add(path, "expected a string")
+        self._expected(value, path, "a string")
         return None
 
     def opt_string(self, value: object, path: str) -> str | None:
@@ -235,14 +242,14 @@ class Reader:
         """``true`` or ``false``."""
         if isinstance(value, bool):
             return value
-        self.add(path, "expected true or false")
+        self._expected(value, path, "true or false")
         return None
 
     def u64(self, value: object, path: str) -> int | None:
         """An integer from 0 to 2**64 - 1."""
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= U64_MAX:
             return value
-        self.add(path, "expected an unsigned 64-bit integer")
+        self._expected(value, path, "an unsigned 64-bit integer")
         return None
 
     def strings(self, value: object, path: str) -> list[str]:

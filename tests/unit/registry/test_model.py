@@ -696,3 +696,34 @@ def test_data_url_mime_may_carry_parameters() -> None:
     raw = minimal_pvi()
     raw["icon"] = "data:image/svg+xml;charset=utf-8;base64,PHN2Zy8+"
     assert PackageVersionInfo.from_dict(raw).icon == raw["icon"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    doc = copy.deepcopy(json.loads(dump_json(full_index())))
+    doc["name"] = 3
+    del doc["os"]
+    doc["package"]["packages"]["hello"]["categories"] = "a"
+    with pytest.raises(RegistryError) as info:
+        FullIndex.from_dict(doc)
+    assert str(info.value) == "name: expected a string (and 2 more)"
+    assert info.value.details is not None
+    assert info.value.details.splitlines() == [
+        "name: expected a string",
+        "package.packages.hello.categories: expected a JSON array",
+        "os: required key missing",
+    ]
+
+
+def test_from_bytes_refuses_a_repeated_field_and_accepts_repeated_map_keys() -> None:
+    text = dump_json(full_index()).decode()
+    with pytest.raises(RegistryError, match=r"^duplicate field `name`$"):
+        FullIndex.from_bytes(text.replace('{"name":', '{"name":"x","name":', 1).encode())
+    repeated = text.replace('"os":{', '"os":{"versions":{},', 1)
+    with pytest.raises(RegistryError, match=r"^os: duplicate field `versions`$"):
+        FullIndex.from_bytes(repeated.encode())
+    with pytest.raises(RegistryError, match=r"^invalid JSON"):
+        FullIndex.from_bytes(b"{")
+    unknown = text.replace('{"name":', '{"x":1,"x":2,"name":', 1)
+    assert FullIndex.from_bytes(unknown.encode()) == full_index()
+    mapped = text.replace('"categories":{', '"categories":{"ai":{"name":"X"},', 1)
+    assert FullIndex.from_bytes(mapped.encode()) == full_index()  # the last "ai" wins

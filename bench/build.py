@@ -33,7 +33,7 @@ from pathlib import Path
 
 import blake3
 
-from s9reg.build import BuildSettings, build_site
+from s9reg.builder import BuildSettings, build_site
 from s9reg.registry.model import Guid, SignerInfo
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.keys import PrivateKey, write_private_key

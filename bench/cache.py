@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "cache"))
 from registry_kit import PlainRegistry, compact, free_port, sha
 
-from s9reg.cache.oci import OCI_MANIFEST, Manifest, RegistryClient
-from s9reg.cache.settings import CacheSettings, Upstream
-from s9reg.cache.supervisor import Supervisor
+from s9reg.imagecache.oci import OCI_MANIFEST, Manifest, RegistryClient
+from s9reg.imagecache.settings import CacheSettings, Upstream
+from s9reg.imagecache.supervisor import Supervisor
 
 MIB = 1 << 20
 LAYERS = 4

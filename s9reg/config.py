@@ -23,9 +23,11 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from s9reg.build import BuildSettings, CategorySettings
-from s9reg.build.settings import IncompleteArches, OsReleaseSettings
-from s9reg.cache import (
+from s9reg.builder import BuildSettings, CategorySettings
+from s9reg.builder.settings import IncompleteArches, OsReleaseSettings
+from s9reg.errors import ConfigError, S9regError
+from s9reg.exver import Version, VersionRange
+from s9reg.imagecache import (
     DEFAULT_CURATED,
     DEFAULT_UPSTREAMS,
     CacheSettings,
@@ -34,8 +36,6 @@ from s9reg.cache import (
     UploadPurging,
     Upstream,
 )
-from s9reg.errors import ConfigError, S9regError
-from s9reg.exver import Version, VersionRange
 from s9reg.publish import settings as publishing
 from s9reg.publish.settings import S3Settings
 from s9reg.registry import ContactInfo, Guid, SignerInfo

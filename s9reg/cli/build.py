@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from s9reg import config
-from s9reg.build import build_site
-from s9reg.build.pipeline import BuildReport
+from s9reg.builder import build_site
+from s9reg.builder.pipeline import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
 from s9reg.units import human_size

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,14 @@ from rich.progress import (
 )
 
 from s9reg import config
-from s9reg.cache import (
+from s9reg.cli._app import config_option as shared_config_option
+from s9reg.cli._app import console_err, is_tty
+from s9reg.errors import S9regError
+from s9reg.imagecache import (
     CacheError,
     CacheSettings,
     CopyResult,
     CopyStatus,
-    EngineError,
     ImageRef,
     check_image,
     cleanup,
@@ -38,19 +38,19 @@ from s9reg.cache import (
     list_images,
     rewrite_compose,
 )
-from s9reg.cache import preload as preloading
-from s9reg.cache.daemon import engine_for_storage, require_running, run_daemon, stop_daemon
-from s9reg.cache.engine import Layout
-from s9reg.cache.oci import RegistryClient
-from s9reg.cache.settings import resolve_upstream
-from s9reg.cache.store import disk_usage
-from s9reg.cache.supervisor import read_state, upstream_online
-from s9reg.cli._app import config_option as shared_config_option
-from s9reg.cli._app import console_err, is_tty
-from s9reg.errors import S9regError
+from s9reg.imagecache import preload as preloading
+from s9reg.imagecache.daemon import (
+    engine_for_storage,
+    require_running,
+    run_daemon,
+    start_daemon,
+    stop_daemon,
+)
+from s9reg.imagecache.oci import RegistryClient
+from s9reg.imagecache.settings import resolve_upstream
+from s9reg.imagecache.store import disk_usage
+from s9reg.imagecache.supervisor import read_state, upstream_online
 from s9reg.units import human_size
-
-UP_TIMEOUT = 60.0
 
 config_option = shared_config_option("Site configuration (section image_cache).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -101,41 +101,12 @@ def up(config_path: Path, foreground: bool) -> None:
     if foreground:
         run_daemon(settings)
         return
-    state = read_state(settings)
-    if state is not None:
-        click.echo(f"The image cache already runs (pid {state.get('pid')}).")
+    started = start_daemon(settings, config_path)
+    state = started.state
+    if not started.started:
+        click.echo(f"The image cache already runs (pid {started.pid}).")
         return
-    layout = Layout(settings.data_dir)
-    layout.log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = layout.log_dir / "supervisor.log"
-    argv = [sys.executable, "-m", "s9reg", "cache", "up", "--foreground"]
-    argv += ["--config", str(config_path.resolve())]
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=str(config_path.resolve().parent),
-        )
-    deadline = time.monotonic() + UP_TIMEOUT
-    while True:
-        state = read_state(settings)
-        if state is not None and state.get("ready") and state.get("pid") == proc.pid:
-            break
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-            error = next((ln for ln in reversed(tail) if ln.startswith("ERROR ")), None)
-            raise EngineError(
-                f"the image cache did not start ({error or 'see ' + str(log_path)})",
-                hint=f"log: {log_path}",
-                details="\n".join(tail),
-            )
-        time.sleep(0.05)
-    # Reap the daemon if it exits while this process still runs (only in tests or scripts).
-    threading.Thread(target=proc.wait, daemon=True).start()
-    click.echo(f"Image cache running (pid {proc.pid}); management API on {state['api_url']}.")
+    click.echo(f"Image cache running (pid {started.pid}); management API on {state['api_url']}.")
     for inst in state["instances"]:
         click.echo(f"  {inst['name']}: {inst['url']} ({inst['mode']})")
 

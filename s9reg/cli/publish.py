@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from s9reg import config
-from s9reg.build import build_site
+from s9reg.builder import build_site
 from s9reg.cli._app import config_option, console_err, is_tty
 from s9reg.cli._progress import transfer_bar
 from s9reg.publish import (

@@ -20,7 +20,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from s9reg.build.site import SITE_FILE
 from s9reg.publish.errors import PublishConflictError, PublishError
 from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
 from s9reg.publish.settings import DirSettings, PublishSettings
@@ -36,6 +35,7 @@ from s9reg.publish.state import (
     manifest_key,
 )
 from s9reg.publish.target import DirTarget, PreconditionFailedError, Target, file_sha256
+from s9reg.site_layout import SITE_FILE
 
 if TYPE_CHECKING:
     import boto3

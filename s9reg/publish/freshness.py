@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from s9reg.build import BuildSettings
-from s9reg.build.site import SITE_FILE
+from s9reg.builder import BuildSettings
+from s9reg.site_layout import SITE_FILE
 
 __all__ = ["stale_reason"]
 

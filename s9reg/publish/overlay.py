@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from s9reg.build import BuildReport, BuildSettings, build_site
+from s9reg.builder import BuildReport, BuildSettings, build_site
 from s9reg.errors import S9regError
 from s9reg.exver import VersionString
 from s9reg.publish.engine import PublishProgress, PublishReport, open_target, publish_site
@@ -27,10 +27,11 @@ from s9reg.publish.settings import PublishSettings
 from s9reg.publish.state import POINTER_KEY, Manifest, Pointer, manifest_key
 from s9reg.publish.target import Target
 from s9reg.registry.model import FullIndex, PackageInfo, PackageVersionInfo
+from s9reg.site_layout import INDEX_FILE
 
 __all__ = ["OverlayReport", "PublishedIndex", "publish_files", "read_published_index"]
 
-INDEX_KEY = "index.json"
+INDEX_KEY = INDEX_FILE
 
 
 def _now() -> datetime:

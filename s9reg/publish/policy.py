@@ -10,6 +10,8 @@ import mimetypes
 from dataclasses import dataclass
 from enum import IntEnum
 
+from s9reg.site_layout import IMMUTABLE_PREFIXES, ROOT_DOCUMENTS, RPC_DIR
+
 __all__ = [
     "CACHE_DOCUMENT",
     "CACHE_IMMUTABLE",
@@ -58,9 +60,7 @@ _TEXT_TYPES = {
 _DOCUMENTS = frozenset({"json", "html", "htm", "xml", "atom", "rss", "txt", "md"})
 _FEEDS = frozenset({"xml", "atom", "rss"})
 # Top-level files published last of all: the entry points that name everything else.
-ROOT_DOCUMENTS = ("index.json", "index.html", "s9reg-site.json")
-RPC_PREFIX = "rpc.v0/"
-IMMUTABLE_PREFIXES = ("_icons/",)
+RPC_PREFIX = RPC_DIR + "/"
 
 
 class Phase(IntEnum):

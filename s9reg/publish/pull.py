@@ -20,10 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from s9reg.build.site import replace_dir, staging_dir
+from s9reg._fs import replace_dir, staging_dir
+from s9reg.builder import BuildError
 from s9reg.publish.errors import PublishError, StorageError
 from s9reg.publish.state import POINTER_KEY, STATE_DIR, Manifest, Pointer, manifest_key
 from s9reg.publish.target import DirTarget, Target, file_sha256
+from s9reg.site_layout import SITE_FILE
 
 __all__ = ["PullReport", "live_manifest", "pull_site", "stream_object"]
 
@@ -163,7 +165,7 @@ def pull_site(target: Target, dest: Path, *, jobs: int = 8) -> PullReport:
     manifest = live_manifest(target)
     keys = sorted(k for k in manifest.objects if not k.startswith(f"{STATE_DIR}/"))
     counts = {"downloaded": 0, "reused": 0, "bytes": 0}
-    with staging_dir(dest) as staged:
+    with staging_dir(dest, marker=SITE_FILE, error=BuildError) as staged:
 
         def one(key: str) -> tuple[bool, int]:
             entry = manifest.objects[key]
@@ -179,7 +181,7 @@ def pull_site(target: Target, dest: Path, *, jobs: int = 8) -> PullReport:
             for downloaded, size in pool.map(one, keys):
                 counts["downloaded" if downloaded else "reused"] += 1
                 counts["bytes"] += size
-        replace_dir(staged, dest)
+        replace_dir(staged, dest, error=BuildError)
     return PullReport(
         dest=dest,
         generation=manifest.generation,

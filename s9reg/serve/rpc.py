@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from s9reg._json import JSONValue
-from s9reg.build.site import ALL_PACKAGES
 from s9reg.exver import VersionString
 from s9reg.registry import dump_json
 from s9reg.registry.errors import RegistryError
@@ -42,6 +41,13 @@ from s9reg.serve.auth import verify_request
 from s9reg.serve.metrics import Metrics
 from s9reg.serve.settings import ServeSettings
 from s9reg.serve.site import Snapshot
+from s9reg.site_layout import (
+    RPC_CATEGORY_LIST,
+    RPC_INFO,
+    RPC_PACKAGE_INDEX,
+    package_get_result,
+    signer_list_result,
+)
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -379,8 +385,7 @@ class RpcHandler:
         if parsed.id is not None and parsed.target_version is not None:
             return self._install_get(parsed, snap, device, counts)
         if device is None and parsed.target_version is None and parsed.source_version is None:
-            pid = parsed.id if parsed.id is not None else ALL_PACKAGES
-            pre = snap.results.get(f"package.get/{pid}/{parsed.level}.json")
+            pre = snap.results.get(package_get_result(parsed.id, parsed.level))
             if pre is not None:
                 return pre
         key = (
@@ -442,9 +447,9 @@ def _sort_key(v: VersionString) -> tuple[object, ...]:
 
 
 _PRECOMPUTED = {
-    "info": "info.json",
-    "package.index": "package.index.json",
-    "package.category.list": "package.category.list.json",
+    "info": RPC_INFO,
+    "package.index": RPC_PACKAGE_INDEX,
+    "package.category.list": RPC_CATEGORY_LIST,
 }
 
 
@@ -460,7 +465,7 @@ def _static_call(method: str, params: object, snap: Snapshot) -> bytes:  # noqa:
         return _compact(os_version_signer_list(index, params))
     if method == "package.signer.list":
         pid = params.get("id") if isinstance(params, dict) else None
-        pre = snap.results.get(f"package.signer.list/{pid}.json") if isinstance(pid, str) else None
+        pre = snap.results.get(signer_list_result(pid)) if isinstance(pid, str) else None
         return pre if pre is not None else _compact(package_signer_list(index, params))
     pre = snap.results.get(_PRECOMPUTED[method])
     if pre is not None:

@@ -17,10 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from s9reg.build.site import ALL_PACKAGES, INDEX_FILE, OTHER_VERSIONS, RPC_DIR, SITE_FILE
 from s9reg.registry import FullIndex, RegistryError, dump_json
+from s9reg.registry.queries import OTHER_VERSIONS
 from s9reg.serve.errors import SourceError, SourceNotFoundError
 from s9reg.serve.sources import Source
+from s9reg.site_layout import (
+    INDEX_FILE,
+    RPC_CATEGORY_LIST,
+    RPC_DIR,
+    RPC_INFO,
+    RPC_PACKAGE_INDEX,
+    SITE_FILE,
+    package_get_result,
+    signer_list_result,
+)
 
 __all__ = ["INDEX_FILE", "RPC_DIR", "SITE_FILE", "SiteLoader", "Snapshot", "rpc_file_names"]
 
@@ -30,10 +40,10 @@ log = logging.getLogger(__name__)
 
 def rpc_file_names(index: FullIndex) -> list[str]:
     """The ``rpc.v0/`` files a build writes for ``index`` (docs/site-layout.md)."""
-    names = ["info.json", "package.index.json", "package.category.list.json"]
-    for pid in (ALL_PACKAGES, *sorted(index.package.packages)):
-        names.extend(f"package.get/{pid}/{level}.json" for level in OTHER_VERSIONS)
-    names.extend(f"package.signer.list/{pid}.json" for pid in sorted(index.package.packages))
+    names = [RPC_INFO, RPC_PACKAGE_INDEX, RPC_CATEGORY_LIST]
+    for pid in (None, *sorted(index.package.packages)):
+        names.extend(package_get_result(pid, level) for level in OTHER_VERSIONS)
+    names.extend(signer_list_result(pid) for pid in sorted(index.package.packages))
     return names
 
 

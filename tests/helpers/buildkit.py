@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from s9reg.build import BuildSettings, CategorySettings
+from s9reg.builder import BuildSettings, CategorySettings
 from s9reg.exver import VersionRange
 from s9reg.registry import FullIndex, Guid, SignerInfo
 from s9reg.s9pk.demo import demo_package_tree

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_ts_bindings import OSB, tsc
 
-from s9reg.build import build_site
-from s9reg.build.settings import OsReleaseSettings
+from s9reg.builder import build_site
+from s9reg.builder.settings import OsReleaseSettings
 from s9reg.exver import Version, VersionRange
 
 from helpers.buildkit import ADMIN, ALICE, REGISTRY, pkg, settings

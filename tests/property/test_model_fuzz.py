@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s9reg.build import build_site
+from s9reg.builder import build_site
 from s9reg.registry import FullIndex, RegistryError
 from s9reg.registry.model import GetPackageResponse, PackageInfo, PackageVersionInfo
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from s9reg.build import BuildSettings, CategorySettings, build_site
+from s9reg.builder import BuildSettings, CategorySettings, build_site
 from s9reg.catalogue import CatalogueOptions, PackageExtras, render
 from s9reg.exver import Version, VersionRange
 from s9reg.registry import FullIndex, Guid, OsIndex, OsVersionInfo, RegistryAsset, SignerInfo
@@ -200,7 +200,7 @@ def os_index() -> OsIndex:
 
 
 def build_demo_site(workdir: Path, *, hostile: bool = True) -> DemoSite:
-    """Build the registry site with s9reg.build, render the catalogue into it, return both.
+    """Build the registry site with s9reg.builder, render the catalogue into it, return both.
 
     The build does not add OS releases yet, so one is added to the index before rendering.
     """

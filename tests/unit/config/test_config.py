@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s9reg import config
-from s9reg.build import IncompleteArches
+from s9reg.builder import IncompleteArches
 from s9reg.config import (
     Contact,
     LocalSource,

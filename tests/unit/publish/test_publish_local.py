@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pubkit import site_files, write_site
 
-from s9reg.build import BuildSettings
+from s9reg.builder import BuildSettings
 from s9reg.errors import ConfigError
 from s9reg.publish import (
     DirSettings,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pubkit import Bucket, Recorder, race, sha
 
-from s9reg.build import BuildSettings, build_site
+from s9reg.builder import BuildSettings, build_site
 from s9reg.errors import S9regError
 from s9reg.publish import (
     OverlayReport,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pubkit import Bucket, site_files, write_site
 
-from s9reg.build import BuildError
+from s9reg.builder import BuildError
 from s9reg.publish import publish_site
 from s9reg.publish.errors import PublishError
 from s9reg.publish.pull import pull_site

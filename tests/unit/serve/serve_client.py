@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from s9reg.build import BuildSettings, CategorySettings, build_site
+from s9reg.builder import BuildSettings, CategorySettings, build_site
 from s9reg.exver import VersionRange
 from s9reg.registry import Guid, SignerInfo
 from s9reg.s9pk.demo import demo_package_tree

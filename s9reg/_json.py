@@ -67,13 +67,25 @@ ABSENT: Final = Absent.ABSENT
 
 
 class Problem(NamedTuple):
-    """One problem and the key path of the value it is about (``""``: the whole document)."""
+    """One problem and the key path of the value it is about (``""``: the whole document).
+
+    Attributes:
+        path: the key path (:func:`at`).
+        problem: what is wrong, without location.
+        line: the 1-based line in the file, for formats that keep it (YAML); else None.
+    """
 
     path: str
     problem: str
+    line: int | None = None
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}" if self.path else self.problem
+
+    def located(self, file: str | None) -> str:
+        """``file:line: path: problem``, leaving out the parts that are not known."""
+        where = ":".join(str(x) for x in (file, self.line) if x is not None)
+        return f"{where}: {self}" if where else str(self)
 
 
 def summary(problems: Sequence[Problem]) -> Problem:
@@ -81,12 +93,12 @@ def summary(problems: Sequence[Problem]) -> Problem:
     first = problems[0]
     if len(problems) == 1:
         return first
-    return Problem(first.path, f"{first.problem} (and {len(problems) - 1} more)")
+    return first._replace(problem=f"{first.problem} (and {len(problems) - 1} more)")
 
 
-def details(problems: Sequence[Problem], prefix: str | None = None) -> str:
-    """Every problem on its own line, each after ``prefix: `` when given."""
-    return "\n".join(f"{prefix}: {p}" if prefix else str(p) for p in problems)
+def details(problems: Sequence[Problem], file: str | None = None) -> str:
+    """Every problem on its own line, located in ``file`` when given (:meth:`Problem.located`)."""
+    return "\n".join(p.located(file) for p in problems)
 
 
 class JSONObject(dict[str, object]):
@@ -303,6 +315,11 @@ class Struct:
     def get(self, name: str) -> object:
         """Field ``name``, or :data:`ABSENT`."""
         return self.data.get(name, ABSENT)
+
+    def opt(self, name: str) -> object:
+        """Field ``name``, or None when it is absent or ``null`` (an ``Option``)."""
+        value = self.data.get(name)
+        return None if value is ABSENT else value
 
     def required(self, name: str) -> object:
         """Field ``name``; :data:`ABSENT` and a ``required key missing`` problem if absent."""

@@ -260,8 +260,8 @@ def _dependencies(r: Reader, value: object) -> dict[str, DepInfo]:
         s = r.struct(v, sub, _DEP_INFO_FIELDS)
         if s is None:
             continue
-        raw = s.get("description")
-        desc = None if raw is None or raw is ABSENT else read_locale(r, raw, s.at("description"))
+        raw = s.opt("description")
+        desc = None if raw is None else read_locale(r, raw, s.at("description"))
         out[dep_id] = DepInfo(desc, bool(s.boolean("optional")))
     return out
 

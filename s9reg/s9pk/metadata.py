@@ -13,9 +13,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from s9reg._json import ABSENT, JSONValue, Reader, Struct
 from s9reg.exver import Version, VersionError, VersionString
@@ -345,7 +345,7 @@ def read_locale(r: Reader, value: object, path: str) -> LocaleString:
 
 def read_description(r: Reader, value: object, path: str) -> Description:
     """``{short, long}``."""
-    s = r.struct(value, path, _DESCRIPTION_FIELDS) if value is not ABSENT else None
+    s = r.struct(value, path, _DESCRIPTION_FIELDS)
     if s is None:
         return Description(LocaleString(""), LocaleString(""))
     short = read_locale(r, s.required("short"), s.at("short"))
@@ -360,36 +360,28 @@ def _device(r: Reader, value: object, path: str) -> DeviceFilter:
     s = r.struct(value, path, _DEVICE_FIELDS)
     if s is None:
         return DeviceFilter("", "")
-    caps = s.get("capabilities")
+    caps = s.opt("capabilities")
     return DeviceFilter(
         description=s.string("description") or "",
         device_class=s.string("class") or "",
         product=s.opt_string("product"),
         vendor=s.opt_string("vendor"),
-        capabilities=None
-        if caps is None or caps is ABSENT
-        else _sorted_set(r, caps, s.at("capabilities")),
+        capabilities=None if caps is None else _sorted_set(r, caps, s.at("capabilities")),
         driver=s.opt_string("driver"),
     )
 
 
 def read_hardware(r: Reader, value: object, path: str) -> HardwareRequirements:
     """``HardwareRequirements`` (``device`` defaults to ``[]``; ``arch`` is a sorted set)."""
-    if value is ABSENT:
-        return HardwareRequirements()
     s = r.struct(value, path, _HARDWARE_FIELDS)
     if s is None:
         return HardwareRequirements()
-    devices = s.get("device")
-    ram = s.get("ram")
-    arch = s.get("arch")
+    devices = r.items(s.get("device"), s.at("device")) or ()
+    ram, arch = s.opt("ram"), s.opt("arch")
     return HardwareRequirements(
-        device=tuple(
-            _device(r, v, sub)
-            for v, sub in r.items([] if devices is ABSENT else devices, s.at("device")) or ()
-        ),
-        ram=None if ram is None or ram is ABSENT else r.u64(ram, s.at("ram")),
-        arch=None if arch is None or arch is ABSENT else _sorted_set(r, arch, s.at("arch")),
+        device=tuple(_device(r, v, sub) for v, sub in devices),
+        ram=None if ram is None else r.u64(ram, s.at("ram")),
+        arch=None if arch is None else _sorted_set(r, arch, s.at("arch")),
     )
 
 
@@ -413,8 +405,6 @@ def read_metadata(r: Reader, s: Struct, *, legacy: bool = False) -> PackageMetad
         s: the enclosing object.
         legacy: also accept the older v2 names ``wrapperRepo`` and ``marketingSite`` (§11.2).
     """
-    os_text = s.get("osVersion")
-    sdk_text = s.opt_string("sdkVersion")
     package_repo = _url(
         r,
         _fallback(s, "packageRepo", "wrapperRepo" if legacy else None),
@@ -422,25 +412,18 @@ def read_metadata(r: Reader, s: Struct, *, legacy: bool = False) -> PackageMetad
         required=False,
     )
     plugins: list[str] = []
-    for item, sub in (
-        r.items(s.get("plugins"), s.at("plugins")) or () if s.get("plugins") is not ABSENT else ()
-    ):
+    for item, sub in r.items(s.get("plugins"), s.at("plugins")) or ():
         name = r.string(item, sub)
         if name is not None and name not in KNOWN_PLUGINS:
             r.add(sub, f"unknown plugin {name!r} (known: {', '.join(sorted(KNOWN_PLUGINS))})")
         elif name is not None:
             plugins.append(name)
-    satisfies: list[VersionString] = []
-    if s.get("satisfies") is not ABSENT:
-        for item, sub in r.items(s.get("satisfies"), s.at("satisfies")) or ():
-            text = r.string(item, sub)
-            parsed = (
-                None
-                if text is None
-                else r.parsed(text, sub, VersionString.parse, "Version", VersionError)
-            )
-            if parsed is not None:
-                satisfies.append(parsed)
+    satisfies = [
+        _version(r, item, sub, VersionString.parse)
+        for item, sub in r.items(s.get("satisfies"), s.at("satisfies")) or ()
+    ]
+    os_version = s.get("osVersion")
+    sdk_version = s.opt("sdkVersion")
     return PackageMetadata(
         title=s.string("title") or "",
         description=read_description(r, s.required("description"), s.at("description")),
@@ -457,19 +440,24 @@ def read_metadata(r: Reader, s: Struct, *, legacy: bool = False) -> PackageMetad
             required=False,
         ),
         donation_url=_url(r, s.get("donationUrl"), s.at("donationUrl"), required=False),
-        os_version=_version(r, os_text, s.at("osVersion")),
-        sdk_version=None if sdk_text is None else _version(r, sdk_text, s.at("sdkVersion")),
+        os_version=_default_os_version()
+        if os_version is ABSENT
+        else _version(r, os_version, s.at("osVersion"), Version.parse) or _default_os_version(),
+        sdk_version=None
+        if sdk_version is None
+        else _version(r, sdk_version, s.at("sdkVersion"), Version.parse),
         hardware_acceleration=bool(s.boolean("hardwareAcceleration", default=False)),
         userspace_filesystems=bool(s.boolean("userspaceFilesystems", default=False)),
         virtual_networking=bool(s.boolean("virtualNetworking", default=False)),
         plugins=tuple(sorted(set(plugins), key=bytewise)),
-        satisfies=tuple(_version_set(tuple(satisfies))),
+        satisfies=tuple(_version_set(tuple(v for v in satisfies if v is not None))),
     )
 
 
-def _version(r: Reader, value: object, path: str) -> Version:
-    if value is ABSENT:
-        return _default_os_version()
+_V = TypeVar("_V", Version, VersionString)
+
+
+def _version(r: Reader, value: object, path: str, parse: Callable[[str], _V]) -> _V | None:
+    """A version field, parsed as upstream's type (refused as upstream refuses it, §17.2)."""
     text = r.string(value, path)
-    parsed = None if text is None else r.parsed(text, path, Version.parse, "Version", VersionError)
-    return parsed if parsed is not None else _default_os_version()
+    return None if text is None else r.parsed(text, path, parse, "Version", VersionError)

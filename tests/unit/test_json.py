@@ -94,6 +94,17 @@ def test_decode_is_as_strict_as_serde_json(data: bytes, problem: Problem) -> Non
     assert r.problems == [problem]
 
 
+def test_problems_located_in_a_file_and_line() -> None:
+    # The site configuration's form: ``site-config.yaml:41: signers[2].keys[0]: …``.
+    yaml_problem = Problem(at(at(at("", "signers"), 2), "keys") + "[0]", "not a PEM key", 41)
+    assert yaml_problem.located("site-config.yaml") == (
+        "site-config.yaml:41: signers[2].keys[0]: not a PEM key"
+    )
+    assert Problem("", "empty file", 1).located("c.yaml") == "c.yaml:1: empty file"
+    assert Problem("id", "bad").located(None) == "id: bad"
+    assert summary([yaml_problem, Problem("x", "y")]).line == 41
+
+
 def test_absent_is_not_null() -> None:
     r = Reader()
     assert r.opt_string(ABSENT, "x") is None

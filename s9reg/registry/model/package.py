@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
 
-from s9reg._json import ABSENT, JSONValue, Reader
+from s9reg._json import JSONValue, Reader
 from s9reg.exver import VersionRange, VersionString
 from s9reg.registry.errors import RegistryError
 from s9reg.registry.model._codec import (
@@ -150,13 +150,13 @@ class DependencyMetadata:
         s = r.struct(data, path, _DEPENDENCY_FIELDS)
         if s is None:
             return None
-        title, description = s.get("title"), s.get("description")
+        title, description = s.opt("title"), s.opt("description")
         optional = s.boolean("optional")
         return cls(
-            title=None if title in (None, ABSENT) else read_locale(r, title, s.at("title")),
+            title=None if title is None else read_locale(r, title, s.at("title")),
             icon=opt_data_url(r, s.get("icon"), s.at("icon")),
             description=None
-            if description in (None, ABSENT)
+            if description is None
             else read_locale(r, description, s.at("description")),
             optional=bool(optional),
         )
@@ -222,10 +222,8 @@ class PackageVersionInfo(PackageMetadata):
             DependencyMetadata.read,
             ident,
         )
-        source = s.get("sourceVersion")
-        source_version = (
-            None if source in (None, ABSENT) else version_range(r, source, s.at("sourceVersion"))
-        )
+        source = s.opt("sourceVersion")
+        source_version = None if source is None else version_range(r, source, s.at("sourceVersion"))
         variants = [
             _variant(r, v, sub) for v, sub in r.items(s.required("s9pks"), s.at("s9pks")) or ()
         ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Self
 
-from s9reg._json import ABSENT, JSONValue, Reader
+from s9reg._json import JSONValue, Reader
 from s9reg.exver import VersionString
 from s9reg.registry.model._codec import btree_map, parse, sorted_strs, version_string, vs_order
 from s9reg.registry.model.package import PackageVersionInfo, read_versions, versions_json
@@ -84,12 +84,12 @@ class GetPackageResponse:
         s = r.struct(data, path, _RESPONSE_FIELDS)
         if s is None:
             return None
-        other = s.get("otherVersions")
+        other = s.opt("otherVersions")
         return cls(
             categories=sorted_strs(r, s.required("categories"), s.at("categories")),
             best=read_versions(r, s.required("best"), s.at("best")),
             other_versions=None
-            if other in (None, ABSENT)
+            if other is None
             else btree_map(
                 r,
                 other,

@@ -39,6 +39,7 @@ from s9reg.imagecache import (
 from s9reg.publish import settings as publishing
 from s9reg.publish.settings import S3Settings
 from s9reg.registry import ContactInfo, Guid, SignerInfo
+from s9reg.s3 import CHECKSUM_MODES, ChecksumMode, S3Location, S3Options
 from s9reg.s9pk.keys import PrivateKey, PublicKey
 from s9reg.s9pk.manifest import LocaleString, data_url, file_extension, is_id, mime
 from s9reg.serve.settings import ServeSettings
@@ -76,7 +77,6 @@ DEFAULT_CACHE_LISTEN = ("127.0.0.1", 5000)
 DEFAULT_CACHE_API_LISTEN = ("127.0.0.1", 5080)
 OS_IMAGE_KINDS = ("iso", "img", "squashfs")
 CONTACT_KINDS = ("email", "matrix", "website")
-CHECKSUM_MODES = ("when_supported", "when_required")
 
 _TAG_STR = "tag:yaml.org,2002:str"
 _TAG_BOOL = "tag:yaml.org,2002:bool"
@@ -1131,8 +1131,22 @@ def _serve_tls(c: _Checker, node: Node) -> dict[str, Path]:
     return out
 
 
+def _serve_site(c: _Checker, node: Node) -> str | None:
+    site = c.nonempty(node, "a directory, s3://bucket/prefix or http(s) URL")
+    if site is not None and not site.startswith(("s3://", "http://", "https://")):
+        return str(c.resolve(node, site) or site)
+    return site
+
+
+def _serve_s3(c: _Checker, node: Node) -> S3Options | None:
+    if _is_null(node):
+        return None
+    m = c.mapping(node, (), _S3_OPTION_KEYS)
+    return None if m is None else _s3_options(c, m)
+
+
 def _serve(c: _Checker, node: Node) -> ServeSettings | None:
-    m = c.mapping(node, (), ("listen", "site", "hostnames", "tls", *_SERVE_NUMBERS))
+    m = c.mapping(node, (), ("listen", "site", "s3", "hostnames", "tls", *_SERVE_NUMBERS))
     if m is None:
         return None
     values: dict[str, object] = {}
@@ -1143,11 +1157,12 @@ def _serve(c: _Checker, node: Node) -> ServeSettings | None:
             values.update(host=listen[0], port=listen[1])
     if "site" in m:
         with c.at("site"):
-            site = c.nonempty(m["site"], "a directory, s3://bucket/prefix or http(s) URL")
-        if site is not None and not site.startswith(("s3://", "http://", "https://")):
-            values["site"] = str(c.resolve(m["site"], site) or site)
-        elif site is not None:
+            site = _serve_site(c, m["site"])
+        if site is not None:
             values["site"] = site
+    if "s3" in m:
+        with c.at("s3"):
+            values["s3"] = _serve_s3(c, m["s3"])
     if "hostnames" in m:
         with c.at("hostnames"):
             values["hostnames"] = c.each(m["hostnames"], c.nonempty)
@@ -1163,24 +1178,17 @@ def _serve(c: _Checker, node: Node) -> ServeSettings | None:
     return ServeSettings(**values)  # type: ignore[arg-type]
 
 
-def _publish(c: _Checker, node: Node) -> PublishSettings | None:
-    m = c.mapping(
-        node, ("bucket",), ("endpoint_url", "prefix", "region", "path_style", "checksum_mode")
-    )
-    if m is None:
-        return None
-    with c.at("bucket"):
-        bucket = c.nonempty(m["bucket"]) if "bucket" in m else None
+_S3_OPTION_KEYS = ("endpoint_url", "region", "path_style", "checksum_mode")
+
+
+def _s3_options(c: _Checker, m: Mapping[str, Node]) -> S3Options:
+    """How to reach a bucket: the keys ``publish:`` and ``serve.s3:`` share."""
     endpoint = region = None
-    prefix = ""
     path_style = False
-    checksum: Literal["when_supported", "when_required"] = "when_supported"
+    checksum: ChecksumMode | None = None
     if "endpoint_url" in m and not _is_null(m["endpoint_url"]):
         with c.at("endpoint_url"):
             endpoint = c.url(m["endpoint_url"])
-    if "prefix" in m:
-        with c.at("prefix"):
-            prefix = (c.string(m["prefix"]) or "").strip("/")
     if "region" in m and not _is_null(m["region"]):
         with c.at("region"):
             region = c.nonempty(m["region"])
@@ -1190,23 +1198,38 @@ def _publish(c: _Checker, node: Node) -> PublishSettings | None:
     if "checksum_mode" in m:
         with c.at("checksum_mode"):
             mode = c.string(m["checksum_mode"])
-            if mode == "when_required":
-                checksum = "when_required"
-            elif mode is not None and mode != "when_supported":
+            if mode in CHECKSUM_MODES:
+                checksum = "when_required" if mode == "when_required" else "when_supported"
+            elif mode is not None:
                 c.add(m["checksum_mode"], f"expected one of {', '.join(CHECKSUM_MODES)}")
     elif endpoint is not None:
-        # boto3 1.36+ sends CRC checksums that many S3-compatible servers reject.
+        # boto3 1.36+ sends CRC checksums that many S3-compatible servers reject. (An endpoint
+        # from the AWS chain gets the same setting from s9reg.s3.client.make_client.)
         checksum = "when_required"
+    return S3Options(
+        endpoint_url=endpoint, region=region, path_style=path_style, checksum_mode=checksum
+    )
+
+
+def _publish(c: _Checker, node: Node) -> PublishSettings | None:
+    m = c.mapping(node, ("bucket",), ("prefix", *_S3_OPTION_KEYS))
+    if m is None:
+        return None
+    with c.at("bucket"):
+        bucket = c.nonempty(m["bucket"]) if "bucket" in m else None
+    prefix = ""
+    if "prefix" in m:
+        with c.at("prefix"):
+            prefix = (c.string(m["prefix"]) or "").strip("/")
+    options = _s3_options(c, m)
     if bucket is None:
         return None
-    return PublishSettings(
-        bucket=bucket,
-        endpoint_url=endpoint,
-        prefix=prefix,
-        region=region,
-        path_style=path_style,
-        checksum_mode=checksum,
-    )
+    try:
+        return S3Location.at(bucket, prefix, options)
+    except ConfigError as e:
+        with c.at("bucket"):
+            c.add(m["bucket"], e.message)
+        return None
 
 
 _CACHE_KEYS = (
@@ -1249,7 +1272,7 @@ def _image_cache(c: _Checker, node: Node) -> ImageCacheSettings | None:
     if "upload_purging" in m:
         with c.at("upload_purging"):
             out["upload_purging"] = _cache_purging(c, m["upload_purging"])
-    if "s3" in m and not _is_null(m["s3"]):
+    if "s3" in m:
         with c.at("s3"):
             out["s3"] = _cache_s3(c, m["s3"])
     out.update(_cache_scalars(c, m))
@@ -1588,7 +1611,9 @@ def serve_settings(
 ) -> ServeSettings:
     """Assemble what ``s9reg serve`` needs: the ``serve:`` section plus command-line overrides.
 
-    The site defaults to ``serve.site``, else the configuration's ``output`` directory.
+    The site defaults to ``serve.site``, else the configuration's ``output`` directory. An
+    ``s3://`` site is reached as ``serve.s3`` says, else as the ``publish:`` target says when
+    its bucket is the same, else through the AWS chain alone.
 
     Args:
         cfg: the loaded configuration, or None to use the defaults.
@@ -1607,8 +1632,17 @@ def serve_settings(
     host, port = listen if listen is not None else (base.host, base.port)
     count = base.workers if workers is None else workers
     cert, key = tls if tls is not None else (base.tls_cert, base.tls_key)
+    s3 = base.s3
+    publish = cfg.publish if cfg is not None else None
+    if (
+        s3 is None
+        and publish is not None
+        and chosen.startswith("s3://")
+        and chosen[5:].partition("/")[0] == publish.bucket
+    ):
+        s3 = publish.options
     return replace(
-        base, site=chosen, host=host, port=port, workers=count, tls_cert=cert, tls_key=key
+        base, site=chosen, s3=s3, host=host, port=port, workers=count, tls_cert=cert, tls_key=key
     )
 
 

@@ -22,7 +22,7 @@ from s9reg import __version__
 from s9reg.builder.errors import BuildError
 from s9reg.s9pk.tree import new_hasher
 
-__all__ = ["Download", "download", "file_name_of", "url_key"]
+__all__ = ["Download", "download", "fetch_bytes", "file_name_of", "url_key"]
 
 TIMEOUT_S = 60.0
 CHUNK = 1 << 20
@@ -196,3 +196,30 @@ def download(
             with contextlib.suppress(OSError):
                 part.unlink()
     return result
+
+
+def fetch_bytes(url: str, *, max_bytes: int, timeout: float = TIMEOUT_S) -> bytes:
+    """The body of ``url``, at most ``max_bytes`` long, within ``timeout`` seconds per read.
+
+    Raises:
+        BuildError: the URL is not http(s), the server answers with an error, the body is
+            longer than ``max_bytes`` or cut short.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise BuildError(f"{url}: only http and https URLs can be downloaded")
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body: bytes = response.read(max_bytes + 1)
+            expected = response.headers.get("Content-Length")
+    except urllib.error.HTTPError as e:
+        raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        raise BuildError(f"{url}: cannot download: {e.reason}") from None
+    except (OSError, ValueError) as e:
+        raise BuildError(f"{url}: cannot download: {e}") from None
+    if len(body) > max_bytes:
+        raise BuildError(f"{url}: larger than {max_bytes} bytes")
+    if expected is not None and expected.isdigit() and int(expected) != len(body):
+        raise BuildError(f"{url}: transfer cut short ({len(body)} of {expected} bytes)")
+    return body

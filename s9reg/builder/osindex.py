@@ -4,7 +4,8 @@ A local image is hashed (once per file identity, thanks to the cache) and publis
 site under ``_startos/<version>/<file name>``; an image given by URL is downloaded and hashed
 (a conditional request when it was seen before) and listed at that URL. An image whose bytes
 differ from the commitment already published for the same version, kind and platform fails
-the build: devices that saw the old index would refuse the new bytes.
+the build: devices that saw the old index would refuse the new bytes. "Already published" is
+the previous output, else the registry's published index (a fresh checkout has no output).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download
-from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, OsReleaseSettings
+from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, IndexSource, OsReleaseSettings
 from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
 from s9reg.exver import Version
 from s9reg.registry.model import FullIndex, Guid, OsIndex, OsVersionInfo, RegistryAsset
@@ -125,8 +126,13 @@ def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
     urls: Mapping[str, Download],
     previous: FullIndex | None,
     now: datetime,
+    published: IndexSource | None = None,
 ) -> OsIndex:
     """The OS index for ``settings.os_releases``; local images are staged into ``staged``.
+
+    An image keeps the ``publishedAt`` and must keep the commitment it has in ``previous``,
+    else in the index ``published`` reads (called only for an image ``previous`` lacks); a
+    new image is dated ``now``.
 
     Raises:
         BuildError: an image cannot be read, two images of one version share a file name, or
@@ -161,6 +167,8 @@ def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
                 taken[rel] = str(ref.source.resolve())
                 asset_url = asset_urls(settings.file_urls, rel)
             old = _previous_asset(previous, ref)
+            if old is None and published is not None:
+                old = _previous_asset(published(), ref)
             if old is not None and old.commitment != commitment:
                 raise BuildError(
                     f"{where}: {ref.source} does not match the commitment published before "

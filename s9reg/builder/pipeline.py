@@ -27,7 +27,7 @@ from s9reg._json import JSONValue
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download, file_name_of, url_key
 from s9reg.builder.osindex import build_os_index, hash_url_images
-from s9reg.builder.settings import BuildSettings, IncompleteArches
+from s9reg.builder.settings import BuildSettings, IncompleteArches, IndexSource
 from s9reg.builder.site import site_files
 from s9reg.builder.verify_cache import (
     BuildStamp,
@@ -98,7 +98,7 @@ class SkippedFile:
 
 @dataclass(frozen=True, slots=True)
 class BuildReport:
-    """What a build produced, compared with the previous output.
+    """What a build produced, compared with the previous output (else the published index).
 
     Attributes:
         output: the site directory.
@@ -143,12 +143,41 @@ class _Variant:
 
 
 @dataclass(slots=True)
+class _Dates:
+    """When each asset was first published, as known before this build.
+
+    Per asset: the previous output (and ``base``) first, then the registry's published index,
+    which is read once and only when needed.
+    """
+
+    known: Mapping[_AssetKey, datetime]
+    source: IndexSource | None
+    index: FullIndex | None = None
+    loaded: bool = False
+    from_index: dict[_AssetKey, datetime] = field(default_factory=dict)
+
+    def published(self) -> FullIndex | None:
+        if not self.loaded and self.source is not None:
+            self.loaded = True
+            self.index = self.source()
+            if self.index is not None:
+                self.from_index = _first_seen(self.index)
+        return self.index
+
+    def first_seen(self, key: _AssetKey) -> datetime | None:
+        got = self.known.get(key)
+        if got is None and self.published() is not None:
+            got = self.from_index.get(key)
+        return got
+
+
+@dataclass(slots=True)
 class _State:
     settings: BuildSettings
     staged: Path
     rules: PublishRules
     previous: FullIndex | None
-    first_seen: Mapping[_AssetKey, datetime]
+    dates: _Dates
     now: datetime
     variants: dict[tuple[str, VersionString], list[_Variant]] = field(default_factory=dict)
     spelling: dict[tuple[str, VersionString], VersionString] = field(default_factory=dict)
@@ -208,8 +237,12 @@ def build_site(
     whose commitment is already in the version is dropped with a warning.
 
     **publishedAt** of an asset (by package, version and commitment) is read back from the
-    previous output's ``index.json``; a new asset gets ``source_date_epoch``, else the current
-    time (whole seconds). Output bytes depend only on the inputs and these times.
+    previous output's ``index.json``, else from the published index (``settings.published``:
+    read when the previous output is missing or lacks an asset, so a build from a fresh
+    checkout keeps every published date); a new asset gets ``source_date_epoch``, else the
+    current time (whole seconds). StartOS images are dated the same way. Output bytes depend
+    only on the inputs and these times. Without a previous output, the report's ``added``,
+    ``removed`` and ``changed`` compare with the published index.
 
     **Incremental.** With a ``cache_dir``, a source whose stat identity and header are those of
     a file verified before is not read again (:mod:`s9reg.builder.verify_cache`), and a build whose
@@ -264,13 +297,17 @@ def _build(
     first_seen = _first_seen(previous[0]) if previous[0] is not None else {}
     if settings.base is not None:
         first_seen = {**_first_seen(settings.base), **first_seen}
+    dates = _Dates(first_seen, settings.published)
+    if previous[0] is None:
+        # Read before anything is staged: every asset needs it, and so does the report.
+        dates.published()
     with staging_dir(settings.output, marker=SITE_FILE, error=BuildError) as staged:
         state = _State(
             settings=settings,
             staged=staged,
             rules=PublishRules(settings.admins, settings.signers, settings.authorized),
             previous=previous[0],
-            first_seen=first_seen,
+            dates=dates,
             now=_default_time(settings.source_date_epoch),
             cache=cache,
             registry_pem=(
@@ -299,6 +336,7 @@ def _build(
                 cache=cache,
                 urls=url_images,
                 previous=state.previous if state.previous is not None else settings.base,
+                published=state.dates.published,
                 now=state.now,
             )
         clock = state.lap("os", clock)
@@ -333,14 +371,14 @@ def _catalogue(state: _State, index: FullIndex) -> dict[str, bytes]:
         )
         for key, texts in state.extras.items()
     }
-    epoch = settings.source_date_epoch
     options = CatalogueOptions(
         registry_url=settings.api_url,
         language=settings.language,
         registry_signer=(
             settings.registry_key.public_key.fingerprint if settings.registry_key else None
         ),
-        generated_at=None if epoch is None else datetime.fromtimestamp(epoch, UTC),
+        # The feed's <updated> and the pages' "last release" are the newest publishedAt, not
+        # the build time: a rebuild of the same registry must not change every page.
         admins=frozenset(str(g) for g in settings.admins),
         template_dir=settings.template_dir,
     )
@@ -479,7 +517,7 @@ def _read_previous(output: Path) -> tuple[FullIndex | None, str | None]:
     try:
         return FullIndex.from_dict(json.loads(path.read_bytes())), None
     except (OSError, ValueError, S9regError) as e:
-        return None, f"{path}: previous index unreadable, publication times reset ({e})"
+        return None, f"{path}: previous index unreadable, publication times not kept from it ({e})"
 
 
 def _first_seen(index: FullIndex) -> dict[_AssetKey, datetime]:
@@ -734,7 +772,7 @@ def _index_package(state: _State, source: Path, incoming: Path, verified: _Verif
     asset = replace(
         asset,
         urls=(*asset_urls(settings.file_urls, rel), *_mirror(state, source)),
-        published_at=state.first_seen.get(key, state.now),
+        published_at=state.dates.first_seen(key) or state.now,
         signatures=signatures,
     )
     info = replace(verified.info, s9pks=((hardware, asset),))
@@ -818,7 +856,8 @@ def _assemble(state: _State) -> FullIndex:
 
 def _report(state: _State, index: FullIndex) -> BuildReport:
     new = _entries(index)
-    old = _entries(state.previous) if state.previous is not None else {}
+    before = state.previous if state.previous is not None else state.dates.index
+    old = _entries(before) if before is not None else {}
     kept = {r: dump_json(old[r]) == dump_json(pv) for r, pv in new.items() if r in old}
     return BuildReport(
         output=state.settings.output,

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,10 +22,15 @@ __all__ = [
     "BuildSettings",
     "CategorySettings",
     "IncompleteArches",
+    "IndexSource",
     "OsReleaseSettings",
 ]
 
 OS_IMAGE_KINDS = ("iso", "img", "squashfs")
+
+#: Reads the index of the registry as published: None when nothing is published yet; raises an
+#: :class:`s9reg.errors.S9regError` when it cannot be read. The build calls it at most once.
+IndexSource = Callable[[], FullIndex | None]
 
 
 class IncompleteArches(StrEnum):
@@ -94,6 +99,11 @@ class BuildSettings:
         output: the site directory to (re)build; it is replaced as a whole.
         source_date_epoch: publication time (seconds) for assets seen for the first time;
             None for the current time.
+        published: reads the registry's published index (the storage target's live
+            ``index.json``, or a site given with ``--previous``), or None. An asset or StartOS
+            image that the previous output lacks keeps the ``publishedAt`` it has there, so a
+            build from a fresh checkout dates nothing anew. Called at most once, and only when
+            the previous output is missing or lacks something the build makes.
         skip_invalid: leave out packages that fail verification or authorization (with a
             warning) instead of failing the build.
         incomplete_arches: warn about (default) or refuse a variant that claims an arch whose
@@ -129,6 +139,7 @@ class BuildSettings:
     registry_key: PrivateKey | None = None
     output: Path
     source_date_epoch: int | None = None
+    published: IndexSource | None = None
     skip_invalid: bool = False
     incomplete_arches: IncompleteArches = IncompleteArches.WARN
     remote_sources: tuple[str, ...] = ()
@@ -140,7 +151,12 @@ class BuildSettings:
     template_dir: Path | None = None
 
     def fingerprint_data(self) -> dict[str, object]:
-        """Every setting that shapes the output, as JSON (the public half of the key only)."""
+        """Every setting that shapes the output, as JSON (the public half of the key only).
+
+        ``published`` is left out: it is read only for assets the previous output lacks, and a
+        build is skipped only when that output is intact and every input is unchanged, so
+        then it lacks none.
+        """
         return {
             "name": self.name,
             "icon": self.icon,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
@@ -15,6 +15,7 @@ from s9reg.builder import build_site
 from s9reg.builder.pipeline import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
+from s9reg.cli._published import published_source
 from s9reg.units import human_size
 
 
@@ -38,6 +39,15 @@ def _summary(report: BuildReport) -> dict[str, object]:
 @click.option("--skip-invalid", is_flag=True, help="Leave out invalid or unauthorized packages.")
 @click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
 @click.option("--no-cache", is_flag=True, help="Verify every package body (ignore .s9reg-cache).")
+@click.option(
+    "--previous", metavar="URL|DIR",
+    help="Take publication dates the output lacks from this published site's index.json "
+    "(default: the configured storage's live index).",
+)  # fmt: skip
+@click.option(
+    "--no-previous", is_flag=True,
+    help="Read no published index: versions the output lacks are new.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     config_path: Path,
@@ -45,19 +55,28 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     skip_invalid: bool,
     force: bool,
     no_cache: bool,
+    previous: str | None,
+    no_previous: bool,
     as_json: bool,
 ) -> None:
     """Verify every package source and render the static registry site.
 
     A failed build leaves the previous output untouched. Verification results are cached in
     .s9reg-cache/ beside the configuration: unchanged packages are not read again, and a build
-    with nothing changed does nothing. SOURCE_DATE_EPOCH sets the publication time of versions
-    seen for the first time.
+    with nothing changed does nothing.
+
+    A version keeps the publication date (publishedAt) it has in the previous output, else the
+    one it has in the published registry: the live index of the configured storage, read with
+    its credentials only when the output is missing or lacks a version, or --previous. A
+    version in neither is dated SOURCE_DATE_EPOCH, or now.
     """
+    if previous is not None and no_previous:
+        raise click.UsageError("--previous and --no-previous exclude each other")
     cfg = config.load(config_path)
     settings = config.build_settings(
         cfg, output=out, skip_invalid=skip_invalid, use_cache=not no_cache
     )
+    settings = replace(settings, published=published_source(cfg, previous, no_previous=no_previous))
     total = 0
     for src in settings.sources:
         with contextlib.suppress(OSError):

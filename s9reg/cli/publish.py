@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -24,6 +25,7 @@ from s9reg import config
 from s9reg.builder import build_site
 from s9reg.cli._app import config_option, console_err, is_tty
 from s9reg.cli._progress import transfer_bar
+from s9reg.cli._published import live_source
 from s9reg.publish import (
     PublishError,
     PublishProgress,
@@ -216,7 +218,8 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         _finish(overlay.publish, as_json=as_json, dry_run=dry_run)
         return
     if site is None and build_mode is not False:
-        build_settings = config.build_settings(cfg)
+        # Dates the site's output lacks come from this target's live index (docs/publish.md).
+        build_settings = replace(config.build_settings(cfg), published=live_source(settings))
         reason = "--build" if build_mode else stale_reason(build_settings, cfg.path)
         if reason is not None:
             console_err(f"building first: {reason}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from s9reg.errors import ConfigError
 from s9reg.imagecache.errors import ImageReferenceError
 from s9reg.imagecache.reference import ImageRef
+from s9reg.s3 import S3Location
 
 __all__ = [
     "DEFAULT_CURATED",
@@ -113,6 +114,20 @@ class S3Storage:
     region: str = "us-east-1"
     endpoint_url: str | None = None
     root: str = "/s9reg-image-cache"
+
+    @property
+    def location(self) -> S3Location:
+        """The bucket and key prefix (``root``), as publish and serve describe a bucket.
+
+        Path-style addressing, as distribution's driver uses for an ``endpoint_url``.
+        """
+        return S3Location(
+            bucket=self.bucket,
+            prefix=self.root.strip("/"),
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            path_style=self.endpoint_url is not None,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from s9reg.errors import ToolMissingError
+from s9reg.imagecache.bucket import check_bucket
 from s9reg.imagecache.engine import (
     InstanceSpec,
     Layout,
@@ -194,10 +195,14 @@ class Supervisor:
 
         Raises:
             ToolMissingError: the engine binary is not installed.
+            StorageError: (S3 storage) the bucket cannot be reached or used; the endpoint
+                is named when it is unreachable.
             EngineError: an instance did not start (its log tail is in ``details``);
                 the instances already started are stopped again.
         """
         self._check_binary()
+        if self.settings.s3 is not None:
+            check_bucket(self.settings.s3, self._env)
         for d in (self.layout.run_dir, self.layout.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         try:

@@ -30,7 +30,9 @@ from s9reg.publish.freshness import stale_reason
 from s9reg.publish.overlay import (
     OverlayReport,
     PublishedIndex,
+    live_index,
     publish_files,
+    read_live_index,
     read_published_index,
 )
 from s9reg.publish.policy import ObjectHeaders, Phase, classify
@@ -59,9 +61,11 @@ __all__ = [
     "Target",
     "audit_published",
     "classify",
+    "live_index",
     "open_target",
     "publish_files",
     "publish_site",
+    "read_live_index",
     "read_published_index",
     "scan_site",
     "stale_reason",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from s9reg.errors import S9regError
+from s9reg.s3 import errors as s3_errors
 
 __all__ = ["PublishConflictError", "PublishError", "StorageError"]
 
@@ -13,8 +14,12 @@ class PublishError(S9regError):
     code = "PUBLISH"
 
 
-class StorageError(PublishError):
-    """The storage target refused or failed a request (after retries)."""
+class StorageError(PublishError, s3_errors.StorageError):
+    """The storage target refused or failed a request (after retries).
+
+    Both a :class:`PublishError` (the publish is abandoned, the live site intact) and a
+    :class:`s9reg.s3.StorageError` (the shared storage family; see ``transient``).
+    """
 
     code = "STORAGE"
 

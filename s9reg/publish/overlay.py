@@ -29,7 +29,14 @@ from s9reg.publish.target import Target
 from s9reg.registry.model import FullIndex, PackageInfo, PackageVersionInfo
 from s9reg.site_layout import INDEX_FILE
 
-__all__ = ["OverlayReport", "PublishedIndex", "publish_files", "read_published_index"]
+__all__ = [
+    "OverlayReport",
+    "PublishedIndex",
+    "live_index",
+    "publish_files",
+    "read_live_index",
+    "read_published_index",
+]
 
 INDEX_KEY = INDEX_FILE
 
@@ -93,12 +100,51 @@ def read_published_index(target: Target) -> PublishedIndex:
         PublishError: nothing is published yet, the state is unreadable, or the index does
             not match the live manifest and no publish was interrupted.
     """
+    live = live_index(target)
+    if live is None:
+        msg = f"{target}: nothing is published yet"
+        raise PublishError(msg, hint="publish the whole site first: s9reg publish")
+    return live
+
+
+def read_live_index(settings: PublishSettings) -> FullIndex | None:
+    """The index published at ``settings.target``, or None when nothing is published yet.
+
+    The build's source of ``publishedAt`` for a fresh checkout (``BuildSettings.published``):
+    the target is opened with the configured credentials, read as :func:`live_index` does,
+    and closed. An index left by an interrupted publish is taken as it is: the dates of the
+    assets it added are those that publish gave them.
+
+    Raises:
+        PublishError: the target cannot be read or its state or index is unusable.
+    """
+    try:
+        target = open_target(settings)
+        try:
+            live = live_index(target)
+        finally:
+            target.close()
+    except PublishError as e:
+        msg = f"cannot read the published registry for its publication dates: {e.message}"
+        hint = (
+            "check the storage credentials, or build with --previous URL|DIR, or with "
+            "--no-previous to date versions missing from the output by SOURCE_DATE_EPOCH"
+        )
+        raise type(e)(msg, hint=e.hint or hint, details=e.details) from e
+    return None if live is None else live.index
+
+
+def live_index(target: Target) -> PublishedIndex | None:
+    """:func:`read_published_index`, but None when nothing is published yet.
+
+    Raises:
+        PublishError: as :func:`read_published_index`.
+    """
     where = str(target)
     got = target.read(POINTER_KEY)
     pointer = Pointer() if got is None else Pointer.from_json(got[0], f"{where}: {POINTER_KEY}")
     if not pointer.generation:
-        msg = f"{where}: nothing is published yet"
-        raise PublishError(msg, hint="publish the whole site first: s9reg publish")
+        return None
     key = manifest_key(pointer.generation)
     got = target.read(key)
     if got is None:

@@ -1,9 +1,9 @@
 """The S3-compatible target of ``s9reg publish`` (publishing-lessons.md §3, §6).
 
-Credentials come only from boto3's standard chain (environment, profile, instance role).
-Checksums follow the configured mode (``when_required`` for non-AWS endpoints by default),
-retries use botocore's ``standard`` mode (exponential backoff with jitter on throttling, 5xx
-and connection errors), and no ACL is ever set.
+The client comes from :func:`s9reg.s3.client.make_client`, as serve's does: credentials only
+from boto3's standard chain (environment, profile, instance role), the non-AWS checksum setting
+whenever the endpoint is not AWS, botocore's ``standard`` retries (exponential backoff with
+jitter on throttling, 5xx and connection errors). No ACL is ever set.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s9reg.publish.errors import StorageError
 from s9reg.publish.policy import ObjectHeaders
 from s9reg.publish.settings import PublishSettings, S3Settings
 from s9reg.publish.target import PreconditionFailedError, RemoteObject
+from s9reg.s3 import errors as s3_errors
+from s9reg.s3.client import error_code, http_status, make_client, storage_error
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,14 +35,6 @@ SHA256_METADATA = "s9-sha256"
 MAX_COPY_SIZE = 5 << 30
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _PRECONDITION = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
-
-
-def _code(e: ClientError) -> str:
-    return str(e.response.get("Error", {}).get("Code", ""))
-
-
-def _status(e: ClientError) -> int:
-    return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 class S3Target:
@@ -58,17 +51,15 @@ class S3Target:
     ) -> None:
         self.s3 = s3
         self._prefix = f"{s3.prefix}/" if s3.prefix else ""
-        config = Config(
-            region_name=s3.region,
-            s3={"addressing_style": "path" if s3.path_style else "auto"},
-            retries={"mode": "standard", "max_attempts": settings.retries},
-            request_checksum_calculation=s3.checksum_mode,
-            response_checksum_validation=s3.checksum_mode,
-            max_pool_connections=max(10, settings.jobs * 2 + 2),
-        )
-        self.client: S3Client = (session or boto3.Session()).client(
-            "s3", endpoint_url=s3.endpoint_url, config=config
-        )
+        try:
+            self.client: S3Client = make_client(
+                s3,
+                session=session,
+                retries=settings.retries,
+                max_pool_connections=max(10, settings.jobs * 2 + 2),
+            )
+        except s3_errors.StorageError as e:
+            raise StorageError(e.message, hint=e.hint) from e
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold,
             multipart_chunksize=settings.multipart_chunksize,
@@ -84,17 +75,11 @@ class S3Target:
         return self._prefix + key
 
     def _fail(self, what: str, key: str, e: Exception) -> StorageError:
-        if isinstance(e, ClientError):
-            err = e.response.get("Error", {})
-            detail = f"{err.get('Code', _status(e))}: {err.get('Message', '')}".rstrip(": ")
-        else:
-            detail = str(e)
-        hint = None
-        if isinstance(e, ClientError) and _code(e) in ("InvalidAccessKeyId", "AccessDenied"):
-            hint = "check the AWS credentials (environment variables or profile)"
-        elif isinstance(e, ClientError) and _code(e) == "NoSuchBucket":
+        found = storage_error(e, f"{self}: {what} {key}", self.client.meta.endpoint_url)
+        hint = found.hint
+        if error_code(e) == "NoSuchBucket":
             hint = f"create the bucket {self.s3.bucket} first"
-        return StorageError(f"{self}: {what} {key}: {detail}", hint=hint)
+        return StorageError(found.message, hint=hint, transient=found.transient)
 
     def read(self, key: str) -> tuple[bytes, str] | None:
         """See :meth:`s9reg.publish.target.Target.read`."""
@@ -102,7 +87,7 @@ class S3Target:
             r = self.client.get_object(Bucket=self.s3.bucket, Key=self.key(key))
             return r["Body"].read(), r["ETag"]
         except ClientError as e:
-            if _code(e) in _NOT_FOUND:
+            if error_code(e) in _NOT_FOUND:
                 return None
             raise self._fail("cannot read", key, e) from e
         except BotoCoreError as e:
@@ -113,7 +98,7 @@ class S3Target:
         try:
             r = self.client.head_object(Bucket=self.s3.bucket, Key=self.key(key))
         except ClientError as e:
-            if _code(e) in _NOT_FOUND or _status(e) == 404:
+            if error_code(e) in _NOT_FOUND or http_status(e) == 404:
                 return None
             raise self._fail("cannot inspect", key, e) from e
         except BotoCoreError as e:
@@ -151,7 +136,7 @@ class S3Target:
         except ClientError as e:
             conditional = if_match is not None or if_none_match
             # moto answers If-Match on a missing key with 404; AWS and SeaweedFS with 412.
-            if conditional and (_code(e) in _PRECONDITION or _code(e) in _NOT_FOUND):
+            if conditional and (error_code(e) in _PRECONDITION or error_code(e) in _NOT_FOUND):
                 raise PreconditionFailedError(key) from e
             raise self._fail("cannot write", key, e) from e
         except BotoCoreError as e:
@@ -235,7 +220,7 @@ class S3Target:
                     Delete={"Objects": [{"Key": self.key(k)} for k in batch], "Quiet": True},
                 )
             except ClientError as e:
-                if _code(e) not in ("NotImplemented", "MethodNotAllowed"):
+                if error_code(e) not in ("NotImplemented", "MethodNotAllowed"):
                     raise self._fail("cannot delete", batch[0], e) from e
                 # Some S3-compatible servers lack DeleteObjects (aptly's disableMultiDel).
                 for k in batch:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from s9reg.errors import ConfigError
+from s9reg.s3 import S3Location
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -29,34 +29,9 @@ DEFAULT_GRACE_SECONDS = 48 * 3600
 DEFAULT_LEASE_SECONDS = 120
 MIB = 1 << 20
 
-ChecksumMode = Literal["when_supported", "when_required"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class S3Settings:
-    """An S3-compatible bucket (the ``publish:`` section of ``site-config.yaml``).
-
-    Attributes:
-        bucket: bucket name.
-        endpoint_url: S3-compatible endpoint, or None for AWS.
-        prefix: key prefix without surrounding ``/`` (``""`` for the bucket root).
-        region: region name, or None for the AWS chain's default.
-        path_style: path-style addressing (``http://host/bucket/key``).
-        checksum_mode: boto3's request and response checksum mode. ``when_required`` keeps
-            boto3 1.36+ from sending CRC headers that many S3-compatible servers reject.
-    """
-
-    bucket: str
-    endpoint_url: str | None = None
-    prefix: str = ""
-    region: str | None = None
-    path_style: bool = False
-    checksum_mode: ChecksumMode = "when_supported"
-
-    def __str__(self) -> str:
-        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
-        prefix = f"/{self.prefix}" if self.prefix else ""
-        return f"s3://{self.bucket}{prefix}{where}"
+# The ``publish:`` section is an S3 location (s9reg.s3): the same type serve and the image
+# cache use for a bucket. The old name stays for callers of this package.
+S3Settings = S3Location
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,7 +27,7 @@ def _source(settings: ServeSettings, source: Source | None) -> Source:
         return source
     if settings.site is None:
         raise ServeError("no site to serve", hint="pass --site DIR|s3://…|https://… or set output")
-    return open_source(settings.site)
+    return open_source(settings.site, settings.s3)
 
 
 async def _start(app: HttpApp) -> tuple[str, int]:

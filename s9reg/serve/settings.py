@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from s9reg.errors import ConfigError
+from s9reg.s3 import S3Options
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServeSettings"]
 
@@ -28,6 +29,9 @@ class ServeSettings:
         port: TCP port (0 picks a free one).
         site: the built site: a directory, ``s3://bucket/prefix`` or an ``http(s)://`` base
             URL; None until the CLI fills in the configuration's ``output``.
+        s3: how to reach an ``s3://`` site's bucket (endpoint, region, addressing, checksum
+            mode), from ``serve.s3`` or the publish target of the same bucket; None leaves
+            it to the AWS chain.
         max_body: largest accepted request body, in bytes.
         client_timeout: seconds a client may take to send the request head or body, and the
             idle time allowed between requests on one connection (slow clients are cut off).
@@ -49,6 +53,7 @@ class ServeSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     site: str | None = None
+    s3: S3Options | None = None
     max_body: int = 1024 * 1024
     client_timeout: float = 10.0
     refresh_interval: float = 30.0

@@ -2,7 +2,8 @@
 
 Each source fetches one file at a time with a conditional request (ETag), so refreshing an
 unchanged site costs one small request. Foreign errors (OSError, botocore, urllib) are turned
-into :class:`~s9reg.serve.errors.SourceError` here, at the adapter boundary.
+into :class:`~s9reg.serve.errors.SourceError` here, at the adapter boundary; S3 clients and the
+classification of botocore errors come from :mod:`s9reg.s3`, as publish's do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from s9reg.errors import ConfigError
+from s9reg.s3 import S3Location, S3Options, StorageError, StorageNotFoundError
 from s9reg.serve.errors import SourceError, SourceNotFoundError
 
 __all__ = [
@@ -198,36 +201,56 @@ class HttpSource:
 
 
 class S3Source:
-    """A site in an S3 bucket under a prefix (credentials and endpoint from the AWS chain)."""
+    """A site in an S3 bucket under a prefix (credentials from the AWS chain).
 
-    def __init__(self, bucket: str, prefix: str, client: object | None = None) -> None:
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
+    Args:
+        location: the bucket, prefix and how to reach them (endpoint, region, addressing);
+            what the location leaves open comes from the AWS chain (``AWS_ENDPOINT_URL``, …).
+        client: an S3 client to use instead of one from :func:`s9reg.s3.client.make_client`.
+
+    Raises:
+        SourceError: no client can be created for the location (a malformed endpoint URL).
+    """
+
+    def __init__(self, location: S3Location, client: object | None = None) -> None:
+        self.location = location
+        self.bucket = location.bucket
+        self.prefix = location.prefix
         if client is None:
-            import boto3  # noqa: PLC0415 - only S3 sites pay for importing boto3
+            # Only S3 sites pay for importing boto3.
+            from s9reg.s3.client import make_client  # noqa: PLC0415
 
-            # boto3 reads AWS_ENDPOINT_URL (and the region and credentials) from the environment.
             try:
-                client = boto3.client("s3")
-            except Exception as e:  # botocore's configuration errors share no base we import
-                raise SourceError(f"{self.description}: cannot create an S3 client: {e}") from e
+                client = make_client(location, retries=3, connect_timeout=10.0)
+            except StorageError as e:
+                raise SourceError(e.message, hint=e.hint) from e
         self._client = client
+        meta = getattr(client, "meta", None)
+        self.endpoint: str | None = getattr(meta, "endpoint_url", None)
 
     @property
     def description(self) -> str:
         """``s3://bucket/prefix/``."""
-        return f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}"
+        return self.location.url
 
     def key(self, rel: str) -> str:
         """The object key of ``rel``."""
-        return f"{self.prefix}/{rel}" if self.prefix else rel
+        return self.location.key(rel)
+
+    def _error(self, e: Exception, rel: str) -> SourceError:
+        from s9reg.s3.client import storage_error  # noqa: PLC0415 - boto3 only for S3 sites
+
+        found = storage_error(e, f"{self.description}{rel}", self.endpoint)
+        if isinstance(found, StorageNotFoundError):
+            return SourceNotFoundError(f"{self.description}{rel}: no such key")
+        return SourceError(found.message, hint=found.hint)
 
     def fetch(self, rel: str, etag: str | None = None) -> Fetched | None:
         """GetObject with ``IfNoneMatch``.
 
         Raises:
-            SourceNotFoundError: no such key.
-            SourceError: any other failure.
+            SourceNotFoundError: no such key (or no such bucket).
+            SourceError: any other failure; an unreachable endpoint is named.
         """
         args: dict[str, str] = {"Bucket": self.bucket, "Key": self.key(rel)}
         if etag is not None:
@@ -244,12 +267,9 @@ class S3Source:
             raise
         # botocore (ClientError, BotoCoreError) and urllib3 errors while streaming the body.
         except Exception as e:
-            status = _s3_status(e)
-            if status == 304:
+            if _s3_status(e) == 304:
                 return None
-            if status == 404 or _s3_code(e) in {"NoSuchKey", "NoSuchBucket", "404"}:
-                raise SourceNotFoundError(f"{self.description}{rel}: no such key") from None
-            raise SourceError(f"{self.description}{rel}: {e}") from e
+            raise self._error(e, rel) from e
 
     def open(self, rel: str, byte_range: str | None) -> RemoteFile:
         """Stream ``rel`` (optionally a ``Range``) for a client.
@@ -264,9 +284,7 @@ class S3Source:
         try:
             response = self._client.get_object(**args)  # type: ignore[attr-defined]
         except Exception as e:  # as in fetch
-            if _s3_status(e) == 404 or _s3_code(e) in {"NoSuchKey", "NoSuchBucket"}:
-                raise SourceNotFoundError(f"{self.description}{rel}: no such key") from None
-            raise SourceError(f"{self.description}{rel}: {e}") from e
+            raise self._error(e, rel) from e
         content_range = response.get("ContentRange")
         total = None
         if content_range and "/" in content_range:
@@ -299,25 +317,24 @@ def _s3_status(e: Exception) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _s3_code(e: Exception) -> str | None:
-    response = getattr(e, "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    return code if isinstance(code, str) else None
-
-
-def open_source(site: str) -> LocalSource | HttpSource | S3Source:
+def open_source(site: str, s3: S3Options | None = None) -> LocalSource | HttpSource | S3Source:
     """The source for a ``--site`` value: ``s3://bucket/prefix``, ``http(s)://…`` or a path.
 
+    Args:
+        site: where the built site is.
+        s3: how to reach an ``s3://`` site's bucket (endpoint, region, addressing); None
+            leaves all of it to the AWS chain.
+
     Raises:
-        SourceError: an ``s3://`` URL without a bucket, or a directory that does not exist.
+        SourceError: an ``s3://`` URL without a bucket, an S3 client that cannot be created,
+            or a directory that does not exist.
     """
     if site.startswith("s3://"):
-        bucket, _, prefix = site[5:].partition("/")
-        if not bucket:
-            raise SourceError(f"{site}: no bucket name (expected s3://bucket/prefix)")
-        return S3Source(bucket, prefix)
+        try:
+            location = S3Location.parse(site, s3)
+        except ConfigError as e:
+            raise SourceError(e.message) from None
+        return S3Source(location)
     if site.startswith(("http://", "https://")):
         return HttpSource(site)
     root = Path(site).expanduser()

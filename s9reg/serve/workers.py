@@ -102,7 +102,7 @@ def _worker(
             os.close(report)
 
     try:
-        source = open_source(settings.site or "")
+        source = open_source(settings.site or "", settings.s3)
     except S9regError as e:
         tell(f"error {e.message}")
         return 1

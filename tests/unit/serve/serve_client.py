@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,9 +174,13 @@ def build_test_site(root: Path, file_base: str) -> Path:
 
 
 @contextmanager
-def serve_process(cwd: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``s9reg serve ARGS…`` as a child process (no AWS_/S9REG_ environment); killed on exit."""
+def serve_process(
+    cwd: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``s9reg serve ARGS…`` as a child process (no AWS_/S9REG_ environment apart from
+    ``env_extra``); killed on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S9REG_"))}
+    env.update(env_extra or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "s9reg", "serve", *args],
         stderr=subprocess.PIPE,
@@ -196,6 +201,32 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     return err.decode()
+
+
+def upload_site(client: Any, site: Path, bucket: str, prefix: str) -> None:
+    """Put part of a built site into ``bucket`` under ``prefix`` (``""`` for the root).
+
+    The part keeps moto fast: the top-level files (the index), some precomputed results (the
+    others are then computed by the responder) and the files of one package.
+    """
+    wanted = [
+        site / "rpc.v0" / "info.json",
+        site / "rpc.v0" / "package.get" / "pkg02",
+        site / "pkg02",
+    ]
+    files = [
+        p
+        for p in sorted(site.rglob("*"))
+        if p.is_file() and (p.parent == site or any(p == w or p.is_relative_to(w) for w in wanted))
+    ]
+
+    def put(path: Path) -> None:
+        rel = path.relative_to(site).as_posix()
+        key = f"{prefix}/{rel}" if prefix else rel
+        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, files))
 
 
 def until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

@@ -9,15 +9,15 @@ import shutil
 import ssl
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from serve_client import BuiltSite, request, result, rpc
+from serve_client import BuiltSite, request, result, rpc, upload_site
 
 from s9reg.registry import dump_json
+from s9reg.s3 import S3Location
 from s9reg.serve import (
     BackgroundServer,
     HttpSource,
@@ -56,25 +56,7 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, s3_endpoint: S3Endpoint) -> Any:
 
 
 def upload(client: Any, site: Path, prefix: str = PREFIX) -> None:
-    # A part of the site keeps moto fast: the index, some precomputed results (the others are
-    # then computed by the responder) and the files of one package.
-    wanted = [
-        site / "rpc.v0" / "info.json",
-        site / "rpc.v0" / "package.get" / "pkg02",
-        site / "pkg02",
-    ]
-    files = [
-        p
-        for p in sorted(site.rglob("*"))
-        if p.is_file() and (p.parent == site or any(p == w or p.is_relative_to(w) for w in wanted))
-    ]
-
-    def put(path: Path) -> None:
-        key = f"{prefix}/{path.relative_to(site).as_posix()}"
-        client.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(put, files))
+    upload_site(client, site, BUCKET, prefix)
 
 
 def renamed_index(site: Path, name: str) -> bytes:
@@ -133,11 +115,11 @@ def test_s3_site(s3_env: Any, built_site: BuiltSite) -> None:
 
 
 def test_s3_source_errors(s3_env: Any) -> None:
-    source = S3Source(BUCKET, "nowhere")
+    source = S3Source(S3Location(bucket=BUCKET, prefix="nowhere"))
     with pytest.raises(SourceNotFoundError):
         source.fetch("index.json")
     with pytest.raises(SourceError):
-        S3Source("no-such-bucket-here", "").fetch("index.json")
+        S3Source(S3Location(bucket="no-such-bucket-here")).fetch("index.json")
     with pytest.raises(SourceError, match="no bucket"):
         open_source("s3:///x")
 

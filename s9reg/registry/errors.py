@@ -18,7 +18,7 @@ class RegistryError(S9regError):
 
     Attributes:
         problem: what is wrong, without location.
-        path: the JSON path of the offending value, or None.
+        path: the key path of the offending value (``""``: the whole document), or None.
     """
 
     code = "REGISTRY"

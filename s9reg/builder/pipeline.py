@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from s9reg._fs import check_output, replace_dir, staging_dir
+from s9reg._json import JSONValue
 from s9reg.builder._state import Dates, State, asset_dates, default_time
 from s9reg.builder.assemble import assemble
 from s9reg.builder.errors import BuildError
@@ -46,7 +47,6 @@ from s9reg.registry.model import (
     PackageVersionInfo,
     dump_json,
 )
-from s9reg.s9pk.manifest import JSONValue
 from s9reg.site_layout import INDEX_FILE, SITE_FILE, SITE_FORMAT
 
 __all__ = ["BuildProgress", "BuildReport", "PackageRef", "SkippedFile", "build_site"]

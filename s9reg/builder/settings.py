@@ -15,7 +15,7 @@ from s9reg.exver import Version, VersionRange
 from s9reg.registry.errors import RegistryError
 from s9reg.registry.model import FullIndex, Guid, RegistryInfo, SignerInfo, dump_json
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import LocaleString, is_id
+from s9reg.s9pk.metadata import LocaleString, is_id
 
 __all__ = [
     "OS_IMAGE_KINDS",

@@ -20,7 +20,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from s9reg.serve.http import HttpApp, _answer_key, _Request, _Response
+from s9reg.serve._wire import Request as _Request
+from s9reg.serve._wire import Response as _Response
+from s9reg.serve.answer_cache import answer_key as _answer_key
+from s9reg.serve.http import HttpApp
 from s9reg.serve.settings import ServeSettings
 from s9reg.serve.sources import open_source
 

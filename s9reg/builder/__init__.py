@@ -13,13 +13,8 @@ swaps it in. Example::
 from __future__ import annotations
 
 from s9reg.builder.errors import BuildError
-from s9reg.builder.pipeline import (
-    BuildProgress,
-    BuildReport,
-    PackageRef,
-    SkippedFile,
-    build_site,
-)
+from s9reg.builder.pipeline import build_site
+from s9reg.builder.report import BuildProgress, BuildReport, PackageRef, SkippedFile
 from s9reg.builder.settings import BuildSettings, CategorySettings, IncompleteArches
 
 __all__ = [

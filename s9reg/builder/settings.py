@@ -15,7 +15,7 @@ from s9reg.exver import Version, VersionRange
 from s9reg.registry.errors import RegistryError
 from s9reg.registry.model import FullIndex, Guid, RegistryInfo, SignerInfo, dump_json
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import LocaleString, is_id
+from s9reg.s9pk.metadata import LocaleString, is_id
 
 __all__ = [
     "OS_IMAGE_KINDS",
@@ -104,6 +104,9 @@ class BuildSettings:
             image that the previous output lacks keeps the ``publishedAt`` it has there, so a
             build from a fresh checkout dates nothing anew. Called at most once, and only when
             the previous output is missing or lacks something the build makes.
+        published_first: the published index's dates win over the previous output's (read
+            once, up front): ``s9reg publish`` builds so, since what is live is what devices
+            were told.
         skip_invalid: leave out packages that fail verification or authorization (with a
             warning) instead of failing the build.
         incomplete_arches: warn about (default) or refuse a variant that claims an arch whose
@@ -140,6 +143,7 @@ class BuildSettings:
     output: Path
     source_date_epoch: int | None = None
     published: IndexSource | None = None
+    published_first: bool = False
     skip_invalid: bool = False
     incomplete_arches: IncompleteArches = IncompleteArches.WARN
     remote_sources: tuple[str, ...] = ()
@@ -153,9 +157,9 @@ class BuildSettings:
     def fingerprint_data(self) -> dict[str, object]:
         """Every setting that shapes the output, as JSON (the public half of the key only).
 
-        ``published`` is left out: it is read only for assets the previous output lacks, and a
-        build is skipped only when that output is intact and every input is unchanged, so
-        then it lacks none.
+        ``published`` and ``published_first`` are left out: they matter only for assets the
+        previous output lacks or dates otherwise, and a build is skipped only when that output
+        is intact and every input is unchanged since the build that made it.
         """
         return {
             "name": self.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
+from s9reg._json import JSONValue
 from s9reg.builder.errors import BuildError
 from s9reg.exver import VersionRange
 from s9reg.registry import queries
@@ -27,7 +28,6 @@ from s9reg.registry.queries import (
     PackageGetParams,
     PackageResponse,
 )
-from s9reg.s9pk.manifest import JSONValue
 from s9reg.site_layout import (
     INDEX_FILE,
     RPC_CATEGORY_LIST,

@@ -32,7 +32,7 @@ from s9reg.registry.model import (
 from s9reg.s9pk.commitment import Blake3Commitment, MerkleArchiveCommitment, b64_encode
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PublicKey
-from s9reg.s9pk.manifest import HardwareRequirements, LocaleString
+from s9reg.s9pk.metadata import HardwareRequirements, LocaleString
 from s9reg.units import human_size
 
 __all__ = [

@@ -12,7 +12,7 @@ import click
 
 from s9reg import config
 from s9reg.builder import build_site
-from s9reg.builder.pipeline import BuildReport
+from s9reg.builder.report import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
 from s9reg.cli._published import published_source

@@ -220,8 +220,11 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         return
     if site is None and build_mode is not False:
         check_target(settings)  # a wrong --to or storage fails now, not after a long build
-        # Dates the site's output lacks come from this target's live index (docs/publish.md).
-        build_settings = replace(config.build_settings(cfg), published=live_source(settings))
+        # Dates come from this target's live index first (docs/publish.md): what is live is
+        # what devices were told, whatever a local output says.
+        build_settings = replace(
+            config.build_settings(cfg), published=live_source(settings), published_first=True
+        )
         reason = "--build" if build_mode else stale_reason(build_settings, cfg.path)
         if reason is not None:
             console_err(f"building first: {reason}")

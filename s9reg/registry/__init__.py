@@ -1,6 +1,7 @@
 """The registry's data model, JSON codecs and publish authorization (registry-protocol.md §2, §3).
 
-Imports only :mod:`s9reg.s9pk`, :mod:`s9reg.exver` and :mod:`s9reg.errors`; no I/O.
+Imports only :mod:`s9reg.s9pk`, :mod:`s9reg.exver`, the JSON kit :mod:`s9reg._json` and
+:mod:`s9reg.errors`; no I/O.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from s9reg._json import Problem, details, summary
 from s9reg.errors import S9regError
 
 __all__ = ["RegistryError", "UnauthorizedSignerError"]
@@ -10,12 +13,12 @@ __all__ = ["RegistryError", "UnauthorizedSignerError"]
 class RegistryError(S9regError):
     """Registry JSON or a registry object is invalid.
 
-    The message starts with the JSON path of the problem (``$.package.packages["x"].icon``) when
-    there is one.
+    The message starts with the key path of the problem (``package.packages.x.icon``) when there
+    is one (the empty path is the whole document).
 
     Attributes:
         problem: what is wrong, without location.
-        path: the JSON path of the offending value, or None.
+        path: the key path of the offending value (``""``: the whole document), or None.
     """
 
     code = "REGISTRY"
@@ -24,6 +27,18 @@ class RegistryError(S9regError):
         self.problem = problem
         self.path = path
         super().__init__(f"{path}: {problem}" if path else problem, hint=hint)
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> RegistryError:
+        """One error for every problem.
+
+        The message is the first problem and how many more there are; ``details`` lists all.
+        """
+        first = summary(problems)
+        err = cls(first.problem, path=first.path)
+        if len(problems) > 1:
+            err.details = details(problems)
+        return err
 
 
 class UnauthorizedSignerError(RegistryError):

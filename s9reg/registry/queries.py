@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Literal, Self, cast
 
+from s9reg._json import JSONValue
 from s9reg.exver import Version, VersionError, VersionRange, VersionString, compare
 from s9reg.registry.errors import RegistryError
 from s9reg.registry.model import (
@@ -33,7 +34,7 @@ from s9reg.registry.model import (
     specificity_desc,
 )
 from s9reg.s9pk.commitment import Blake3Commitment
-from s9reg.s9pk.manifest import Description, HardwareRequirements, JSONValue, LocaleString, is_id
+from s9reg.s9pk.metadata import Description, HardwareRequirements, LocaleString, is_id
 
 __all__ = [
     "LEGACY_DEVICE_MAX",

@@ -23,10 +23,12 @@ from s9reg.s9pk.errors import (
     UnsupportedFormatError,
 )
 from s9reg.s9pk.keys import PrivateKey, PublicKey, Signature
-from s9reg.s9pk.manifest import LocaleString, Manifest, validate_for
+from s9reg.s9pk.manifest import Manifest
+from s9reg.s9pk.metadata import LocaleString, PackageMetadata
 from s9reg.s9pk.package import DependencyMetadata, PackResult, S9pk, pack_directory
 from s9reg.s9pk.reader import Archive, Header, read_archive
 from s9reg.s9pk.tree import Directory, EntryKind, File, Missing, Node, tree_from_directory
+from s9reg.s9pk.tree_check import validate_for
 from s9reg.s9pk.writer import RootOrder, write_archive, write_archive_file
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "Missing",
     "Node",
     "PackResult",
+    "PackageMetadata",
     "PrivateKey",
     "PublicKey",
     "RootOrder",

@@ -13,8 +13,10 @@ import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from s9reg._json import JSONValue
 from s9reg.s9pk.errors import S9pkError
-from s9reg.s9pk.manifest import DEFAULT_OS_VERSION, JSONValue, Manifest
+from s9reg.s9pk.manifest import Manifest
+from s9reg.s9pk.metadata import DEFAULT_OS_VERSION
 from s9reg.s9pk.tree import BytesSource, Directory, File, Node
 
 __all__ = ["DEFAULT_DEPENDENCY", "demo_manifest", "demo_package_tree", "png_icon", "write_tree"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from s9reg._json import Problem, details, summary
 from s9reg.errors import S9regError
 
 __all__ = [
@@ -80,6 +83,16 @@ class ManifestError(S9pkError):
     """``manifest.json`` is missing or invalid, or the tree does not satisfy it."""
 
     code = "S9PK_MANIFEST"
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem], *, path: str | None) -> ManifestError:
+        """One error for every problem found in the file at ``path``.
+
+        The message is the first problem and how many more there are; ``details`` lists all.
+        """
+        err = cls(str(summary(problems)), path=path)
+        err.details = details(problems, path)
+        return err
 
 
 class UnsupportedFormatError(S9pkError):

@@ -9,32 +9,28 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from s9reg._json import Reader
 from s9reg.s9pk.commitment import MerkleArchiveCommitment
 from s9reg.s9pk.errors import ManifestError, S9pkError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
-from s9reg.s9pk.manifest import (
-    MANIFEST_PATH,
-    LocaleString,
-    Manifest,
+from s9reg.s9pk.manifest import MANIFEST_PATH, Manifest
+from s9reg.s9pk.metadata import LocaleString, data_url, is_id, read_locale
+from s9reg.s9pk.reader import Archive, read_archive
+from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, PathSource, tree_from_directory
+from s9reg.s9pk.tree_check import (
     Warn,
     check_tree,
-    check_unique_fields,
-    data_url,
     dependency_icon,
     icon,
     icon_mime,
-    is_id,
-    load_json,
     validate_for,
 )
-from s9reg.s9pk.reader import Archive, read_archive
-from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, PathSource, tree_from_directory
 from s9reg.s9pk.writer import RootOrder, write_archive_file
 
 __all__ = ["DependencyMetadata", "PackResult", "S9pk", "pack_directory"]
@@ -45,13 +41,6 @@ _log = logging.getLogger(__name__)
 MAX_TEXT_SIZE = 16 << 20
 # ``DependencyMetadata`` (``sc/dependencies.rs``): serde refuses a repeated field.
 _DEPENDENCY_METADATA_FIELDS = frozenset({"title"})
-
-
-def _raiser(path: str) -> Callable[[str], None]:
-    def fail(problem: str) -> None:
-        raise ManifestError(problem, path=path)
-
-    return fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,15 +215,12 @@ class S9pk:
             return None
         if not isinstance(node, File):
             raise ManifestError("not a file", path="/" + path)
-        value = load_json(self.archive.read_file(path, max_size=MAX_TEXT_SIZE), path="/" + path)
-        if not isinstance(value, dict):
-            msg = "expected a JSON object"
-            raise ManifestError(msg, path="/" + path)
-        check_unique_fields(value, _DEPENDENCY_METADATA_FIELDS, _raiser("/" + path))
-        if "title" not in value:
-            msg = "title: required key missing"
-            raise ManifestError(msg, path="/" + path)
-        title = LocaleString.from_json(value["title"], key="title", path="/" + path)
+        reader = Reader()
+        value = reader.decode(self.archive.read_file(path, max_size=MAX_TEXT_SIZE))
+        s = None if reader.problems else reader.struct(value, "", _DEPENDENCY_METADATA_FIELDS)
+        title = None if s is None else read_locale(reader, s.required("title"), "title")
+        if reader.problems or title is None:
+            raise ManifestError.of(reader.problems, path="/" + path)
         return DependencyMetadata(title, self.dependency_icon_data_url(dep_id))
 
     def dependency_icon_data_url(self, dep_id: str) -> str | None:

@@ -12,25 +12,47 @@ import asyncio
 import contextlib
 import email.utils
 import functools
-import json
 import logging
 import os
-import re
 import socket
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import unquote, urlsplit
 
+from s9reg.serve._wire import (
+    CHUNK,
+    INTERNAL_ERROR,
+    MAX_HEAD,
+    BadRequestError,
+    Request,
+    Response,
+    byte_range,
+    cors_headers,
+    etag_matches,
+    head_bytes,
+    host_name,
+    json_response,
+    not_found,
+    parse_head,
+    range_header,
+    rpc_error_response,
+    safe_rel,
+)
 from s9reg.serve.accesslog import AccessLog
+from s9reg.serve.answer_cache import (
+    ANSWER_CACHE_BYTES,
+    ANSWER_CACHE_ENTRIES,
+    CACHE_KEY_MAX,
+    Answer,
+    AnswerCache,
+    answer_key,
+)
 from s9reg.serve.errors import SourceError, SourceNotFoundError
 from s9reg.serve.metrics import Metrics, SharedMetrics
-from s9reg.serve.rpc import INVALID_REQUEST, Count, RequestInfo, RpcHandler
+from s9reg.serve.rpc import RequestInfo, RpcHandler
 from s9reg.serve.settings import ServeSettings
-from s9reg.serve.site import SiteLoader, Snapshot
+from s9reg.serve.site import SiteLoader
 from s9reg.serve.sources import (
     HttpSource,
     LocalSource,
@@ -43,303 +65,7 @@ from s9reg.serve.tls import TlsFiles
 
 __all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp"]
 
-MAX_HEAD = 16 * 1024
-MAX_HEADERS = 100
-_CHUNK = 256 * 1024
-# The cache of complete answers by exact request bytes (see _AnswerCache).
-ANSWER_CACHE_ENTRIES = 1024
-ANSWER_CACHE_BYTES = 64 * 1024 * 1024
-_CACHE_KEY_MAX = 8 * 1024
-_CACHE_ANSWER_MAX = 8 * 1024 * 1024
-_REASONS = {
-    100: "Continue",
-    200: "OK",
-    204: "No Content",
-    206: "Partial Content",
-    301: "Moved Permanently",
-    304: "Not Modified",
-    307: "Temporary Redirect",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    411: "Length Required",
-    413: "Content Too Large",
-    416: "Range Not Satisfiable",
-    431: "Request Header Fields Too Large",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-}
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 log = logging.getLogger(__name__)
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    global _date_cache  # noqa: PLW0603 - one formatted date per second, shared by all responses
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
-    return _date_cache[1]
-
-
-class _BadRequestError(Exception):
-    def __init__(self, status: int, problem: str) -> None:
-        super().__init__(problem)
-        self.status = status
-        self.problem = problem
-
-
-@dataclass(slots=True)
-class _Request:
-    method: str
-    target: str
-    path: str
-    version: str
-    headers: dict[str, str]
-
-    @property
-    def keep_alive(self) -> bool:
-        conn = self.headers.get("connection", "").lower()
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in conn
-        return "close" not in conn
-
-
-@dataclass(slots=True)
-class _Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    rpc_methods: tuple[str, ...] = ()
-    sent: bool = False  # a file response already written by its handler
-    length: int | None = None  # bytes of a file response
-    counts: tuple[Count, ...] = ()  # JSON-RPC counter increments, replayed by cached answers
-    cacheable: bool = False  # the same request bytes always get this answer (same snapshot)
-
-
-def _parse_head(head: bytes) -> _Request:
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError as e:  # pragma: no cover - latin-1 decodes every byte
-        raise _BadRequestError(400, "undecodable request head") from e
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if (
-        len(parts) != 3
-        or not _TOKEN.fullmatch(parts[0])
-        or parts[2] not in {"HTTP/1.1", "HTTP/1.0"}
-    ):
-        raise _BadRequestError(400, "malformed request line")
-    method, target, version = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not _TOKEN.fullmatch(name):
-            raise _BadRequestError(400, "malformed header line")
-        key = name.lower()
-        value = value.strip(" \t")
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    if len(headers) > MAX_HEADERS:
-        raise _BadRequestError(431, "too many headers")
-    path = urlsplit(target).path if target.startswith("/") else ""
-    if not path:
-        raise _BadRequestError(400, "request target must be an absolute path")
-    return _Request(method, target, path, version, headers)
-
-
-def _json_response(
-    status: int, value: object, extra: list[tuple[str, str]] | None = None
-) -> _Response:
-    body = json.dumps(value, separators=(",", ":")).encode()
-    return _Response(status, [("Content-Type", "application/json"), *(extra or [])], body)
-
-
-def _rpc_error_response(status: int, problem: str) -> _Response:
-    error = {"code": INVALID_REQUEST, "message": "Invalid Request", "data": problem}
-    return _json_response(status, {"jsonrpc": "2.0", "error": error, "id": None})
-
-
-def _cors(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    # Echo, as upstream's Cors middleware does: browsers ignore "*" on credentialed requests.
-    return [
-        ("Access-Control-Allow-Origin", headers.get("origin", "*")),
-        ("Access-Control-Allow-Methods", headers.get("access-control-request-method", "*")),
-        ("Access-Control-Allow-Headers", headers.get("access-control-request-headers", "*")),
-        ("Access-Control-Allow-Credentials", "true"),
-        ("Vary", "Origin"),
-    ]
-
-
-_INTERNAL_ERROR = b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}'
-
-
-def _host_name(host: str | None) -> str | None:
-    if not host:
-        return None
-    try:
-        return urlsplit(f"//{host}").hostname
-    except ValueError:
-        return None
-
-
-def _safe_rel(path: str) -> str | None:
-    """The site-relative file path of a URL path, or None if it could escape the site."""
-    segments = unquote(path, errors="strict").split("/")[1:]
-    for seg in segments[:-1]:
-        if not seg or seg.startswith(".") or "\\" in seg or "\0" in seg:
-            return None
-    last = segments[-1] if segments else ""
-    if last.startswith(".") or "\\" in last or "\0" in last:
-        return None
-    rel = "/".join(segments)
-    return rel + "index.html" if rel == "" or rel.endswith("/") else rel
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
-    """``(start, end inclusive)``, None to send everything, or False if unsatisfiable."""
-    if header is None:
-        return None
-    m = _RANGE.fullmatch(header.strip())
-    if m is None or (not m.group(1) and not m.group(2)):
-        return None  # multiple or malformed ranges: RFC 9110 lets us send the whole file
-    if not m.group(1):
-        length = int(m.group(2))
-        if length == 0:
-            return False
-        return (max(0, size - length), size - 1) if size else False
-    start = int(m.group(1))
-    end = int(m.group(2)) if m.group(2) else size - 1
-    if start >= size or end < start:
-        return False
-    return start, min(end, size - 1)
-
-
-def _head_parts(
-    response: _Response, *, keep_alive: bool, length: int | None = None
-) -> tuple[bytes, bytes]:
-    """The response head before and after its ``Date`` header."""
-    parts = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}\r\n"]
-    has_length = False
-    for k, v in response.headers:
-        parts.append(f"{k}: {v}\r\n")
-        has_length = has_length or k.lower() == "content-length"
-    if not has_length and response.status not in {100, 304}:
-        parts.append(f"Content-Length: {len(response.body) if length is None else length}\r\n")
-    after = "Server: s9reg\r\n" + ("" if keep_alive else "Connection: close\r\n") + "\r\n"
-    return "".join(parts).encode("latin-1"), after.encode("latin-1")
-
-
-def _head_bytes(response: _Response, *, keep_alive: bool, length: int | None = None) -> bytes:
-    before, after = _head_parts(response, keep_alive=keep_alive, length=length)
-    return before + b"Date: " + _http_date().encode("latin-1") + b"\r\n" + after
-
-
-class _Answer:
-    """A complete HTTP answer to one exact request, kept by :class:`_AnswerCache`."""
-
-    __slots__ = ("after", "before", "counts", "data", "methods", "path", "second", "size")
-
-    def __init__(self, request: _Request, response: _Response) -> None:
-        before, after = _head_parts(response, keep_alive=True)
-        self.before = before + b"Date: "
-        self.after = b"\r\n" + after + response.body
-        self.path = request.path
-        self.size = len(response.body)
-        self.methods = response.rpc_methods
-        self.counts = (("s9reg_http_responses_total", (str(response.status),)), *response.counts)
-        self.second = -1
-        self.data = b""
-
-    def bytes(self) -> bytes:
-        """The answer with the current ``Date``, assembled once per second."""
-        second = int(time.time())
-        if second != self.second:
-            self.data = self.before + _http_date().encode("latin-1") + self.after
-            self.second = second
-        return self.data
-
-
-_Key = bytes | tuple[str | bytes | None, ...]
-
-
-def _cost(key: _Key, answer: _Answer) -> int:
-    # Entries of one answer under two keys share its bytes; counting them twice is safe.
-    size = len(key) if isinstance(key, bytes) else sum(len(k) for k in key if k is not None)
-    return size + len(answer.before) + len(answer.after)
-
-
-def _answer_key(request: _Request, body: bytes) -> tuple[str | bytes | None, ...] | None:
-    """What a cacheable JSON-RPC answer depends on: path, body, device and CORS headers."""
-    path = request.path
-    if request.method != "POST" or not (path == "/rpc" or path.startswith("/rpc/")):
-        return None
-    headers = request.headers
-    return (
-        path,
-        body,
-        headers.get("x-startos-device-info"),
-        headers.get("origin"),
-        headers.get("access-control-request-method"),
-        headers.get("access-control-request-headers"),
-    )
-
-
-class _AnswerCache:
-    """Complete answers to cacheable JSON-RPC requests, by the request's exact bytes.
-
-    Devices and browsers repeat byte-identical requests (same head, same body), and while the
-    snapshot is the same the answer to those bytes is the same: a hit skips parsing the head,
-    the JSON body and the envelope. Bounded in entries and bytes (LRU); emptied when the
-    snapshot changes. Only whole keep-alive ``POST`` requests of at most 8 KiB whose methods
-    do not depend on the clock (everything but ``index``) are kept.
-    """
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[_Key, _Answer] = OrderedDict()
-        self._bytes = 0
-        self._snapshot: Snapshot | None = None
-
-    def get(self, key: _Key, snapshot: Snapshot | None) -> _Answer | None:
-        if snapshot is not self._snapshot:
-            self._items.clear()
-            self._bytes = 0
-            self._snapshot = snapshot
-            return None
-        answer = self._items.get(key)
-        if answer is not None:
-            self._items.move_to_end(key)
-        return answer
-
-    def put(self, key: _Key, answer: _Answer, snapshot: Snapshot | None) -> None:
-        if snapshot is not self._snapshot or answer.size > _CACHE_ANSWER_MAX:
-            return
-        old = self._items.pop(key, None)
-        if old is not None:
-            self._bytes -= _cost(key, old)
-        self._items[key] = answer
-        self._bytes += _cost(key, answer)
-        while len(self._items) > ANSWER_CACHE_ENTRIES or self._bytes > ANSWER_CACHE_BYTES:
-            dropped_key, dropped = self._items.popitem(last=False)
-            self._bytes -= _cost(dropped_key, dropped)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-def _not_found() -> _Response:
-    return _Response(404, [("Content-Type", "text/plain")], b"not found\n")
 
 
 class _Connection(asyncio.Protocol):
@@ -386,7 +112,7 @@ class _Connection(asyncio.Protocol):
             self._drained.set_exception(ConnectionResetError("client went away"))
 
     def data_received(self, data: bytes) -> None:
-        if self.phase == "idle" and not self.buffer and len(data) <= _CACHE_KEY_MAX:
+        if self.phase == "idle" and not self.buffer and len(data) <= CACHE_KEY_MAX:
             app = self.app
             answer = app.answers.get(data, app.loader.snapshot)
             if answer is not None:
@@ -396,14 +122,14 @@ class _Connection(asyncio.Protocol):
         if self.phase in {"idle", "head", "body"}:
             self._process()
 
-    def _answer_cached(self, answer: _Answer) -> None:
+    def _answer_cached(self, answer: Answer) -> None:
         """Send a cached answer: what :meth:`_answer` does, without parsing anything."""
         started = time.monotonic()
         self._send_answer(answer, started)
         if self.phase == "idle":  # not "write" (the client is slow to read) nor "closed"
             self.deadline = started + self.app.settings.client_timeout
 
-    def _send_answer(self, answer: _Answer, started: float) -> None:
+    def _send_answer(self, answer: Answer, started: float) -> None:
         transport = self.transport
         assert transport is not None  # noqa: S101 - set in connection_made
         app = self.app
@@ -466,9 +192,9 @@ class _Connection(asyncio.Protocol):
                 self._fail(431, "request head too large")
                 return
             try:
-                request = _parse_head(bytes(self.buffer[: end + 4]))
+                request = parse_head(bytes(self.buffer[: end + 4]))
                 length = self.app.body_length(request)
-            except _BadRequestError as e:
+            except BadRequestError as e:
                 self._fail(e.status, e.problem)
                 return
             if len(self.buffer) < end + 4 + length:
@@ -483,18 +209,18 @@ class _Connection(asyncio.Protocol):
                     transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
             size = end + 4 + length
-            raw = bytes(self.buffer[:size]) if size <= _CACHE_KEY_MAX else None
+            raw = bytes(self.buffer[:size]) if size <= CACHE_KEY_MAX else None
             body = bytes(self.buffer[end + 4 : size])
             del self.buffer[:size]
             self._answer(request, body, raw)
 
-    def _answer(self, request: _Request, body: bytes, raw: bytes | None = None) -> None:
+    def _answer(self, request: Request, body: bytes, raw: bytes | None = None) -> None:
         assert self.transport is not None  # noqa: S101 - set in connection_made
         keep = request.keep_alive
         app = self.app
         # Requests that differ only in headers the answer does not depend on (a device's
         # X-StartOS-Auth-Sig, with its timestamp and nonce, on every request) share an answer.
-        key = _answer_key(request, body) if keep and raw is not None else None
+        key = answer_key(request, body) if keep and raw is not None else None
         # Signed requests carry a nonce: their exact bytes never come again.
         if "x-startos-auth-sig" in request.headers:
             raw = None
@@ -508,10 +234,10 @@ class _Connection(asyncio.Protocol):
                     self._reset()
                 return
         task = app.respond(request, body)
-        if isinstance(task, _Response):
+        if isinstance(task, Response):
             self._write(request, task, keep)
             if key is not None and task.cacheable:
-                answer = _Answer(request, task)
+                answer = Answer(request, task)
                 app.answers.put(key, answer, app.loader.snapshot)
                 if raw is not None:
                     app.answers.put(raw, answer, app.loader.snapshot)
@@ -530,7 +256,7 @@ class _Connection(asyncio.Protocol):
         self.task = asyncio.get_running_loop().create_task(self._send_file(request, task, keep))
 
     async def _send_file(
-        self, request: _Request, sender: Callable[[_Connection], Awaitable[_Response]], keep: bool
+        self, request: Request, sender: Callable[[_Connection], Awaitable[Response]], keep: bool
     ) -> None:
         transport = self.transport
         assert transport is not None  # noqa: S101 - set in connection_made
@@ -554,7 +280,7 @@ class _Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.phase == "closed":
             raise ConnectionResetError("client went away")
-        if transport.get_write_buffer_size() <= _CHUNK:
+        if transport.get_write_buffer_size() <= CHUNK:
             return
         self._drained = asyncio.get_running_loop().create_future()
         async with asyncio.timeout(self.app.settings.client_timeout * 3):
@@ -565,10 +291,10 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and self.phase != "closed":
             self.transport.write(data)
 
-    def _write(self, request: _Request, response: _Response, keep: bool) -> None:
+    def _write(self, request: Request, response: Response, keep: bool) -> None:
         assert self.transport is not None  # noqa: S101 - set in connection_made
         self.app.metrics.inc("s9reg_http_responses_total", str(response.status))
-        data = _head_bytes(response, keep_alive=keep)
+        data = head_bytes(response, keep_alive=keep)
         head_only = request.method == "HEAD" or not response.body
         self.transport.write(data if head_only else data + response.body)
         self.app.log(self.client, request, response, self.started)
@@ -579,8 +305,8 @@ class _Connection(asyncio.Protocol):
         if transport is None or self.phase == "closed":
             return
         self.app.metrics.inc("s9reg_http_responses_total", str(status))
-        response = _rpc_error_response(status, problem)
-        transport.write(_head_bytes(response, keep_alive=False) + response.body)
+        response = rpc_error_response(status, problem)
+        transport.write(head_bytes(response, keep_alive=False) + response.body)
         self.phase = "closed"
         transport.close()
 
@@ -599,7 +325,7 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-FileSender = Callable[[_Connection], Awaitable[_Response]]
+FileSender = Callable[[_Connection], Awaitable[Response]]
 
 
 class HttpApp:
@@ -627,7 +353,7 @@ class HttpApp:
         self.metrics = Metrics()
         self.shared = None if metrics_dir is None else SharedMetrics(metrics_dir, self.metrics)
         self.access = AccessLog(access_stream)
-        self.answers = _AnswerCache()
+        self.answers = AnswerCache()
         self.rpc = RpcHandler(lambda: self.loader.snapshot, settings, self.metrics)
         self.connections: set[_Connection] = set()
         self.address: tuple[str, int] | None = None
@@ -736,31 +462,31 @@ class HttpApp:
 
     # --- routing --------------------------------------------------------------------------
 
-    def body_length(self, request: _Request) -> int:
+    def body_length(self, request: Request) -> int:
         """The request's body length, checked against the limits.
 
         Raises:
-            _BadRequestError: chunked, an invalid length, or a body over ``max_body``.
+            BadRequestError: chunked, an invalid length, or a body over ``max_body``.
         """
         if "transfer-encoding" in request.headers:
-            raise _BadRequestError(
+            raise BadRequestError(
                 411, "chunked request bodies are not accepted; send Content-Length"
             )
         text = request.headers.get("content-length", "0")
         if not text.isdigit() or len(text) > 18:
-            raise _BadRequestError(400, "invalid Content-Length")
+            raise BadRequestError(400, "invalid Content-Length")
         length = int(text)
         if length > self.settings.max_body:
-            raise _BadRequestError(413, f"request body larger than {self.settings.max_body} bytes")
+            raise BadRequestError(413, f"request body larger than {self.settings.max_body} bytes")
         return length
 
-    def respond(self, request: _Request, body: bytes) -> _Response | FileSender:
+    def respond(self, request: Request, body: bytes) -> Response | FileSender:
         """The answer to a request, or a coroutine function that sends a file."""
         path = request.path
         if path == "/rpc" or path.startswith("/rpc/"):
             return self._rpc(request, body)
         if request.method not in {"GET", "HEAD"}:
-            return _Response(
+            return Response(
                 405,
                 [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")],
                 b"method not allowed\n",
@@ -771,25 +497,25 @@ class HttpApp:
             snap = self.loader.snapshot
             others = self.shared.others() if self.shared is not None else []
             text = self.metrics.render(snap.revision if snap else None, others)
-            return _Response(200, [("Content-Type", "text/plain; version=0.0.4")], text)
+            return Response(200, [("Content-Type", "text/plain; version=0.0.4")], text)
         return self._file(request)
 
-    def _rpc(self, request: _Request, body: bytes) -> _Response:
-        cors = _cors(request.headers)
+    def _rpc(self, request: Request, body: bytes) -> Response:
+        cors = cors_headers(request.headers)
         if request.method == "OPTIONS":
-            return _Response(200, cors)
+            return Response(200, cors)
         info = RequestInfo(
             device_info=request.headers.get("x-startos-device-info"),
             auth_sig=request.headers.get("x-startos-auth-sig"),
-            host=_host_name(request.headers.get("host")),
+            host=host_name(request.headers.get("host")),
         )
         try:
             answer = self.rpc.answer(body, info)
         except Exception:
             # A bug must not cost the client its connection: answer as upstream's fallback does.
             log.exception("internal error answering %r", body[:200])
-            return _Response(200, [("Content-Type", "application/json"), *cors], _INTERNAL_ERROR)
-        return _Response(
+            return Response(200, [("Content-Type", "application/json"), *cors], INTERNAL_ERROR)
+        return Response(
             200,
             [("Content-Type", "application/json"), *cors],
             answer.body,
@@ -798,7 +524,7 @@ class HttpApp:
             cacheable=answer.cacheable,
         )
 
-    def _health(self) -> _Response:
+    def _health(self) -> Response:
         snap = self.loader.snapshot
         if snap is None:
             status = "unavailable"
@@ -813,11 +539,9 @@ class HttpApp:
             "source": self.source.description,
             "pid": os.getpid(),
         }
-        return _json_response(
-            200 if snap is not None else 503, doc, [("Cache-Control", "no-store")]
-        )
+        return json_response(200 if snap is not None else 503, doc, [("Cache-Control", "no-store")])
 
-    def log(self, client: str, request: _Request, response: _Response, started: float) -> None:
+    def log(self, client: str, request: Request, response: Response, started: float) -> None:
         """One access-log line: no headers, bodies or query strings."""
         ms = (time.monotonic() - started) * 1000
         size = len(response.body) if response.length is None else response.length
@@ -827,37 +551,37 @@ class HttpApp:
 
     # --- files ----------------------------------------------------------------------------
 
-    def _file(self, request: _Request) -> _Response | FileSender:
+    def _file(self, request: Request) -> Response | FileSender:
         try:
-            rel = _safe_rel(request.path)
+            rel = safe_rel(request.path)
         except UnicodeDecodeError:
             rel = None
         source = self.source
         if rel is None:
-            return _not_found()
+            return not_found()
         if isinstance(source, HttpSource):
-            return _Response(307, [("Location", source.url(rel))])
+            return Response(307, [("Location", source.url(rel))])
         if isinstance(source, LocalSource):
             return self._local_file(request, source, rel)
         if isinstance(source, S3Source):
             return functools.partial(self._s3_file, request, source, rel)
-        return _not_found()  # pragma: no cover - every source kind is handled above
+        return not_found()  # pragma: no cover - every source kind is handled above
 
     def _local_file(  # noqa: PLR0911 - one return per outcome
-        self, request: _Request, source: LocalSource, rel: str
-    ) -> _Response | FileSender:
+        self, request: Request, source: LocalSource, rel: str
+    ) -> Response | FileSender:
         path = source.path(rel)
         try:
             if path.is_dir():
-                return _Response(301, [("Location", request.path + "/")])
+                return Response(301, [("Location", request.path + "/")])
             f = path.open("rb")
         except OSError:  # missing, a name too long, a permission problem: all look absent
-            return _not_found()
+            return not_found()
         try:
             st = os.fstat(f.fileno())
         except OSError:  # pragma: no cover - fstat of an open file
             f.close()
-            return _not_found()
+            return not_found()
         size = st.st_size
         etag = f'"{st.st_ino:x}-{size:x}-{st.st_mtime_ns:x}"'
         headers = [
@@ -866,29 +590,29 @@ class HttpApp:
             ("Accept-Ranges", "bytes"),
         ]
         inm = request.headers.get("if-none-match")
-        if inm is not None and _etag_matches(inm, etag):
+        if inm is not None and etag_matches(inm, etag):
             f.close()
-            return _Response(304, headers)
-        rng = _byte_range(_range_header(request, etag), size)
+            return Response(304, headers)
+        rng = byte_range(range_header(request, etag), size)
         if rng is False:
             f.close()
             headers.append(("Content-Range", f"bytes */{size}"))
-            return _Response(416, headers)
+            return Response(416, headers)
         start, end = rng if isinstance(rng, tuple) else (0, size - 1)
         status = 206 if isinstance(rng, tuple) else 200
         if status == 206:
             headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
         count = end - start + 1 if size else 0
         headers += [("Content-Type", content_type(rel)), ("Content-Length", str(count))]
-        response = _Response(status, headers, length=count)
+        response = Response(status, headers, length=count)
         if request.method == "HEAD" or not count:
             f.close()
             return response
 
-        async def send(conn: _Connection) -> _Response:
+        async def send(conn: _Connection) -> Response:
             with f:
                 self.metrics.inc("s9reg_http_responses_total", str(status))
-                conn.write(_head_bytes(response, keep_alive=request.keep_alive, length=count))
+                conn.write(head_bytes(response, keep_alive=request.keep_alive, length=count))
                 transport = conn.transport
                 assert transport is not None  # noqa: S101 - set in connection_made
                 loop = asyncio.get_running_loop()
@@ -898,25 +622,23 @@ class HttpApp:
         return send
 
     async def _s3_file(
-        self, request: _Request, source: S3Source, rel: str, conn: _Connection
-    ) -> _Response:
+        self, request: Request, source: S3Source, rel: str, conn: _Connection
+    ) -> Response:
         rng = request.headers.get("range") if request.method == "GET" else None
         try:
             remote = await asyncio.to_thread(source.open, rel, rng)
         except SourceNotFoundError:
-            response = _not_found()
+            response = not_found()
         except SourceError as e:
             status = 416 if "InvalidRange" in e.message else 502
-            response = _Response(
-                status, [("Content-Type", "text/plain")], f"{e.message}\n".encode()
-            )
+            response = Response(status, [("Content-Type", "text/plain")], f"{e.message}\n".encode())
         else:
             return await self._stream(request, remote, conn)
         self.metrics.inc("s9reg_http_responses_total", str(response.status))
-        conn.write(_head_bytes(response, keep_alive=request.keep_alive) + response.body)
+        conn.write(head_bytes(response, keep_alive=request.keep_alive) + response.body)
         return response
 
-    async def _stream(self, request: _Request, remote: RemoteFile, conn: _Connection) -> _Response:
+    async def _stream(self, request: Request, remote: RemoteFile, conn: _Connection) -> Response:
         headers = [
             ("Content-Type", content_type(request.path)),
             ("Content-Length", str(remote.size)),
@@ -926,15 +648,15 @@ class HttpApp:
             if remote.etag:
                 headers.append(("ETag", remote.etag))
                 inm = request.headers.get("if-none-match")
-                if inm is not None and _etag_matches(inm, remote.etag):
-                    response = _Response(304, headers[2:])
-                    conn.write(_head_bytes(response, keep_alive=request.keep_alive))
+                if inm is not None and etag_matches(inm, remote.etag):
+                    response = Response(304, headers[2:])
+                    conn.write(head_bytes(response, keep_alive=request.keep_alive))
                     return response
             if remote.content_range:
                 headers.append(("Content-Range", remote.content_range))
-            response = _Response(remote.status, headers, length=remote.size)
+            response = Response(remote.status, headers, length=remote.size)
             self.metrics.inc("s9reg_http_responses_total", str(remote.status))
-            conn.write(_head_bytes(response, keep_alive=request.keep_alive, length=remote.size))
+            conn.write(head_bytes(response, keep_alive=request.keep_alive, length=remote.size))
             if request.method != "HEAD":
                 while chunk := await asyncio.to_thread(next, remote.chunks, b""):
                     conn.write(chunk)
@@ -942,12 +664,3 @@ class HttpApp:
             return response
         finally:
             remote.close()
-
-
-def _range_header(request: _Request, etag: str) -> str | None:
-    if request.method != "GET":
-        return None
-    if_range = request.headers.get("if-range")
-    if if_range is not None and if_range.strip() != etag:
-        return None
-    return request.headers.get("range")

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from s9reg._json import JSONValue
 from s9reg.exver import VersionString
 from s9reg.registry import dump_json
 from s9reg.registry.errors import RegistryError
@@ -36,7 +37,6 @@ from s9reg.registry.queries import (
     package_result_json,
     package_signer_list,
 )
-from s9reg.s9pk.manifest import JSONValue
 from s9reg.serve.auth import verify_request
 from s9reg.serve.metrics import Metrics
 from s9reg.serve.settings import ServeSettings

@@ -11,7 +11,7 @@ from s9reg.exver import VersionRange
 from s9reg.registry import FullIndex, Guid, SignerInfo
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import LocaleString
+from s9reg.s9pk.metadata import LocaleString
 from s9reg.s9pk.writer import write_archive_file
 
 ADMIN = PrivateKey(b"\x11" * 32)

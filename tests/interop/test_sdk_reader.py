@@ -25,10 +25,11 @@ import pytest
 from s9reg.s9pk.demo import demo_manifest, demo_package_tree
 from s9reg.s9pk.errors import ManifestError, S9pkError
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import Manifest, validate_for
+from s9reg.s9pk.manifest import Manifest
 from s9reg.s9pk.package import S9pk
 from s9reg.s9pk.reader import HEADER_SIZE, read_archive
 from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, Node
+from s9reg.s9pk.tree_check import validate_for
 from s9reg.s9pk.writer import RootOrder, write_archive, write_archive_file
 
 if TYPE_CHECKING:

@@ -39,7 +39,7 @@ from s9reg.registry import (
 from s9reg.s9pk.commitment import Blake3Commitment
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import DeviceFilter, HardwareRequirements, LocaleString
+from s9reg.s9pk.metadata import DeviceFilter, HardwareRequirements, LocaleString
 from s9reg.s9pk.package import S9pk
 from s9reg.s9pk.writer import write_archive
 

@@ -42,10 +42,11 @@ with atheris.instrument_imports(include=["s9reg"]):
     from s9reg.errors import S9regError
     from s9reg.s9pk.demo import demo_package_tree
     from s9reg.s9pk.keys import PrivateKey
-    from s9reg.s9pk.manifest import Manifest, validate_for
+    from s9reg.s9pk.manifest import Manifest
     from s9reg.s9pk.package import S9pk
     from s9reg.s9pk.reader import HEADER_SIZE, MAGIC_V2, Archive, Header, _TreeParser, read_archive
     from s9reg.s9pk.tree import BytesSource, Directory, File, Missing, Node
+    from s9reg.s9pk.tree_check import validate_for
     from s9reg.s9pk.writer import RootOrder, write_archive
 
 from strategies import OTHER_KEY, TEST_KEY, Reader, fix_hashes, read_everything, sign_header

@@ -27,7 +27,9 @@ from s9reg.registry.queries import best_versions
 from s9reg.s9pk.demo import demo_manifest, demo_package_tree
 from s9reg.s9pk.errors import IntegrityError, ManifestError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
-from s9reg.s9pk.manifest import LocaleString, Manifest, validate_for
+from s9reg.s9pk.manifest import Manifest
+from s9reg.s9pk.metadata import LocaleString
+from s9reg.s9pk.tree_check import validate_for
 from s9reg.s9pk.writer import write_archive_file
 from s9reg.site_layout import asset_urls
 

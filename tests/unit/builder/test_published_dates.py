@@ -6,6 +6,8 @@ import functools
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -224,3 +226,21 @@ def test_read_site_index_bad_locations(tmp_path: Path, http: tuple[str, Path]) -
         fetch_bytes("ftp://127.0.0.1/index.json", max_bytes=1000)
     with pytest.raises(BuildError, match="cannot download"):
         fetch_bytes("http://127.0.0.1:9/index.json", max_bytes=1000, timeout=5)
+
+
+def test_published_first_wins_over_the_previous_output(tmp_path: Path, src: Path) -> None:
+    # What s9reg publish builds with: the live dates win over a local output's.
+    path = pkg(src, "hello.s9pk")
+    live = tmp_path / "live"
+    build_site(settings(tmp_path, [path], output=live, source_date_epoch=1000))
+    local = settings(tmp_path, [path], source_date_epoch=2000)
+    build_site(local)  # a local output dated otherwise
+    source = Counting(live)
+    build_site(replace(local, source_date_epoch=3000, published=source))
+    assert set(dates(local.output).values()) == {
+        format_timestamp(datetime.fromtimestamp(2000, UTC))
+    }
+    assert source.calls == 0  # a plain build: the local output first, nothing read
+    build_site(replace(local, source_date_epoch=3000, published=source, published_first=True))
+    assert dates(local.output) == dates(live)
+    assert source.calls == 1

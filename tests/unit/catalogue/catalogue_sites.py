@@ -18,7 +18,7 @@ from s9reg.registry.model import ContactInfo
 from s9reg.s9pk.commitment import Blake3Commitment, b64_encode
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import LocaleString
+from s9reg.s9pk.metadata import LocaleString
 from s9reg.s9pk.package import S9pk
 from s9reg.s9pk.tree import File
 from s9reg.s9pk.writer import write_archive_file

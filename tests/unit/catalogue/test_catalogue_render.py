@@ -39,7 +39,7 @@ from s9reg.catalogue import (
 from s9reg.exver import VersionString
 from s9reg.registry import FullIndex, OsIndex
 from s9reg.s9pk.commitment import b64_encode
-from s9reg.s9pk.manifest import LocaleString
+from s9reg.s9pk.metadata import LocaleString
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

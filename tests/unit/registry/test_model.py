@@ -39,7 +39,7 @@ from s9reg.registry import (
 from s9reg.s9pk.commitment import Blake3Commitment
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.keys import PrivateKey, Signature
-from s9reg.s9pk.manifest import DeviceFilter, HardwareRequirements, LocaleString
+from s9reg.s9pk.metadata import DeviceFilter, HardwareRequirements, LocaleString
 from s9reg.s9pk.package import S9pk
 from s9reg.s9pk.tree import Directory
 from s9reg.s9pk.writer import write_archive
@@ -427,8 +427,8 @@ def test_parse_timestamp_forms() -> None:
     )
     with pytest.raises(RegistryError, match="no time zone"):
         format_timestamp(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
-    with pytest.raises(RegistryError, match=r"^\$\.t: expected an RFC 3339"):
-        parse_timestamp("2026-06-30 18:22:41", "$.t")
+    with pytest.raises(RegistryError, match=r"^t: expected an RFC 3339"):
+        parse_timestamp("2026-06-30 18:22:41", "t")
     with pytest.raises(RegistryError, match="invalid timestamp"):
         parse_timestamp("2026-02-30T00:00:00Z")
 
@@ -452,8 +452,8 @@ def test_parse_timestamp_forms() -> None:
 def test_guid_rejects(text: str) -> None:
     with pytest.raises(RegistryError, match="invalid signer id"):
         Guid(text)
-    with pytest.raises(RegistryError, match=r"^\$\.x: invalid signer id"):
-        Guid.parse(text, "$.x")
+    with pytest.raises(RegistryError, match=r"^x: invalid signer id"):
+        Guid.parse(text, "x")
 
 
 def test_guid_generation() -> None:
@@ -474,7 +474,7 @@ def test_guid_generation() -> None:
 
 Mutation = Callable[[dict[str, Any]], object]
 
-PKG = '$.package.packages.hello.versions["1.0.0:0"]'
+PKG = 'package.packages.hello.versions["1.0.0:0"]'
 
 
 def _set(path: list[str | int], value: object) -> Mutation:
@@ -504,54 +504,54 @@ ASSET = [*V, "s9pks", 0, 1]
 @pytest.mark.parametrize(
     ("mutate", "path", "problem"),
     [
-        pytest.param(_set(["name"], 3), "$.name", "expected a string", id="name"),
-        pytest.param(_set(["icon"], "https://x/icon.png"), "$.icon", "data URL", id="icon-url"),
+        pytest.param(_set(["name"], 3), "name", "expected a string", id="name"),
+        pytest.param(_set(["icon"], "https://x/icon.png"), "icon", "data URL", id="icon-url"),
         pytest.param(
-            _set(["icon"], "data:image/png;base64,abc"), "$.icon", "data URL", id="icon-unpadded"
+            _set(["icon"], "data:image/png;base64,abc"), "icon", "data URL", id="icon-unpadded"
         ),
-        pytest.param(_del(["os"]), "$.os", "required key missing", id="os-missing"),
+        pytest.param(_del(["os"]), "os", "required key missing", id="os-missing"),
         pytest.param(
-            _set(["signers", "bad"], {}), "$.signers.bad", "invalid signer id", id="signer-guid"
+            _set(["signers", "bad"], {}), "signers.bad", "invalid signer id", id="signer-guid"
         ),
         pytest.param(
             _set(["signers", GUID_A, "keys", 0], "nope"),
-            f"$.signers.{GUID_A}.keys[0]",
+            f"signers.{GUID_A}.keys[0]",
             "not a PEM PUBLIC KEY",
             id="signer-key",
         ),
         pytest.param(
             _set(["signers", GUID_A, "contact", 0], {"phone": "1"}),
-            f"$.signers.{GUID_A}.contact[0]",
+            f"signers.{GUID_A}.contact[0]",
             "exactly one of",
             id="contact-kind",
         ),
         pytest.param(
             _set(["package", "packages", "Bad_Id"], {}),
-            "$.package.packages.Bad_Id",
+            "package.packages.Bad_Id",
             "invalid package id",
             id="package-id",
         ),
         pytest.param(
             _set(["package", "packages", "hello", "authorized", GUID_A], ">>1"),
-            f"$.package.packages.hello.authorized.{GUID_A}",
+            f"package.packages.hello.authorized.{GUID_A}",
             "version range",
             id="authorized-range",
         ),
         pytest.param(
             _set(["package", "packages", "hello", "versions", "1.0:0"], {}),
-            '$.package.packages.hello.versions["1.0:0"]',
+            'package.packages.hello.versions["1.0:0"]',
             "duplicate key",
             id="duplicate-version",
         ),
         pytest.param(
             _set(["package", "packages", "hello", "versions", "x:y"], {}),
-            '$.package.packages.hello.versions["x:y"]',
+            'package.packages.hello.versions["x:y"]',
             "extended version",
             id="version-key",
         ),
         pytest.param(
             _set(["package", "packages", "hello", "categories"], "a"),
-            "$.package.packages.hello.categories",
+            "package.packages.hello.categories",
             "JSON array",
             id="categories",
         ),
@@ -595,7 +595,7 @@ ASSET = [*V, "s9pks", 0, 1]
         pytest.param(
             _set([*V, "satisfies"], ["1.0"]),
             f"{PKG}.satisfies[0]",
-            "extended version",
+            "is not a valid Version: missing downstream",
             id="satisfies",
         ),
         pytest.param(
@@ -645,19 +645,19 @@ ASSET = [*V, "s9pks", 0, 1]
         ),
         pytest.param(
             _set(["os", "versions", "0.4.0-beta.10", "authorized"], ["x"]),
-            '$.os.versions["0.4.0-beta.10"].authorized[0]',
+            'os.versions["0.4.0-beta.10"].authorized[0]',
             "invalid signer id",
             id="os-authorized",
         ),
         pytest.param(
             _del(["os", "versions", "0.4.0-beta.10", "img"]),
-            '$.os.versions["0.4.0-beta.10"].img',
+            'os.versions["0.4.0-beta.10"].img',
             "required key missing",
             id="os-img",
         ),
         pytest.param(
             _set(["os", "versions", "0.4.0-beta.10", "iso", "x86_64", "commitment", "size"], "1"),
-            '$.os.versions["0.4.0-beta.10"].iso.x86_64.commitment',
+            'os.versions["0.4.0-beta.10"].iso.x86_64.commitment',
             "size",
             id="os-commitment",
         ),
@@ -683,7 +683,7 @@ def test_validation_names_the_path(mutate: Mutation, path: str, problem: str) ->
     ],
 )
 def test_not_an_object(cls: Any, value: object) -> None:
-    with pytest.raises(RegistryError, match=r"^\$: expected a JSON object"):
+    with pytest.raises(RegistryError, match=r"^expected a JSON object$"):
         cls.from_dict(value)
 
 
@@ -696,3 +696,34 @@ def test_data_url_mime_may_carry_parameters() -> None:
     raw = minimal_pvi()
     raw["icon"] = "data:image/svg+xml;charset=utf-8;base64,PHN2Zy8+"
     assert PackageVersionInfo.from_dict(raw).icon == raw["icon"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    doc = copy.deepcopy(json.loads(dump_json(full_index())))
+    doc["name"] = 3
+    del doc["os"]
+    doc["package"]["packages"]["hello"]["categories"] = "a"
+    with pytest.raises(RegistryError) as info:
+        FullIndex.from_dict(doc)
+    assert str(info.value) == "name: expected a string (and 2 more)"
+    assert info.value.details is not None
+    assert info.value.details.splitlines() == [
+        "name: expected a string",
+        "package.packages.hello.categories: expected a JSON array",
+        "os: required key missing",
+    ]
+
+
+def test_from_bytes_refuses_a_repeated_field_and_accepts_repeated_map_keys() -> None:
+    text = dump_json(full_index()).decode()
+    with pytest.raises(RegistryError, match=r"^duplicate field `name`$"):
+        FullIndex.from_bytes(text.replace('{"name":', '{"name":"x","name":', 1).encode())
+    repeated = text.replace('"os":{', '"os":{"versions":{},', 1)
+    with pytest.raises(RegistryError, match=r"^os: duplicate field `versions`$"):
+        FullIndex.from_bytes(repeated.encode())
+    with pytest.raises(RegistryError, match=r"^invalid JSON"):
+        FullIndex.from_bytes(b"{")
+    unknown = text.replace('{"name":', '{"x":1,"x":2,"name":', 1)
+    assert FullIndex.from_bytes(unknown.encode()) == full_index()
+    mapped = text.replace('"categories":{', '"categories":{"ai":{"name":"X"},', 1)
+    assert FullIndex.from_bytes(mapped.encode()) == full_index()  # the last "ai" wins

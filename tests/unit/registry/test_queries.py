@@ -41,7 +41,7 @@ from s9reg.registry.queries import (
 )
 from s9reg.s9pk.commitment import Blake3Commitment, MerkleArchiveCommitment
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import Description, HardwareRequirements, LocaleString
+from s9reg.s9pk.metadata import Description, HardwareRequirements, LocaleString
 
 KEY = PrivateKey(bytes(range(32)))
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

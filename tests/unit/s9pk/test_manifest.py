@@ -17,24 +17,20 @@ from hypothesis import strategies as st
 from s9reg.s9pk.demo import demo_manifest, demo_package_tree, png_icon
 from s9reg.s9pk.errors import ManifestError
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import (
+from s9reg.s9pk.manifest import Manifest
+from s9reg.s9pk.metadata import (
     DEFAULT_OS_VERSION,
     DEFAULT_PACKAGE_REPO,
     MIME_TYPES,
     LocaleString,
-    Manifest,
-    check_tree,
     data_url,
-    dependency_icon,
     file_extension,
-    icon,
     is_id,
     mime,
-    stem_run,
-    validate_for,
 )
 from s9reg.s9pk.reader import read_archive
 from s9reg.s9pk.tree import Directory, File, Missing, Node
+from s9reg.s9pk.tree_check import check_tree, dependency_icon, icon, stem_run, validate_for
 from s9reg.s9pk.writer import write_archive
 
 from helpers.trees import edit
@@ -117,17 +113,17 @@ def test_locale_string_round_trips_its_shape(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "message"),
     [
-        pytest.param(3, id="number"),
-        pytest.param(None, id="null"),
-        pytest.param(["a"], id="list"),
-        pytest.param({"en": 1}, id="non-string text"),
-        pytest.param({"en": {"nested": "x"}}, id="nested map"),
+        pytest.param(3, "title: expected a string or an object", id="number"),
+        pytest.param(None, "title: expected a string or an object", id="null"),
+        pytest.param(["a"], "title: expected a string or an object", id="list"),
+        pytest.param({"en": 1}, "title.en: expected a string", id="non-string text"),
+        pytest.param({"en": {"nested": "x"}}, "title.en: expected a string", id="nested map"),
     ],
 )
-def test_locale_string_rejects(value: object) -> None:
-    with pytest.raises(ManifestError, match="expected a string or an object"):
+def test_locale_string_rejects(value: object, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
         LocaleString.from_json(value, key="title", path="/x.json")
 
 
@@ -160,7 +156,7 @@ def test_to_dict_key_order_is_start_cli_order() -> None:
 def test_defaults_are_upstreams() -> None:
     m = Manifest.from_dict(MINIMAL)
     assert m.package_repo == DEFAULT_PACKAGE_REPO == "https://example.com/"
-    assert m.os_version == DEFAULT_OS_VERSION
+    assert str(m.os_version) == DEFAULT_OS_VERSION
     assert m.git_hash is None
     assert m.marketing_url is None
     assert m.donation_url is None
@@ -229,7 +225,8 @@ def test_full_manifest_fields() -> None:
     )
     assert dev.capabilities is None
     assert m.hardware_requirements.ram == 8 << 30
-    assert m.satisfies == ("1.0.0:0", "0.9:0")
+    # ``satisfies`` is a set of versions upstream: sorted by version, each kept as written.
+    assert [str(v) for v in m.satisfies] == ["0.9:0", "1.0.0:0"]
     assert m.git_hash == "abc-modified"
     # The flattened dependency metadata source is not part of the model.
     assert m.to_dict()["dependencies"] == {
@@ -243,7 +240,7 @@ def test_versions_and_urls_are_kept_as_written() -> None:
     raw = dict(MINIMAL, version="#knots:27.1:0", canMigrateFrom="^1.0", osVersion="0.4.0-alpha.9")
     raw["upstreamRepo"] = "https://EXAMPLE.org"
     m = Manifest.from_dict(raw)
-    assert (m.version, m.can_migrate_from, m.os_version) == (
+    assert (m.version, m.can_migrate_from, str(m.os_version)) == (
         "#knots:27.1:0",
         "^1.0",
         "0.4.0-alpha.9",
@@ -284,7 +281,7 @@ def test_alpha19_shape_uses_fallback_keys() -> None:
     assert m.package_repo == "https://github.com/Start9Labs/hello-world-startos"
     assert m.marketing_url == "https://start9.com/"
     assert m.userspace_filesystems is False
-    assert m.os_version == "0.4.0-alpha.19"
+    assert str(m.os_version) == "0.4.0-alpha.19"
     assert "wrapperRepo" not in m.to_dict()
     assert m.to_dict()["packageRepo"] == "https://github.com/Start9Labs/hello-world-startos"
 
@@ -309,7 +306,7 @@ BAD = [
     pytest.param({"id": "a\n"}, "id: invalid package id", id="id trailing newline"),
     pytest.param({"id": "_"}, "id: invalid package id", id="id underscore"),
     pytest.param({"title": 3}, "title: expected a string", id="title number"),
-    pytest.param({"description": "x"}, "description: expected an object", id="description string"),
+    pytest.param({"description": "x"}, "description: expected a JSON object", id="description string"),
     pytest.param({"description": {"short": "s"}}, "description.long: required key missing",
                  id="description.long missing"),
     pytest.param({"releaseNotes": 1}, "releaseNotes: expected a string or an object",
@@ -323,16 +320,16 @@ BAD = [
                  id="bool as string"),
     pytest.param({"virtualNetworking": None}, "virtualNetworking: expected true or false",
                  id="bool null"),
-    pytest.param({"plugins": ["url-v1"]}, "plugins: unknown plugin 'url-v1'", id="unknown plugin"),
-    pytest.param({"satisfies": "1.0:0"}, "satisfies: expected a list of strings",
+    pytest.param({"plugins": ["url-v1"]}, "plugins[0]: unknown plugin 'url-v1'", id="unknown plugin"),
+    pytest.param({"satisfies": "1.0:0"}, "satisfies: expected a JSON array",
                  id="satisfies string"),
-    pytest.param({"images": []}, "images: expected an object", id="images list"),
+    pytest.param({"images": []}, "images: expected a JSON object", id="images list"),
     pytest.param({"images": {"Main": {"source": "packed", "arch": []}}},
                  "images.Main: invalid image id", id="image id"),
     pytest.param({"images": {"main": {"source": "packed", "arch": "x86_64"}}},
-                 "images.main.arch: expected a list of strings", id="arch string"),
+                 "images.main.arch: expected a JSON array", id="arch string"),
     pytest.param({"images": {"main": {"source": "packed", "arch": ["x86_64", 1]}}},
-                 "images.main.arch: expected a list of strings", id="arch element"),
+                 "images.main.arch[1]: expected a string", id="arch element"),
     pytest.param({"images": {"main": {"source": "packed"}}},
                  "images.main.arch: required key missing", id="arch missing"),
     pytest.param({"images": {"main": {"source": "built", "arch": []}}},
@@ -347,8 +344,8 @@ BAD = [
                  "images.main.nvidiaContainer: expected true or false", id="nvidia null"),
     pytest.param({"volumes": ["main", "Bad"]}, "volumes[1]: invalid volume id 'Bad'",
                  id="volume id"),
-    pytest.param({"volumes": None}, "volumes: expected a list of strings", id="volumes null"),
-    pytest.param({"dependencies": None}, "dependencies: expected an object", id="deps null"),
+    pytest.param({"volumes": None}, "volumes: expected a JSON array", id="volumes null"),
+    pytest.param({"dependencies": None}, "dependencies: expected a JSON object", id="deps null"),
     pytest.param({"dependencies": {"Tor": {"optional": True}}},
                  "dependencies.Tor: invalid package id", id="dependency id"),
     pytest.param({"dependencies": {"tor": {"description": None}}},
@@ -356,9 +353,9 @@ BAD = [
     pytest.param({"dependencies": {"tor": {"description": 1, "optional": True}}},
                  "dependencies.tor.description: expected a string or an object",
                  id="dependency description"),
-    pytest.param({"dependencies": {"tor": True}}, "dependencies.tor: expected an object",
+    pytest.param({"dependencies": {"tor": True}}, "dependencies.tor: expected a JSON object",
                  id="dependency not object"),
-    pytest.param({"hardwareRequirements": None}, "hardwareRequirements: expected an object",
+    pytest.param({"hardwareRequirements": None}, "hardwareRequirements: expected a JSON object",
                  id="hw null"),
     pytest.param({"hardwareRequirements": {"ram": -1}}, "hardwareRequirements.ram: expected an",
                  id="ram negative"),
@@ -369,14 +366,14 @@ BAD = [
     pytest.param({"hardwareRequirements": {"ram": 1 << 64}}, "hardwareRequirements.ram: expected",
                  id="ram over u64"),
     pytest.param({"hardwareRequirements": {"arch": "x86_64"}},
-                 "hardwareRequirements.arch: expected a list of strings", id="hw arch string"),
+                 "hardwareRequirements.arch: expected a JSON array", id="hw arch string"),
     pytest.param({"hardwareRequirements": {"device": {}}},
-                 "hardwareRequirements.device: expected a list", id="device not list"),
+                 "hardwareRequirements.device: expected a JSON array", id="device not list"),
     pytest.param({"hardwareRequirements": {"device": [{"description": "d"}]}},
                  "hardwareRequirements.device[0].class: required key missing", id="device class"),
     pytest.param({"hardwareRequirements": {"device": [{"class": "display", "description": "d",
                                                        "capabilities": [1]}]}},
-                 "hardwareRequirements.device[0].capabilities: expected a list of strings",
+                 "hardwareRequirements.device[0].capabilities[0]: expected a string",
                  id="device capabilities"),
 ]  # fmt: skip
 
@@ -642,7 +639,7 @@ def test_warnings_go_to_the_log_by_default(
     demo: Directory, caplog: pytest.LogCaptureFixture
 ) -> None:
     tree = edit(demo, {"instructions.md": None, "assets.squashfs": None})
-    with caplog.at_level(logging.WARNING, logger="s9reg.s9pk.manifest"):
+    with caplog.at_level(logging.WARNING, logger="s9reg.s9pk.tree_check"):
         validate_for(tree, manifest_of(demo), None)
     assert [r.getMessage() for r in caplog.records] == [
         "/instructions.md: file missing from archive",

@@ -18,10 +18,11 @@ from s9reg.s9pk.errors import (
     UnsupportedFormatError,
 )
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import LocaleString, validate_for
+from s9reg.s9pk.metadata import LocaleString
 from s9reg.s9pk.package import DependencyMetadata, S9pk, pack_directory
 from s9reg.s9pk.reader import read_archive
 from s9reg.s9pk.tree import Directory, File, Missing, Node, tree_from_directory
+from s9reg.s9pk.tree_check import validate_for
 from s9reg.s9pk.writer import RootOrder, write_archive
 
 from helpers.trees import edit

@@ -22,7 +22,7 @@ from s9reg.exver import VersionRange
 from s9reg.registry import Guid, SignerInfo
 from s9reg.s9pk.demo import demo_package_tree
 from s9reg.s9pk.keys import PrivateKey
-from s9reg.s9pk.manifest import LocaleString
+from s9reg.s9pk.metadata import LocaleString
 from s9reg.s9pk.writer import write_archive_file
 
 ADMIN = PrivateKey(b"\x21" * 32)

@@ -38,6 +38,7 @@ from s9reg.publish import (
     publish_site,
     stale_reason,
 )
+from s9reg.publish.engine import SITE_MARKER
 from s9reg.publish.settings import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_JOBS,
@@ -218,6 +219,10 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
             console_err(f"warning: {warning}")
         _finish(overlay.publish, as_json=as_json, dry_run=dry_run)
         return
+    if site is not None and not (site / SITE_MARKER).is_file():
+        # The library's hint ("run s9reg build first") does not fit a path the user chose.
+        msg = f"{site}: not a built site (no {SITE_MARKER})"
+        raise PublishError(msg, hint="--site must name a directory s9reg build wrote")
     if site is None and build_mode is not False:
         check_target(settings)  # a wrong --to or storage fails now, not after a long build
         # Dates come from this target's live index first (docs/publish.md): what is live is

@@ -129,3 +129,15 @@ def test_publish_to_an_impossible_directory_fails_before_building(
     assert "_s9reg" not in err
     assert "building first" not in err
     assert not (demo / "_site").exists()
+
+
+def test_publish_site_that_is_not_built_names_the_option(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (demo / "elsewhere").mkdir()
+    cfg = str(demo / "site-config.yaml")
+    code, _, err = run(["publish", "--config", cfg, "--site", str(demo / "elsewhere")], capsys)
+    assert code == 1
+    assert "not a built site" in err
+    assert "--site must name" in err
+    assert "run s9reg build first" not in err

@@ -239,7 +239,7 @@ def image_cache(c: Checker, node: Node) -> ImageCacheSettings | None:
     if "upload_purging" in m:
         with c.at("upload_purging"):
             out["upload_purging"] = _cache_purging(c, m["upload_purging"])
-    if "s3" in m:
+    if "s3" in m and not is_null(m["s3"]):  # `s3: null` means the filesystem, as before
         with c.at("s3"):
             out["s3"] = _cache_s3(c, m["s3"])
     out.update(_cache_scalars(c, m))

@@ -1023,3 +1023,10 @@ def test_incomplete_arches_policy(tmp_path: Path) -> None:
     assert (
         one_problem(tmp_path, bad) == "5: packages.incomplete_arches: expected one of warn, refuse"
     )
+
+
+def test_image_cache_s3_null_means_the_filesystem(tmp_path: Path) -> None:
+    # As before the S3 layer: `s3: null` is no S3 storage, not an error.
+    cfg = load(write(tmp_path, MINIMAL + "image_cache:\n  s3: null\n"))
+    assert cfg.image_cache is not None
+    assert cfg.image_cache.s3 is None

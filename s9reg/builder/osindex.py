@@ -19,6 +19,7 @@ from pathlib import Path
 
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download
+from s9reg.builder.report import DownloadProgress
 from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, IndexSource, OsReleaseSettings
 from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
 from s9reg.exver import Version
@@ -50,7 +51,9 @@ def _images(release: OsReleaseSettings) -> list[ImageRef]:
     ]
 
 
-def hash_url_images(settings: BuildSettings, cache: VerifyCache) -> dict[str, Download]:
+def hash_url_images(
+    settings: BuildSettings, cache: VerifyCache, progress: DownloadProgress | None = None
+) -> dict[str, Download]:
     """Download and hash every image given by URL (conditional requests for known ones).
 
     Raises:
@@ -69,7 +72,13 @@ def hash_url_images(settings: BuildSettings, cache: VerifyCache) -> dict[str, Do
                     previous = Download.from_dict(raw, None)
                 except (KeyError, TypeError, ValueError):
                     previous = None
-            got = download(ref.source, None, previous=previous)
+            got = download(
+                ref.source,
+                None,
+                previous=previous,
+                limits=settings.downloads,
+                progress=progress.download(ref.source, None) if progress is not None else None,
+            )
             cache.store_blob(key, got.to_dict())
             out[ref.source] = got
     return out

@@ -28,7 +28,13 @@ from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download, file_name_of, url_key
 from s9reg.builder.ingest import add_sources, carry_over, make_dir, unique_sources
 from s9reg.builder.osindex import build_os_index, hash_url_images
-from s9reg.builder.report import BuildProgress, BuildReport, PackageRef, SkippedFile
+from s9reg.builder.report import (
+    BuildProgress,
+    BuildReport,
+    DownloadProgress,
+    PackageRef,
+    SkippedFile,
+)
 from s9reg.builder.settings import BuildSettings
 from s9reg.builder.site import site_files
 from s9reg.builder.verify_cache import (
@@ -47,6 +53,7 @@ from s9reg.registry.model import (
     PackageVersionInfo,
     dump_json,
 )
+from s9reg.s9pk.reader import MAGIC_V1, MAGIC_V2
 from s9reg.site_layout import INDEX_FILE, SITE_FILE, SITE_FORMAT
 
 __all__ = ["BuildProgress", "BuildReport", "PackageRef", "SkippedFile", "build_site"]
@@ -112,8 +119,9 @@ def build_site(
     check_output(settings.output, marker=SITE_FILE, error=BuildError)
     cache = VerifyCache(settings.cache_dir)
     with _download_dir(settings) as downloads:
-        remote = _fetch_remote_sources(settings, downloads)
-        url_images = hash_url_images(settings, cache)
+        fetching = progress if isinstance(progress, DownloadProgress) else None
+        remote = _fetch_remote_sources(settings, downloads, fetching)
+        url_images = hash_url_images(settings, cache, fetching)
         fingerprint = _fingerprint(settings, remote, url_images)
         if fingerprint is not None and settings.cache_dir is not None and not force:
             done = _up_to_date(settings, settings.cache_dir, fingerprint)
@@ -243,12 +251,25 @@ def _download_dir(settings: BuildSettings) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _fetch_remote_sources(settings: BuildSettings, downloads: Path) -> dict[Path, str]:
-    """Download every remote ``.s9pk`` (conditionally); local path → URL."""
+def _fetch_remote_sources(
+    settings: BuildSettings, downloads: Path, progress: DownloadProgress | None
+) -> dict[Path, str]:
+    """Download every remote ``.s9pk`` (conditionally); local path → URL.
+
+    The magic is checked as the first bytes arrive: a URL that is not a package costs a few
+    bytes, not a disk.
+    """
     out: dict[Path, str] = {}
     for url in settings.remote_sources:
         dest = downloads / url_key(url) / file_name_of(url)
-        got = download(url, dest)
+        got = download(
+            url,
+            dest,
+            limits=settings.downloads,
+            magic=(MAGIC_V2, MAGIC_V1),
+            what="an s9pk",
+            progress=progress.download(url, None) if progress is not None else None,
+        )
         if got.path is not None:
             out[got.path] = url
     return out

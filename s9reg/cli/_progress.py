@@ -48,9 +48,11 @@ def byte_progress(label: str, total: int, *, enabled: bool) -> Iterator[Callable
 class BuildBar:
     """Draws ``s9reg build``'s verification progress: files done, bytes, rate, current file."""
 
-    def __init__(self, total_bytes: int, total_files: int, *, enabled: bool) -> None:
+    def __init__(
+        self, total_bytes: int, total_files: int, *, enabled: bool, downloads: bool = False
+    ) -> None:
         self._bar: Progress | None = None
-        if not enabled or total_files == 0:
+        if not enabled or (total_files == 0 and not downloads):
             return
         self._bar = Progress(
             TextColumn("verifying {task.fields[files]}"),
@@ -88,3 +90,11 @@ class BuildBar:
         """``nbytes`` more bytes were verified."""
         if self._bar is not None:
             self._bar.advance(self._task, nbytes)
+
+    def download(self, url: str, size: int | None) -> Callable[[int], None]:
+        """A line naming ``url`` with the bytes received and the rate (part of DownloadProgress)."""
+        bar = self._bar
+        if bar is None:
+            return lambda _n: None
+        task = bar.add_task("download", total=size, files="", name=f"downloading {url}")
+        return lambda n: bar.advance(task, n)

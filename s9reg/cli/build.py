@@ -12,6 +12,7 @@ import click
 
 from s9reg import config
 from s9reg.builder import build_site
+from s9reg.builder.fetch import DEFAULT_MAX_DOWNLOAD_BYTES
 from s9reg.builder.report import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
@@ -48,6 +49,11 @@ def _summary(report: BuildReport) -> dict[str, object]:
     "--no-previous", is_flag=True,
     help="Read no published index: versions the output lacks are new.",
 )  # fmt: skip
+@click.option(
+    "--max-download-mb", type=click.IntRange(min=1), envvar="S9REG_MAX_DOWNLOAD_MB",
+    default=DEFAULT_MAX_DOWNLOAD_BYTES >> 20, show_default=True,
+    help="Largest remote source or StartOS image downloaded, in MiB (env S9REG_MAX_DOWNLOAD_MB).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     config_path: Path,
@@ -57,6 +63,7 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     no_cache: bool,
     previous: str | None,
     no_previous: bool,
+    max_download_mb: int,
     as_json: bool,
 ) -> None:
     """Verify every package source and render the static registry site.
@@ -76,13 +83,18 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     settings = config.build_settings(
         cfg, output=out, skip_invalid=skip_invalid, use_cache=not no_cache
     )
-    settings = replace(settings, published=published_source(cfg, previous, no_previous=no_previous))
+    settings = replace(
+        settings,
+        published=published_source(cfg, previous, no_previous=no_previous),
+        downloads=replace(settings.downloads, max_bytes=max_download_mb << 20),
+    )
     total = 0
     for src in settings.sources:
         with contextlib.suppress(OSError):
             total += src.stat().st_size
     tty = not as_json and sys.stderr.isatty()
-    with BuildBar(total, len(settings.sources), enabled=tty) as bar:
+    downloads = bool(settings.remote_sources or settings.os_releases)
+    with BuildBar(total, len(settings.sources), enabled=tty, downloads=downloads) as bar:
         report = build_site(settings, bar, force=force)
     for warning in report.warnings:
         console_err(f"warning: {warning}")

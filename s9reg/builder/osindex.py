@@ -19,6 +19,7 @@ from pathlib import Path
 
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download
+from s9reg.builder.ingest import regular_file
 from s9reg.builder.report import DownloadProgress
 from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, IndexSource, OsReleaseSettings
 from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
@@ -85,10 +86,7 @@ def hash_url_images(
 
 
 def _hash_file(path: Path, cache: VerifyCache) -> Blake3Commitment:
-    try:
-        ident = FileIdentity.of(path.stat())
-    except OSError as e:
-        raise BuildError(f"{path}: cannot read the StartOS image: {e.strerror or e}") from e
+    ident = FileIdentity.of(regular_file(path, "StartOS image"))
     key = f"file:{path.resolve()}"
     raw = cache.blob(key)
     if raw is not None and raw.get("identity") == ident.to_list():

@@ -26,7 +26,13 @@ from s9reg.builder._state import Dates, State, asset_dates, default_time
 from s9reg.builder.assemble import assemble
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download, file_name_of, url_key
-from s9reg.builder.ingest import add_sources, carry_over, make_dir, unique_sources
+from s9reg.builder.ingest import (
+    add_sources,
+    carry_over,
+    make_dir,
+    regular_file,
+    unique_sources,
+)
 from s9reg.builder.osindex import build_os_index, hash_url_images
 from s9reg.builder.report import (
     BuildProgress,
@@ -117,6 +123,9 @@ def build_site(
     """
     # Before downloading sources or hashing OS images.
     check_output(settings.output, marker=SITE_FILE, error=BuildError)
+    unique_sources(settings.sources)  # each a regular file, checked without opening it
+    if settings.template_dir is not None:
+        _check_templates(settings.template_dir)
     cache = VerifyCache(settings.cache_dir)
     with _download_dir(settings) as downloads:
         fetching = progress if isinstance(progress, DownloadProgress) else None
@@ -239,6 +248,19 @@ def _catalogue(state: State, index: FullIndex) -> dict[str, bytes]:
         return render(index, options, extras)
     except CatalogueError as e:
         raise BuildError(f"catalogue: {e.message}", hint=e.hint) from e
+
+
+def _check_templates(template_dir: Path) -> None:
+    """Every file under ``template_dir`` is a regular file (a FIFO there would block the render).
+
+    Symlinked directories are not followed (a loop must not make the walk endless).
+
+    Raises:
+        BuildError: a file there is not a regular file, or a symlink loop.
+    """
+    for top, _dirs, names in os.walk(template_dir):
+        for name in sorted(names):
+            regular_file(Path(top) / name, "catalogue template file")
 
 
 @contextmanager

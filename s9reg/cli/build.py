@@ -17,6 +17,7 @@ from s9reg.builder.report import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
 from s9reg.cli._published import published_source
+from s9reg.cli._signals import terminate_as_interrupt
 from s9reg.units import human_size
 
 
@@ -76,9 +77,30 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     one it has in the published registry: the live index of the configured storage, read with
     its credentials only when the output is missing or lacks a version, or --previous. A
     version in neither is dated SOURCE_DATE_EPOCH, or now.
+
+    Ctrl-C or SIGTERM stops the build with nothing left behind (exit 130 or 143); build
+    directories left by a killed build are removed by the next one.
     """
     if previous is not None and no_previous:
         raise click.UsageError("--previous and --no-previous exclude each other")
+    with terminate_as_interrupt():
+        _build(config_path, out, skip_invalid=skip_invalid, force=force, no_cache=no_cache,
+               previous=previous, no_previous=no_previous, max_download_mb=max_download_mb,
+               as_json=as_json)  # fmt: skip
+
+
+def _build(  # noqa: PLR0913 - one parameter per option
+    config_path: Path,
+    out: Path | None,
+    *,
+    skip_invalid: bool,
+    force: bool,
+    no_cache: bool,
+    previous: str | None,
+    no_previous: bool,
+    max_download_mb: int,
+    as_json: bool,
+) -> None:
     cfg = config.load(config_path)
     settings = config.build_settings(
         cfg, output=out, skip_invalid=skip_invalid, use_cache=not no_cache

@@ -47,8 +47,8 @@ __all__ = [
 TIMEOUT_S = 60.0
 CHUNK = 1 << 20
 USER_AGENT = f"s9reg/{__version__}"
-#: Largest download by default: above any StartOS package or image published so far (the
-#: largest packages and the OS images are 1 to 2 GiB), far below a disk.
+#: Largest download by default: above any StartOS package or OS image we know of, far below
+#: a disk (``--max-download-mb`` changes it).
 DEFAULT_MAX_DOWNLOAD_BYTES = 4 << 30
 Progress = Callable[[int], None]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from s9reg.builder._state import AssetKey, State, Variant
 from s9reg.builder.errors import BuildError
+from s9reg.builder.limits import check_texts
 from s9reg.builder.report import BuildProgress, SkippedFile
 from s9reg.builder.settings import IncompleteArches
 from s9reg.builder.verify_cache import (
@@ -300,6 +301,7 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
         raise BuildError(f"{source.name}: version: {e.message}") from None
     check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
     pid = entry.package_id
+    check_texts(f"{source}: {pid} {version}", verified.info, entry.extras)
     _check_arches(state, source, entry)
     # ``1.0:0`` and ``1.0.0:0`` are one version: keep the first spelling for key and directory.
     known = state.spelling.get((pid, version))

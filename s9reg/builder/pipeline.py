@@ -33,6 +33,7 @@ from s9reg.builder.ingest import (
     regular_file,
     unique_sources,
 )
+from s9reg.builder.limits import DOMINANT_INDEX_BYTES, dominant_package
 from s9reg.builder.osindex import build_os_index, hash_url_images
 from s9reg.builder.report import (
     BuildProgress,
@@ -209,6 +210,7 @@ def _build(
             "fileUrls": list(settings.file_urls),
         }
         files = site_files(index, meta)
+        _warn_dominant(state, index, files)
         pages = _catalogue(state, index)
         clash = sorted(set(files) & set(pages))
         if clash:  # pragma: no cover - the two layouts are designed apart
@@ -220,6 +222,17 @@ def _build(
     state.index = index
     cache.save()
     return state
+
+
+def _warn_dominant(state: State, index: FullIndex, files: Mapping[str, bytes]) -> None:
+    """Warn when one package makes most of a large ``index.json`` (every device reads it)."""
+    size = len(files.get(INDEX_FILE, b""))
+    if size < DOMINANT_INDEX_BYTES:
+        return
+    sizes = {pid: len(dump_json(info)) for pid, info in index.package.packages.items()}
+    warning = dominant_package(size, sizes)
+    if warning is not None:
+        state.warn(warning)
 
 
 def _catalogue(state: State, index: FullIndex) -> dict[str, bytes]:

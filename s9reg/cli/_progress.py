@@ -55,7 +55,7 @@ class BuildBar:
         if not enabled or (total_files == 0 and not downloads):
             return
         self._bar = Progress(
-            TextColumn("verifying {task.fields[files]}"),
+            TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -66,9 +66,7 @@ class BuildBar:
         )
         self._total_files = total_files
         self._done = 0
-        self._task = self._bar.add_task(
-            "build", total=total_bytes, files=f"0/{total_files}", name=""
-        )
+        self._task = self._bar.add_task(f"verifying 0/{total_files}", total=total_bytes, name="")
 
     def __enter__(self) -> Self:
         if self._bar is not None:
@@ -84,7 +82,7 @@ class BuildBar:
         if self._bar is not None:
             self._done += 1
             files = f"{self._done}/{self._total_files}"
-            self._bar.update(self._task, files=files, name=path.name)
+            self._bar.update(self._task, description=f"verifying {files}", name=path.name)
 
     def advance(self, nbytes: int) -> None:
         """``nbytes`` more bytes were verified."""
@@ -96,5 +94,5 @@ class BuildBar:
         bar = self._bar
         if bar is None:
             return lambda _n: None
-        task = bar.add_task("download", total=size, files="", name=f"downloading {url}")
+        task = bar.add_task("downloading", total=size, name=url)
         return lambda n: bar.advance(task, n)

@@ -2,12 +2,17 @@
 
 Used for every tree s9reg writes as a whole (the built site, a pulled copy). The caller names the
 marker file that proves a non-empty destination is its own, and the error type to raise; nothing
-here knows what the tree holds.
+here knows what the tree holds. A work directory's name carries its process id and host
+(``.<output>.build-<pid>@<host>-<random>``), so a later run removes those whose process is gone
+(killed, or the machine rebooted) and never one of a live build.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +21,7 @@ from pathlib import Path
 
 from s9reg.errors import S9regError
 
-__all__ = ["check_output", "replace_dir", "staging_dir"]
+__all__ = ["check_output", "remove_stale_dirs", "replace_dir", "staging_dir"]
 
 
 def check_output(output: Path, *, marker: str, error: type[S9regError]) -> None:
@@ -37,6 +42,50 @@ def check_output(output: Path, *, marker: str, error: type[S9regError]) -> None:
         )
 
 
+def _host() -> str:
+    # Short and file-name safe; it only tells this machine's directories from another's on a
+    # shared file system.
+    return hashlib.sha256(os.uname().nodename.encode()).hexdigest()[:8]
+
+
+def _prefix(output: Path, kind: str) -> str:
+    return f".{output.name}.{kind}-{os.getpid()}@{_host()}-"
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: alive
+    return True
+
+
+def remove_stale_dirs(output: Path) -> list[Path]:
+    """Remove the work directories beside ``output`` left by processes of this host now gone.
+
+    Returns:
+        The directories removed, sorted.
+    """
+    pattern = re.compile(
+        rf"\.{re.escape(output.name)}\.(?:build|old)-(?P<pid>[0-9]+)@(?P<host>[0-9a-f]{{8}})-"
+    )
+    removed: list[Path] = []
+    try:
+        entries = sorted(output.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if m is None or m["host"] != _host() or _is_alive(int(m["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 @contextmanager
 def staging_dir(output: Path, *, marker: str, error: type[S9regError]) -> Iterator[Path]:
     """A new empty directory beside ``output``, removed on leaving unless it was swapped in.
@@ -52,8 +101,9 @@ def staging_dir(output: Path, *, marker: str, error: type[S9regError]) -> Iterat
             directory, or a non-empty directory without ``marker``.
     """
     check_output(output, marker=marker, error=error)
+    remove_stale_dirs(output)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.build-", dir=output.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_prefix(output, "build"), dir=output.parent))
     except OSError as e:
         raise error(f"{output.parent}: cannot create a build directory: {e}") from e
     try:
@@ -76,7 +126,7 @@ def replace_dir(staged: Path, output: Path, *, error: type[S9regError]) -> None:
     old: Path | None = None
     try:
         if output.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+            old = Path(tempfile.mkdtemp(prefix=_prefix(output, "old"), dir=output.parent))
             output.replace(old)
         staged.replace(output)
     except OSError as e:

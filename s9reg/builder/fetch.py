@@ -1,33 +1,83 @@
-"""Downloads for the build: remote ``.s9pk`` sources and StartOS image URLs.
+"""Downloads for the build: remote ``.s9pk`` sources, StartOS image URLs, ``--previous`` indexes.
 
 Each download streams to a file beside its final name and is renamed into place only when it
-is complete. A later build asks again with ``If-None-Match``/``If-Modified-Since``, so an
-unchanged remote file costs one request and no transfer. Only ``http`` and ``https`` URLs are
-fetched; redirects are followed by the standard library (at most 10, to ``http(s)`` only).
+is complete; the partial file is removed on any failure, interrupt included. A later build asks
+again with ``If-None-Match``/``If-Modified-Since``, so an unchanged remote file costs one request
+and no transfer. Only ``http`` and ``https`` URLs are fetched; redirects are followed (at most
+10, to ``http(s)`` only). Every download is bounded (:class:`DownloadLimits`): a size cap, a
+deadline for the response head and a minimum rate for the body, enforced by a watchdog that
+closes the connection, so a server that streams without end or trickles a byte a second fails
+the build with one line instead of filling the disk or hanging it. Nothing here prints.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import http.client
 import json
+import socket
+import ssl
+import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO, Any, Protocol, Self
 from urllib.parse import unquote, urlsplit
 
 from s9reg import __version__
 from s9reg.builder.errors import BuildError
 from s9reg.s9pk.tree import new_hasher
+from s9reg.units import human_size
 
-__all__ = ["Download", "download", "fetch_bytes", "file_name_of", "url_key"]
+__all__ = [
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "Download",
+    "DownloadLimits",
+    "download",
+    "fetch_bytes",
+    "file_name_of",
+    "url_key",
+]
 
 TIMEOUT_S = 60.0
 CHUNK = 1 << 20
 USER_AGENT = f"s9reg/{__version__}"
+#: Largest download by default: above any StartOS package or OS image we know of, far below
+#: a disk (``--max-download-mb`` changes it).
+DEFAULT_MAX_DOWNLOAD_BYTES = 4 << 30
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DownloadLimits:
+    """Bounds of one download.
+
+    Attributes:
+        max_bytes: the largest body accepted; a ``Content-Length`` above it is refused before
+            the body is read, and a body without one is cut off past it.
+        head_timeout_s: connect, request and the whole response head must take less.
+        min_rate: bytes per second the body must average over every ``window_s``.
+        window_s: the window of ``min_rate``.
+    """
+
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
+    head_timeout_s: float = TIMEOUT_S
+    min_rate: int = 16 << 10
+    window_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if (
+            self.max_bytes < 1
+            or self.head_timeout_s <= 0
+            or self.min_rate < 0
+            or self.window_s <= 0
+        ):
+            raise ValueError("download limits must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +151,182 @@ def url_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:32]
 
 
+# --------------------------------------------------------------------------------------------
+# The watchdog: a deadline for the head, a minimum rate for the body
+# --------------------------------------------------------------------------------------------
+
+
+class _Watchdog:
+    """Closes the download's connections when the head is late or the body too slow.
+
+    A socket timeout bounds each ``recv`` only: one byte every 59 seconds never trips it.
+    The watchdog measures the whole head and the body's rate per window from a thread, and
+    shuts the sockets down so that the blocked read returns; ``reason`` then says why.
+    """
+
+    def __init__(self, limits: DownloadLimits) -> None:
+        self._limits = limits
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._head_done = False
+        self._received = 0
+        self.reason: str | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="s9reg-download-watchdog", daemon=True
+        )
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.reason is not None:
+                self._shutdown(sock)
+
+    def head_received(self) -> None:
+        self._head_done = True
+
+    def received(self, n: int) -> None:
+        self._received += n
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def _trip(self, reason: str) -> None:
+        with self._lock:
+            self.reason = reason
+            for sock in self._sockets:
+                self._shutdown(sock)
+
+    def _run(self) -> None:
+        limits = self._limits
+        tick = min(1.0, limits.window_s / 4, limits.head_timeout_s / 4)
+        start = window_start = time.monotonic()
+        window_bytes = 0
+        while not self._stop.wait(tick):
+            if not self._head_done:
+                if time.monotonic() - start > limits.head_timeout_s:
+                    self._trip(f"no response within {limits.head_timeout_s:g} s")
+                    return
+                window_start, window_bytes = time.monotonic(), self._received
+                continue
+            if time.monotonic() - window_start >= limits.window_s:
+                got = self._received - window_bytes
+                if got < limits.min_rate * limits.window_s:
+                    self._trip(
+                        f"too slow: {human_size(got)} in {limits.window_s:g} s (at least "
+                        f"{human_size(limits.min_rate)}/s is needed)"
+                    )
+                    return
+                window_start, window_bytes = time.monotonic(), self._received
+
+
+class _WatchedHTTP(http.client.HTTPConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:  # noqa: ANN401 - http.client's signature
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        self._watchdog.attach(self.sock)
+
+
+class _WatchedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:  # noqa: ANN401 - http.client's signature
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        self._watchdog.attach(self.sock)
+
+
+class _HttpHandler(urllib.request.HTTPHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_WatchedHTTP, watchdog=self._watchdog), req)
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+        self._ssl = ssl.create_default_context()
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            functools.partial(_WatchedHTTPS, watchdog=self._watchdog), req, context=self._ssl
+        )
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Redirects to ``http(s)`` only (the standard handler also follows ``ftp``)."""
+
+    def redirect_request(  # noqa: PLR0913, PLR0917 - urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,  # noqa: ANN401 - urllib's signature
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urlsplit(newurl).scheme not in {"http", "https"}:
+            raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl} refused", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+@contextlib.contextmanager
+def _open(
+    url: str, request: urllib.request.Request, limits: DownloadLimits
+) -> Iterator[tuple[http.client.HTTPResponse, _Watchdog]]:
+    """The response to ``request`` under a watchdog; every failure as one :class:`BuildError`.
+
+    An :class:`urllib.error.HTTPError` is let through (304 is an answer, not a failure).
+    """
+    with _Watchdog(limits) as watchdog:
+        opener = urllib.request.build_opener(
+            _HttpHandler(watchdog), _HttpsHandler(watchdog), _RedirectHandler()
+        )
+        try:
+            with opener.open(request, timeout=TIMEOUT_S) as response:
+                watchdog.head_received()
+                yield response, watchdog
+        except urllib.error.HTTPError:
+            raise
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            if watchdog.reason is not None:
+                raise BuildError(f"{url}: {watchdog.reason}") from None
+            reason = e.reason if isinstance(e, urllib.error.URLError) else e
+            raise BuildError(f"{url}: cannot download: {reason}") from None
+        if watchdog.reason is not None:
+            raise BuildError(f"{url}: {watchdog.reason}")
+
+
+def _declared_size(url: str, response: http.client.HTTPResponse, max_bytes: int) -> int | None:
+    expected = response.headers.get("Content-Length")
+    if expected is None or not expected.strip().isdigit():
+        return None
+    size = int(expected)
+    if size > max_bytes:
+        raise BuildError(
+            f"{url}: larger than {human_size(max_bytes)} ({human_size(size)} announced)"
+        )
+    return size
+
+
 def _meta_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".meta.json")
 
@@ -124,60 +350,118 @@ def _request(url: str, previous: Download | None) -> urllib.request.Request:
     return request
 
 
-def _transfer(
-    url: str, request: urllib.request.Request, part: Path | None, progress: Progress | None
-) -> Download:
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
-        expected = response.headers.get("Content-Length")
-        hasher = new_hasher(int(expected) if expected and expected.isdigit() else 0)
-        size = 0
-        with part.open("wb") if part is not None else contextlib.nullcontext() as out:
-            while chunk := response.read(CHUNK):
-                if out is not None:
-                    out.write(chunk)
-                hasher.update(chunk)
-                size += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-        if expected is not None and expected.isdigit() and int(expected) != size:
-            raise BuildError(f"{url}: transfer cut short ({size} of {expected} bytes)")
-        return Download(
-            url=url,
-            path=None,
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
-            blake3=hasher.hexdigest(),
-            size=size,
-            fresh=True,
-        )
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
-def download(
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """How one body is taken: its limits, the bytes it must start with, where it goes."""
+
+    limits: DownloadLimits
+    magic: tuple[bytes, ...]
+    what: str
+    progress: Progress | None
+
+
+def _check_magic(url: str, head: bytes, body: _Body) -> None:
+    width = max(len(m) for m in body.magic)
+    if len(head) >= width and not any(head.startswith(m) for m in body.magic):
+        raise BuildError(f"{url}: not {body.what} (bad magic)")
+
+
+def _stream(
+    url: str,
+    response: http.client.HTTPResponse,
+    watchdog: _Watchdog,
+    out: _Sink | None,
+    body: _Body,
+) -> tuple[str, int]:
+    """Hash (and write) the body: BLAKE3 hex and size."""
+    max_bytes = body.limits.max_bytes
+    expected = _declared_size(url, response, max_bytes)
+    hasher = new_hasher(expected or 0)
+    size = 0
+    head = b""
+    checked = not body.magic
+    # read1: returns what one recv brought, so the watchdog's count follows the wire.
+    while chunk := response.read1(CHUNK):
+        watchdog.received(len(chunk))
+        if not checked:
+            head += chunk[: 16 - len(head)]
+            _check_magic(url, head, body)
+            checked = len(head) >= max(len(m) for m in body.magic)
+        size += len(chunk)
+        if size > max_bytes:
+            raise BuildError(f"{url}: larger than {human_size(max_bytes)}")
+        if out is not None:
+            out.write(chunk)
+        hasher.update(chunk)
+        if body.progress is not None:
+            body.progress(len(chunk))
+    if watchdog.reason is not None:
+        raise BuildError(f"{url}: {watchdog.reason}")
+    if not checked:
+        raise BuildError(f"{url}: not {body.what} (bad magic)")
+    if expected is not None and expected != size:
+        raise BuildError(f"{url}: transfer cut short ({size} of {expected} bytes)")
+    return hasher.hexdigest(), size
+
+
+def download(  # noqa: PLR0913 - one keyword per aspect of the download
     url: str,
     dest: Path | None,
     *,
     previous: Download | None = None,
     progress: Progress | None = None,
+    limits: DownloadLimits = DownloadLimits(),
+    magic: tuple[bytes, ...] = (),
+    what: str = "the expected file",
 ) -> Download:
     """Bring ``url`` to ``dest``, re-using an earlier download when the server says so.
 
     With ``dest`` None the body is only hashed (large images that are listed, not kept), and
     ``previous`` tells what an earlier call found, for the conditional request; otherwise the
-    earlier call is read from a small ``.meta.json`` file beside ``dest``.
+    earlier call is read from a small ``.meta.json`` file beside ``dest``. The partial file
+    (``dest`` + ``.part``) is removed whatever happens, ``KeyboardInterrupt`` included.
+
+    Args:
+        url: what to download.
+        dest: where to keep it, or None to hash it only.
+        previous: the earlier download (``dest`` None only).
+        progress: receives byte counts as they arrive.
+        limits: size, head deadline and minimum rate.
+        magic: the body must start with one of these (checked as its first bytes arrive).
+        what: the kind of file ``magic`` identifies, for the message (``an s9pk``).
 
     Raises:
-        BuildError: the URL is not http(s), the server answers with an error, the transfer
-            is cut short, or ``dest`` cannot be written.
+        BuildError: the URL is not http(s), the server answers with an error, the body does
+            not start with ``magic``, is larger than allowed, too slow or cut short, or
+            ``dest`` cannot be written.
     """
     if urlsplit(url).scheme not in {"http", "https"}:
         raise BuildError(f"{url}: only http and https URLs can be downloaded")
     if dest is not None:
         previous = _cached(dest, url)
     part = None if dest is None else dest.with_name(dest.name + ".part")
+    body = _Body(limits, magic, what, progress)
     try:
         if dest is not None:
             dest.parent.mkdir(parents=True, exist_ok=True)
-        result = _transfer(url, _request(url, previous), part, progress)
+        with (
+            _open(url, _request(url, previous), limits) as (response, watchdog),
+            part.open("wb") if part is not None else contextlib.nullcontext() as out,
+        ):
+            digest, size = _stream(url, response, watchdog, out, body)
+            result = Download(
+                url=url,
+                path=None,
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+                blake3=digest,
+                size=size,
+                fresh=True,
+            )
         if part is not None and dest is not None:
             part.replace(dest)
             result = replace(result, path=dest)
@@ -187,10 +471,8 @@ def download(
         if e.code == 304 and previous is not None:
             return previous
         raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
-    except urllib.error.URLError as e:
-        raise BuildError(f"{url}: cannot download: {e.reason}") from None
-    except (OSError, ValueError) as e:
-        raise BuildError(f"{url}: cannot download: {e}") from None
+    except OSError as e:
+        raise BuildError(f"{url}: cannot download: {e.strerror or e}") from None
     finally:
         if part is not None:
             with contextlib.suppress(OSError):
@@ -198,28 +480,38 @@ def download(
     return result
 
 
-def fetch_bytes(url: str, *, max_bytes: int, timeout: float = TIMEOUT_S) -> bytes:
-    """The body of ``url``, at most ``max_bytes`` long, within ``timeout`` seconds per read.
+def fetch_bytes(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float = TIMEOUT_S,
+    limits: DownloadLimits = DownloadLimits(),
+) -> bytes:
+    """The body of ``url``, at most ``max_bytes`` long, under ``limits`` (head within ``timeout``).
 
     Raises:
         BuildError: the URL is not http(s), the server answers with an error, the body is
-            longer than ``max_bytes`` or cut short.
+            longer than ``max_bytes``, too slow or cut short.
     """
     if urlsplit(url).scheme not in {"http", "https"}:
         raise BuildError(f"{url}: only http and https URLs can be downloaded")
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
+    limits = replace(limits, max_bytes=min(max_bytes, limits.max_bytes), head_timeout_s=timeout)
+    buffer = _Collect()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            body: bytes = response.read(max_bytes + 1)
-            expected = response.headers.get("Content-Length")
+        with _open(url, request, limits) as (response, watchdog):
+            _stream(url, response, watchdog, buffer, _Body(limits, (), "", None))
     except urllib.error.HTTPError as e:
         raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
-    except urllib.error.URLError as e:
-        raise BuildError(f"{url}: cannot download: {e.reason}") from None
-    except (OSError, ValueError) as e:
-        raise BuildError(f"{url}: cannot download: {e}") from None
-    if len(body) > max_bytes:
-        raise BuildError(f"{url}: larger than {max_bytes} bytes")
-    if expected is not None and expected.isdigit() and int(expected) != len(body):
-        raise BuildError(f"{url}: transfer cut short ({len(body)} of {expected} bytes)")
-    return body
+    return bytes(buffer.data)
+
+
+class _Collect:
+    """A writable that keeps what it is given (``fetch_bytes``'s body)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> int:
+        self.data += chunk
+        return len(chunk)

@@ -6,15 +6,18 @@ kept in the cache. Assembling the index is :mod:`s9reg.builder.assemble`'s.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import stat
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from s9reg.builder._state import AssetKey, State, Variant
 from s9reg.builder.errors import BuildError
+from s9reg.builder.limits import check_texts
 from s9reg.builder.report import BuildProgress, SkippedFile
 from s9reg.builder.settings import IncompleteArches
 from s9reg.builder.verify_cache import (
@@ -36,13 +39,75 @@ from s9reg.s9pk.keys import PrivateKey, PublicKey
 from s9reg.s9pk.package import S9pk
 from s9reg.site_layout import asset_path, asset_urls
 
-__all__ = ["add_sources", "carry_over", "make_dir", "unique_sources"]
+__all__ = [
+    "add_sources",
+    "carry_over",
+    "make_dir",
+    "read_small_file",
+    "regular_file",
+    "unique_sources",
+]
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def regular_file(path: Path, what: str = "source") -> os.stat_result:
+    """``path``'s status once it is known to be a regular file (symlinks followed), unopened.
+
+    A FIFO would block the build on open, a device read without end, a symlink loop fail
+    deep inside the standard library: each is refused here by its ``stat`` alone.
+
+    Raises:
+        BuildError: ``path`` is missing, a symlink loop, or not a regular file.
+    """
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise BuildError(f"{path}: {what} is a symlink loop") from None
+        raise BuildError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise BuildError(f"{path}: {what} is {kind}, not a regular file")
+    return st
+
+
+def read_small_file(path: Path, what: str, max_bytes: int) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``max_bytes`` (checked before reading).
+
+    Raises:
+        BuildError: ``path`` is not a regular file (:func:`regular_file`), is larger, or
+            cannot be read.
+    """
+    st = regular_file(path, what)
+    if st.st_size > max_bytes:
+        raise BuildError(f"{path}: the {what} is larger than {max_bytes} bytes ({st.st_size})")
+    try:
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise BuildError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if len(data) > max_bytes:
+        raise BuildError(f"{path}: the {what} is larger than {max_bytes} bytes")
+    return data
 
 
 def unique_sources(sources: tuple[Path, ...]) -> list[Path]:
-    """Sources in path order, each file once (the order makes ties and warnings stable)."""
+    """Sources in path order, each file once (the order makes ties and warnings stable).
+
+    Raises:
+        BuildError: a source is not a regular file (:func:`regular_file`).
+    """
     seen: dict[Path, Path] = {}
     for src in sources:
+        regular_file(src)
         seen.setdefault(src.resolve(), src)
     return sorted(seen.values(), key=lambda p: (p.name, str(p)))
 
@@ -236,6 +301,7 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
         raise BuildError(f"{source.name}: version: {e.message}") from None
     check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
     pid = entry.package_id
+    check_texts(f"{source}: {pid} {version}", verified.info, entry.extras)
     _check_arches(state, source, entry)
     # ``1.0:0`` and ``1.0.0:0`` are one version: keep the first spelling for key and directory.
     known = state.spelling.get((pid, version))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download
+from s9reg.builder.ingest import regular_file
+from s9reg.builder.report import DownloadProgress
 from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, IndexSource, OsReleaseSettings
 from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
 from s9reg.exver import Version
@@ -50,7 +52,9 @@ def _images(release: OsReleaseSettings) -> list[ImageRef]:
     ]
 
 
-def hash_url_images(settings: BuildSettings, cache: VerifyCache) -> dict[str, Download]:
+def hash_url_images(
+    settings: BuildSettings, cache: VerifyCache, progress: DownloadProgress | None = None
+) -> dict[str, Download]:
     """Download and hash every image given by URL (conditional requests for known ones).
 
     Raises:
@@ -69,17 +73,20 @@ def hash_url_images(settings: BuildSettings, cache: VerifyCache) -> dict[str, Do
                     previous = Download.from_dict(raw, None)
                 except (KeyError, TypeError, ValueError):
                     previous = None
-            got = download(ref.source, None, previous=previous)
+            got = download(
+                ref.source,
+                None,
+                previous=previous,
+                limits=settings.downloads,
+                progress=progress.download(ref.source, None) if progress is not None else None,
+            )
             cache.store_blob(key, got.to_dict())
             out[ref.source] = got
     return out
 
 
 def _hash_file(path: Path, cache: VerifyCache) -> Blake3Commitment:
-    try:
-        ident = FileIdentity.of(path.stat())
-    except OSError as e:
-        raise BuildError(f"{path}: cannot read the StartOS image: {e.strerror or e}") from e
+    ident = FileIdentity.of(regular_file(path, "StartOS image"))
     key = f"file:{path.resolve()}"
     raw = cache.blob(key)
     if raw is not None and raw.get("identity") == ident.to_list():

@@ -26,9 +26,22 @@ from s9reg.builder._state import Dates, State, asset_dates, default_time
 from s9reg.builder.assemble import assemble
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download, file_name_of, url_key
-from s9reg.builder.ingest import add_sources, carry_over, make_dir, unique_sources
+from s9reg.builder.ingest import (
+    add_sources,
+    carry_over,
+    make_dir,
+    regular_file,
+    unique_sources,
+)
+from s9reg.builder.limits import DOMINANT_INDEX_BYTES, dominant_package
 from s9reg.builder.osindex import build_os_index, hash_url_images
-from s9reg.builder.report import BuildProgress, BuildReport, PackageRef, SkippedFile
+from s9reg.builder.report import (
+    BuildProgress,
+    BuildReport,
+    DownloadProgress,
+    PackageRef,
+    SkippedFile,
+)
 from s9reg.builder.settings import BuildSettings
 from s9reg.builder.site import site_files
 from s9reg.builder.verify_cache import (
@@ -47,6 +60,7 @@ from s9reg.registry.model import (
     PackageVersionInfo,
     dump_json,
 )
+from s9reg.s9pk.reader import MAGIC_V1, MAGIC_V2
 from s9reg.site_layout import INDEX_FILE, SITE_FILE, SITE_FORMAT
 
 __all__ = ["BuildProgress", "BuildReport", "PackageRef", "SkippedFile", "build_site"]
@@ -110,10 +124,14 @@ def build_site(
     """
     # Before downloading sources or hashing OS images.
     check_output(settings.output, marker=SITE_FILE, error=BuildError)
+    unique_sources(settings.sources)  # each a regular file, checked without opening it
+    if settings.template_dir is not None:
+        _check_templates(settings.template_dir)
     cache = VerifyCache(settings.cache_dir)
     with _download_dir(settings) as downloads:
-        remote = _fetch_remote_sources(settings, downloads)
-        url_images = hash_url_images(settings, cache)
+        fetching = progress if isinstance(progress, DownloadProgress) else None
+        remote = _fetch_remote_sources(settings, downloads, fetching)
+        url_images = hash_url_images(settings, cache, fetching)
         fingerprint = _fingerprint(settings, remote, url_images)
         if fingerprint is not None and settings.cache_dir is not None and not force:
             done = _up_to_date(settings, settings.cache_dir, fingerprint)
@@ -192,6 +210,7 @@ def _build(
             "fileUrls": list(settings.file_urls),
         }
         files = site_files(index, meta)
+        _warn_dominant(state, index, files)
         pages = _catalogue(state, index)
         clash = sorted(set(files) & set(pages))
         if clash:  # pragma: no cover - the two layouts are designed apart
@@ -203,6 +222,17 @@ def _build(
     state.index = index
     cache.save()
     return state
+
+
+def _warn_dominant(state: State, index: FullIndex, files: Mapping[str, bytes]) -> None:
+    """Warn when one package makes most of a large ``index.json`` (every device reads it)."""
+    size = len(files.get(INDEX_FILE, b""))
+    if size < DOMINANT_INDEX_BYTES:
+        return
+    sizes = {pid: len(dump_json(info)) for pid, info in index.package.packages.items()}
+    warning = dominant_package(size, sizes)
+    if warning is not None:
+        state.warn(warning)
 
 
 def _catalogue(state: State, index: FullIndex) -> dict[str, bytes]:
@@ -233,6 +263,19 @@ def _catalogue(state: State, index: FullIndex) -> dict[str, bytes]:
         raise BuildError(f"catalogue: {e.message}", hint=e.hint) from e
 
 
+def _check_templates(template_dir: Path) -> None:
+    """Every file under ``template_dir`` is a regular file (a FIFO there would block the render).
+
+    Symlinked directories are not followed (a loop must not make the walk endless).
+
+    Raises:
+        BuildError: a file there is not a regular file, or a symlink loop.
+    """
+    for top, _dirs, names in os.walk(template_dir):
+        for name in sorted(names):
+            regular_file(Path(top) / name, "catalogue template file")
+
+
 @contextmanager
 def _download_dir(settings: BuildSettings) -> Iterator[Path]:
     """Where remote sources are kept: the cache directory, or a temporary one without it."""
@@ -243,12 +286,25 @@ def _download_dir(settings: BuildSettings) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _fetch_remote_sources(settings: BuildSettings, downloads: Path) -> dict[Path, str]:
-    """Download every remote ``.s9pk`` (conditionally); local path → URL."""
+def _fetch_remote_sources(
+    settings: BuildSettings, downloads: Path, progress: DownloadProgress | None
+) -> dict[Path, str]:
+    """Download every remote ``.s9pk`` (conditionally); local path → URL.
+
+    The magic is checked as the first bytes arrive: a URL that is not a package costs a few
+    bytes, not a disk.
+    """
     out: dict[Path, str] = {}
     for url in settings.remote_sources:
         dest = downloads / url_key(url) / file_name_of(url)
-        got = download(url, dest)
+        got = download(
+            url,
+            dest,
+            limits=settings.downloads,
+            magic=(MAGIC_V2, MAGIC_V1),
+            what="an s9pk",
+            progress=progress.download(url, None) if progress is not None else None,
+        )
         if got.path is not None:
             out[got.path] = url
     return out

@@ -24,20 +24,21 @@ MAX_INDEX_BYTES = 256 << 20
 TIMEOUT_S = 30.0
 
 
-def read_site_index(location: str) -> FullIndex:
+def read_site_index(location: str, *, timeout: float = TIMEOUT_S) -> FullIndex:
     """The ``index.json`` of the published site at ``location``.
 
     Args:
         location: an ``http(s)`` URL of the site (its ``index.json`` is fetched; a URL that
             ends in ``.json`` is fetched as is), or a directory holding an ``index.json``
             (a built or published site).
+        timeout: deadline of the response head (the body must then keep a minimum rate).
 
     Raises:
         BuildError: it cannot be fetched or read, or it is not a registry index.
     """
     if urlsplit(location).scheme in {"http", "https"}:
         url = location if location.endswith(".json") else location.rstrip("/") + "/" + INDEX_FILE
-        raw = fetch_bytes(url, max_bytes=MAX_INDEX_BYTES, timeout=TIMEOUT_S)
+        raw = fetch_bytes(url, max_bytes=MAX_INDEX_BYTES, timeout=timeout)
         where = url
     else:
         path = Path(location) / INDEX_FILE

@@ -5,12 +5,12 @@ Plain data for the CLI and for ``publish``; computing it is :mod:`s9reg.builder.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["BuildProgress", "BuildReport", "PackageRef", "SkippedFile"]
+__all__ = ["BuildProgress", "BuildReport", "DownloadProgress", "PackageRef", "SkippedFile"]
 
 
 class BuildProgress(Protocol):
@@ -21,6 +21,14 @@ class BuildProgress(Protocol):
 
     def advance(self, nbytes: int) -> None:
         """``nbytes`` more bytes were verified."""
+
+
+@runtime_checkable
+class DownloadProgress(BuildProgress, Protocol):
+    """A :class:`BuildProgress` that also receives downloads: one line per URL."""
+
+    def download(self, url: str, size: int | None) -> Callable[[int], None]:
+        """A download of ``url`` (``size`` bytes when known) starts; returns the byte counter."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

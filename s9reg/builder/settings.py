@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from s9reg.builder.fetch import DownloadLimits
 from s9reg.errors import ConfigError
 from s9reg.exver import Version, VersionRange
 from s9reg.registry.errors import RegistryError
@@ -125,6 +126,8 @@ class BuildSettings:
         template_dir: templates that override the catalogue's own, file by file.
         cache_dir: where the verification cache lives (:mod:`s9reg.builder.verify_cache`), or None
             to verify every body on every build.
+        downloads: bounds of every download (remote sources, image URLs): size cap, head
+            deadline, minimum rate.
 
     Raises:
         ConfigError: the settings contradict each other (all problems in ``details``).
@@ -153,6 +156,7 @@ class BuildSettings:
     cache_dir: Path | None = None
     language: str = "en_US"
     template_dir: Path | None = None
+    downloads: DownloadLimits = field(default_factory=DownloadLimits)
 
     def fingerprint_data(self) -> dict[str, object]:
         """Every setting that shapes the output, as JSON (the public half of the key only).

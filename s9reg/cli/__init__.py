@@ -1,7 +1,8 @@
 """The ``s9reg`` command line: the only layer that prints, prompts, shows progress or exits.
 
 Exit codes: 0 success; 1 invalid input (any :class:`~s9reg.errors.S9regError`); 2 usage error;
-70 internal error (a bug: run with ``--debug`` for the traceback); 130 interrupted.
+70 internal error (a bug: run with ``--debug`` for the traceback); 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM, where a command handles it: ``build``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import click
 
 from s9reg import __version__
 from s9reg.cli._app import App, console_err
+from s9reg.cli._signals import EXIT_TERMINATED, Terminated
 from s9reg.errors import S9regError
 
 __all__ = ["cli", "main"]
@@ -89,7 +91,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     app.debug = "--debug" in args
     try:
         rv = cli.main(args=args, prog_name="s9reg", standalone_mode=False, obj=app)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        # click turns a KeyboardInterrupt (and so a SIGTERM, see _signals) into Abort.
+        if isinstance(e.__cause__, Terminated):
+            console_err("Terminated.")
+            sys.exit(EXIT_TERMINATED)
         console_err("Aborted.")
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as e:
@@ -104,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if e.details and app.verbose:
             console_err(e.details)
         sys.exit(e.exit_code)
+    except Terminated:
+        console_err("Terminated.")
+        sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
         console_err("Interrupted.")
         sys.exit(EXIT_INTERRUPTED)

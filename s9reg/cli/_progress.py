@@ -48,12 +48,14 @@ def byte_progress(label: str, total: int, *, enabled: bool) -> Iterator[Callable
 class BuildBar:
     """Draws ``s9reg build``'s verification progress: files done, bytes, rate, current file."""
 
-    def __init__(self, total_bytes: int, total_files: int, *, enabled: bool) -> None:
+    def __init__(
+        self, total_bytes: int, total_files: int, *, enabled: bool, downloads: bool = False
+    ) -> None:
         self._bar: Progress | None = None
-        if not enabled or total_files == 0:
+        if not enabled or (total_files == 0 and not downloads):
             return
         self._bar = Progress(
-            TextColumn("verifying {task.fields[files]}"),
+            TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -64,9 +66,7 @@ class BuildBar:
         )
         self._total_files = total_files
         self._done = 0
-        self._task = self._bar.add_task(
-            "build", total=total_bytes, files=f"0/{total_files}", name=""
-        )
+        self._task = self._bar.add_task(f"verifying 0/{total_files}", total=total_bytes, name="")
 
     def __enter__(self) -> Self:
         if self._bar is not None:
@@ -82,9 +82,17 @@ class BuildBar:
         if self._bar is not None:
             self._done += 1
             files = f"{self._done}/{self._total_files}"
-            self._bar.update(self._task, files=files, name=path.name)
+            self._bar.update(self._task, description=f"verifying {files}", name=path.name)
 
     def advance(self, nbytes: int) -> None:
         """``nbytes`` more bytes were verified."""
         if self._bar is not None:
             self._bar.advance(self._task, nbytes)
+
+    def download(self, url: str, size: int | None) -> Callable[[int], None]:
+        """A line naming ``url`` with the bytes received and the rate (part of DownloadProgress)."""
+        bar = self._bar
+        if bar is None:
+            return lambda _n: None
+        task = bar.add_task("downloading", total=size, name=url)
+        return lambda n: bar.advance(task, n)

@@ -12,10 +12,12 @@ import click
 
 from s9reg import config
 from s9reg.builder import build_site
+from s9reg.builder.fetch import DEFAULT_MAX_DOWNLOAD_BYTES
 from s9reg.builder.report import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
 from s9reg.cli._published import published_source
+from s9reg.cli._signals import terminate_as_interrupt
 from s9reg.units import human_size
 
 
@@ -48,6 +50,11 @@ def _summary(report: BuildReport) -> dict[str, object]:
     "--no-previous", is_flag=True,
     help="Read no published index: versions the output lacks are new.",
 )  # fmt: skip
+@click.option(
+    "--max-download-mb", type=click.IntRange(min=1), envvar="S9REG_MAX_DOWNLOAD_MB",
+    default=DEFAULT_MAX_DOWNLOAD_BYTES >> 20, show_default=True,
+    help="Largest remote source or StartOS image downloaded, in MiB (env S9REG_MAX_DOWNLOAD_MB).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     config_path: Path,
@@ -57,6 +64,7 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     no_cache: bool,
     previous: str | None,
     no_previous: bool,
+    max_download_mb: int,
     as_json: bool,
 ) -> None:
     """Verify every package source and render the static registry site.
@@ -69,20 +77,46 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     one it has in the published registry: the live index of the configured storage, read with
     its credentials only when the output is missing or lacks a version, or --previous. A
     version in neither is dated SOURCE_DATE_EPOCH, or now.
+
+    Ctrl-C or SIGTERM stops the build with nothing left behind (exit 130 or 143); build
+    directories left by a killed build are removed by the next one.
     """
     if previous is not None and no_previous:
         raise click.UsageError("--previous and --no-previous exclude each other")
+    with terminate_as_interrupt():
+        _build(config_path, out, skip_invalid=skip_invalid, force=force, no_cache=no_cache,
+               previous=previous, no_previous=no_previous, max_download_mb=max_download_mb,
+               as_json=as_json)  # fmt: skip
+
+
+def _build(  # noqa: PLR0913 - one parameter per option
+    config_path: Path,
+    out: Path | None,
+    *,
+    skip_invalid: bool,
+    force: bool,
+    no_cache: bool,
+    previous: str | None,
+    no_previous: bool,
+    max_download_mb: int,
+    as_json: bool,
+) -> None:
     cfg = config.load(config_path)
     settings = config.build_settings(
         cfg, output=out, skip_invalid=skip_invalid, use_cache=not no_cache
     )
-    settings = replace(settings, published=published_source(cfg, previous, no_previous=no_previous))
+    settings = replace(
+        settings,
+        published=published_source(cfg, previous, no_previous=no_previous),
+        downloads=replace(settings.downloads, max_bytes=max_download_mb << 20),
+    )
     total = 0
     for src in settings.sources:
         with contextlib.suppress(OSError):
             total += src.stat().st_size
     tty = not as_json and sys.stderr.isatty()
-    with BuildBar(total, len(settings.sources), enabled=tty) as bar:
+    downloads = bool(settings.remote_sources or settings.os_releases)
+    with BuildBar(total, len(settings.sources), enabled=tty, downloads=downloads) as bar:
         report = build_site(settings, bar, force=force)
     for warning in report.warnings:
         console_err(f"warning: {warning}")

@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from s9reg.builder import BuildSettings
+from s9reg.builder.errors import BuildError
+from s9reg.builder.ingest import read_small_file
 from s9reg.config.schema import (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
@@ -40,6 +42,10 @@ def signer_guid(signer: Signer) -> Guid:
     return Guid.generate(seed=signer.name.encode())
 
 
+#: Largest registry icon file: it is inlined in every device's index (``info.icon``).
+MAX_REGISTRY_ICON = 256 << 10
+
+
 def _icon_data_url(icon: Path | str | None) -> str | None:
     if icon is None or isinstance(icon, str):
         return icon
@@ -48,11 +54,11 @@ def _icon_data_url(icon: Path | str | None) -> str | None:
     if mime_type is None or not mime_type.startswith("image/"):
         msg = f"{icon}: registry icon must be an image (png, svg, webp, …)"
         raise ConfigError(msg)
+    # A regular file of bounded size (#16): a FIFO would hang the build, a device never end.
     try:
-        return data_url(mime_type, icon.read_bytes())
-    except OSError as e:
-        msg = f"{icon}: cannot read registry icon: {e.strerror}"
-        raise ConfigError(msg) from None
+        return data_url(mime_type, read_small_file(icon, "registry icon", MAX_REGISTRY_ICON))
+    except BuildError as e:
+        raise ConfigError(e.message) from None
 
 
 def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:

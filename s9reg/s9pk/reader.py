@@ -299,12 +299,15 @@ def _hash_mapped(fd: int, path: str, node: File, progress: Progress | None) -> b
         while pos < end:
             base = pos - pos % mmap.ALLOCATIONGRANULARITY
             length = min(MMAP_WINDOW, end - base)
-            with mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=base) as m:
-                view = memoryview(m)
-                part = view[pos - base :]
+            # The views are released before the map closes, even when an interrupt lands
+            # between two of these calls: closing a map with a live view raises BufferError,
+            # which would replace the KeyboardInterrupt (#16).
+            with (
+                mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=base) as m,
+                memoryview(m) as view,
+                view[pos - base :] as part,
+            ):
                 hasher.update(part)
-                part.release()
-                view.release()
             if progress is not None:
                 progress(base + length - pos)
             pos = base + length

@@ -219,7 +219,7 @@ def test_read_site_index_bad_locations(tmp_path: Path, http: tuple[str, Path]) -
     with pytest.raises(BuildError, match="HTTP 404"):
         read_site_index(f"{base}/nothing-here")
     (root / "big.json").write_bytes(b" " * 2000)
-    with pytest.raises(BuildError, match="larger than 1000 bytes"):
+    with pytest.raises(BuildError, match="larger than 1000 B"):
         fetch_bytes(f"{base}/big.json", max_bytes=1000)
     assert fetch_bytes(f"{base}/big.json", max_bytes=2000) == b" " * 2000
     with pytest.raises(BuildError, match="only http and https"):

@@ -21,9 +21,14 @@ _DOMAIN_RE = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
     r"(?::[0-9]{1,5})?"
 )
-_TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+# Docker's grammar is ASCII: ``\w`` would let ``é`` or Arabic-Indic digits into a tag, which
+# then fail as a UnicodeEncodeError in the HTTP client.
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 MAX_NAME_LENGTH = 255
+# A host name (253), a 255-character path, a 128-character tag and a digest fit well within it;
+# longer text is refused without being echoed in the error.
+MAX_REFERENCE_LENGTH = 1024
 
 
 def is_digest(text: str) -> bool:
@@ -67,10 +72,20 @@ class ImageRef:
         Raises:
             ImageReferenceError: the text is not a valid reference.
         """
+        if len(text) > MAX_REFERENCE_LENGTH:
+            raise ImageReferenceError(
+                f"an image reference of {len(text)} characters (at most {MAX_REFERENCE_LENGTH})"
+            )
         original = text
         text = text.strip()
         if not text or any(ch.isspace() for ch in text):
             raise ImageReferenceError(f"{original!r}: not an image reference")
+        if not text.isascii():
+            raise ImageReferenceError(
+                f"{original!r}: not an image reference (Docker's grammar is ASCII)",
+                hint="tags use A-Z, a-z, 0-9, _ . and -; repository names lowercase letters, "
+                "digits and . _ - separators",
+            )
         digest = None
         if "@" in text:
             text, digest = text.rsplit("@", 1)

@@ -93,7 +93,7 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLATFORM_RE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]*)")
 _LISTEN_RE = re.compile(
-    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})"
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>[0-9]{1,5})"
 )
 # Leading characters that YAML reads as syntax, so a plain range such as ``>=1`` never parses.
 _QUOTE_HINT = "quote values that start with *, >, <, !, &, | or % (e.g. '>=1.0' or '*')"
@@ -1317,7 +1317,7 @@ def _cache_upstreams(c: _Checker, node: Node) -> tuple[CacheUpstream, ...]:
     elif isinstance(node, MappingNode):
         for name, key_node, body in c.keyed(node):
             with c.at(name):
-                if not re.fullmatch(r"[a-z0-9.-]+(?::\d{1,5})?", name):
+                if not re.fullmatch(r"[a-z0-9.-]+(?::[0-9]{1,5})?", name):
                     c.add(key_node, f"not a registry host name: {name!r} (e.g. docker.io)")
                     continue
                 upstream = _cache_upstream(c, name, body)

@@ -15,10 +15,12 @@ loopback, or behind a proxy that does both.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
 import math
+import socket
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -49,8 +51,11 @@ from s9reg.units import human_size
 __all__ = ["ManagementApi", "serve_api"]
 
 MAX_BODY = 64 * 1024
-# A client that sends its request line, headers or body slower than this is disconnected.
+# A client that has not sent its whole request (line, headers, body) this long after connecting
+# is disconnected, however it trickles.
 REQUEST_TIMEOUT = 30.0
+# Connections served at once; a further one is answered 503 and closed at once.
+MAX_CONNECTIONS = 32
 MAX_KEEP_TAGS = 1_000_000
 MAX_DAYS = 36_500
 # Anything echoed back (a path, a field name, a value) is cut to this many characters.
@@ -253,10 +258,47 @@ def serve_api(api: ManagementApi, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(_Handler):
         backend = api
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="s9reg-cache-api", daemon=True).start()
     return server
+
+
+_BUSY = json.dumps(
+    {"error": {"code": "BUSY", "message": "too many connections", "hint": "try again later"}}
+).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    """At most :data:`MAX_CONNECTIONS` connections at once, each in its own thread."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(
+                    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\n\r\n".encode()
+                    + _BUSY
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Refused(Exception):  # noqa: N818 - control flow inside the handler, never raised out
@@ -274,6 +316,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401
         """Quiet: the engine logs requests already."""
+
+    def setup(self) -> None:
+        """Start the whole-request deadline (the socket timeout only bounds each read)."""
+        super().setup()
+        self._deadline = threading.Timer(REQUEST_TIMEOUT, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _expire(self) -> None:
+        # A read blocked on this socket returns end-of-file; the request is dropped.
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RD)
+
+    def finish(self) -> None:
+        """Stop the deadline with the connection."""
+        self._deadline.cancel()
+        super().finish()
 
     # Every method goes through one dispatcher; http.server answers a method it has no
     # ``do_`` for with send_error(501), which is turned into the same dispatch below.
@@ -435,6 +494,8 @@ class _Handler(BaseHTTPRequestHandler):
         return doc
 
     def _call(self, fn: Callable[[], object]) -> None:
+        # The request is read: the operation (a cleanup may take minutes) has no deadline.
+        self._deadline.cancel()
         try:
             result = fn()
         except S9regError as e:

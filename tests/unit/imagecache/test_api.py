@@ -10,21 +10,23 @@ from __future__ import annotations
 import json
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_kit import PlainRegistry, build_image, free_port, push_image
+from registry_kit import PlainRegistry, build_image, free_port, make_settings, push_image
 
 from s9reg import config
-from s9reg.imagecache import preload
+from s9reg.imagecache import api, preload
 from s9reg.imagecache.daemon import start_daemon, stop_daemon
 from s9reg.imagecache.engine import Layout
 from s9reg.imagecache.reference import ImageRef
 from s9reg.imagecache.settings import CacheSettings
 from s9reg.imagecache.store import check_image
+from s9reg.imagecache.supervisor import Supervisor
 
 from helpers.cli import run_cli
 
@@ -373,3 +375,66 @@ def test_head_and_unknown_routes_and_bad_request_lines_answer_json(box: Box) -> 
     assert a.status == 414
     assert a.code == "REQUEST_URI_TOO_LONG"
     assert a.headers["x-content-type-options"] == "nosniff"
+
+
+# --- bounded connections ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
+    """The API alone (engines not started) with a 1 s request deadline and 4 connections."""
+    monkeypatch.setattr(api, "REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(api, "MAX_CONNECTIONS", 4, raising=False)  # (absent before #16)
+    settings = make_settings(tmp_path, "http://127.0.0.1:9")
+    token = "t" * 43
+    server = api.serve_api(
+        api.ManagementApi(settings, Supervisor(settings), token), "127.0.0.1", settings.api_port
+    )
+    try:
+        yield Box(settings, tmp_path / "unused.yaml", token)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_client_is_cut_at_the_request_deadline(quick_api: Box) -> None:
+    data = f"GET /api/v1/health HTTP/1.1\r\nHost: {quick_api.host}\r\nX-Slow: ".encode()
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", quick_api.port), timeout=10) as s:
+        s.sendall(data)
+        got = b""
+        # One byte every 0.2 s: each read succeeds well within a per-read timeout.
+        while time.monotonic() - started < 8:
+            try:
+                s.sendall(b"x")
+            except OSError:
+                break
+            s.settimeout(0.2)
+            try:
+                chunk = s.recv(4096)
+            except TimeoutError:
+                continue
+            got += chunk
+            if not chunk:
+                break
+    assert time.monotonic() - started < 3, "the trickle was not cut"
+    assert b" 200 " not in got
+
+
+def test_connections_beyond_the_cap_get_503_at_once(quick_api: Box) -> None:
+    idle = [socket.create_connection(("127.0.0.1", quick_api.port)) for _ in range(4)]
+    try:
+        time.sleep(0.2)
+        started = time.monotonic()
+        a = request(quick_api, "GET", "/api/v1/health")
+        assert time.monotonic() - started < 1
+        assert (a.status, a.code) == (503, "BUSY")
+    finally:
+        for s in idle:
+            s.close()
+    deadline = time.monotonic() + 5
+    # The slots come back (health answers "degraded": the engines are not started).
+    while "error" in (a := request(quick_api, "GET", "/api/v1/health")).doc:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert a.doc["status"] == "degraded"

@@ -31,6 +31,11 @@ MAX_NAME_LENGTH = 255
 MAX_REFERENCE_LENGTH = 1024
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, cut to 60 characters."""
+    return repr(text if len(text) <= 60 else text[:59] + "…")
+
+
 def is_digest(text: str) -> bool:
     """Whether ``text`` is a ``sha256:<64 hex>`` digest."""
     return _DIGEST_RE.fullmatch(text) is not None
@@ -41,7 +46,7 @@ def _split_name(original: str, text: str) -> tuple[str, str]:
     if not path or not ("." in registry or ":" in registry or registry == "localhost"):
         registry, path = DEFAULT_REGISTRY, text
     elif _DOMAIN_RE.fullmatch(registry) is None:
-        raise ImageReferenceError(f"{original!r}: {registry!r} is not a registry host")
+        raise ImageReferenceError(f"{_shown(original)}: {_shown(registry)} is not a registry host")
     if registry in _DOCKER_ALIASES:
         registry = DEFAULT_REGISTRY
         if "/" not in path:
@@ -79,10 +84,10 @@ class ImageRef:
         original = text
         text = text.strip()
         if not text or any(ch.isspace() for ch in text):
-            raise ImageReferenceError(f"{original!r}: not an image reference")
+            raise ImageReferenceError(f"{_shown(original)}: not an image reference")
         if not text.isascii():
             raise ImageReferenceError(
-                f"{original!r}: not an image reference (Docker's grammar is ASCII)",
+                f"{_shown(original)}: not an image reference (Docker's grammar is ASCII)",
                 hint="tags use A-Z, a-z, 0-9, _ . and -; repository names lowercase letters, "
                 "digits and . _ - separators",
             )
@@ -91,7 +96,7 @@ class ImageRef:
             text, digest = text.rsplit("@", 1)
             if not is_digest(digest):
                 raise ImageReferenceError(
-                    f"{original!r}: {digest!r} is not a sha256 digest",
+                    f"{_shown(original)}: {_shown(digest)} is not a sha256 digest",
                     hint="a digest is sha256: followed by 64 lowercase hex digits",
                 )
         tag = None
@@ -100,16 +105,19 @@ class ImageRef:
         if colon > last_slash:
             text, tag = text[:colon], text[colon + 1 :]
             if _TAG_RE.fullmatch(tag) is None:
-                raise ImageReferenceError(f"{original!r}: {tag!r} is not a valid tag")
+                raise ImageReferenceError(f"{_shown(original)}: {_shown(tag)} is not a valid tag")
         registry, path = _split_name(original, text)
         for component in path.split("/"):
             if _COMPONENT_RE.fullmatch(component) is None:
                 raise ImageReferenceError(
-                    f"{original!r}: {component!r} is not a valid repository name component",
+                    f"{_shown(original)}: {_shown(component)} is not a valid repository name "
+                    "component",
                     hint="repository names use lowercase letters, digits and . _ - separators",
                 )
         if len(path) > MAX_NAME_LENGTH:
-            raise ImageReferenceError(f"{original!r}: repository name longer than 255 characters")
+            raise ImageReferenceError(
+                f"{_shown(original)}: repository name longer than 255 characters"
+            )
         return cls(registry=registry, repository=path, tag=tag, digest=digest)
 
     @property

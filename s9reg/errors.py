@@ -32,6 +32,7 @@ more than one layer needs. A class without a module named is defined in its pare
     │   └── SourceError                 SERVE_SOURCE
     │       └── SourceNotFoundError     SERVE_SOURCE_NOT_FOUND
     └── CacheError                      CACHE                       s9reg.imagecache.errors
+        ├── ApiRequestError             BAD_REQUEST
         ├── ImageReferenceError         CACHE_BAD_REFERENCE
         ├── ImageNotFoundError          CACHE_IMAGE_NOT_FOUND
         ├── OfflineImageUnavailableError  OFFLINE_IMAGE_UNAVAILABLE

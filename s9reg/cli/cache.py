@@ -40,12 +40,14 @@ from s9reg.imagecache import (
 )
 from s9reg.imagecache import preload as preloading
 from s9reg.imagecache.daemon import (
+    api_token,
     engine_for_storage,
     require_running,
     run_daemon,
     start_daemon,
     stop_daemon,
 )
+from s9reg.imagecache.engine import Layout
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.settings import resolve_upstream
 from s9reg.imagecache.store import disk_usage
@@ -107,6 +109,9 @@ def up(config_path: Path, foreground: bool) -> None:
         click.echo(f"The image cache already runs (pid {started.pid}).")
         return
     click.echo(f"Image cache running (pid {started.pid}); management API on {state['api_url']}.")
+    if settings.api_token is None:
+        token_file = Layout(settings.data_dir).api_token_file
+        click.echo(f"  API token (Authorization: Bearer …): {token_file}")
     for inst in state["instances"]:
         click.echo(f"  {inst['name']}: {inst['url']} ({inst['mode']})")
 
@@ -388,7 +393,12 @@ def _post(url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
         headers["Authorization"] = f"Bearer {token}"
     with RegistryClient(base, timeout=3600.0) as client:
         r = client.request("POST", f"/api/{path}", headers=headers, body=json.dumps(body).encode())
-    doc = json.loads(r.body or b"{}")
+    try:
+        doc = json.loads(r.body or b"{}")
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise CacheError(f"{url}: the management API did not answer JSON (HTTP {r.status})")
     if r.status != 200:
         err = doc.get("error") or {}
         raise CacheError(str(err.get("message") or f"HTTP {r.status}"), hint=err.get("hint"))
@@ -416,13 +426,15 @@ def cleanup_cmd(
     The collection runs with the store's instances stopped and never deletes untagged
     manifests, which would break multi-platform images on distribution 2.8.
     """
+    if keep_tags is None and older_than is None:
+        raise CacheError("cleanup needs --keep-tags or --older-than (or both)")
     settings = _settings(config_path)
     state = read_state(settings)
     if state is not None:
         doc = _post(
             f"{state['api_url']}/api/v1/registry/cleanup",
             {"keep_tags": keep_tags, "older_than_days": older_than, "dry_run": dry_run},
-            settings.api_token,
+            api_token(settings),
         )
     else:
         with engine_for_storage(settings) as sup:

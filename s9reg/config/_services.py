@@ -284,7 +284,7 @@ def _cache_upstreams(c: Checker, node: Node) -> tuple[CacheUpstream, ...]:
     elif isinstance(node, MappingNode):
         for name, key_node, body in c.keyed(node):
             with c.at(name):
-                if not re.fullmatch(r"[a-z0-9.-]+(?::\d{1,5})?", name):
+                if not re.fullmatch(r"[a-z0-9.-]+(?::[0-9]{1,5})?", name):
                     c.add(key_node, f"not a registry host name: {name!r} (e.g. docker.io)")
                     continue
                 upstream = _cache_upstream(c, name, body)

@@ -1,23 +1,37 @@
 """The shim's small JSON management API (documented in ``docs/image-cache.md``).
 
 ``GET /api/v1/health``, ``GET /api/v1/registry/status``, ``GET /api/v1/registry/images``,
-``POST /api/v1/registry/cleanup`` and ``POST /api/v1/registry/ensure``; errors are
-``{"error": {"code", "message", "hint"}}`` with the :class:`~s9reg.errors.S9regError` code.
-With ``api_token`` set, every route but the health check needs ``Authorization: Bearer TOKEN``.
+``POST /api/v1/registry/cleanup`` and ``POST /api/v1/registry/ensure``; every answer, errors
+included, is JSON: ``{"error": {"code", "message", "hint"}}`` with the
+:class:`~s9reg.errors.S9regError` code. Every route but the health check needs
+``Authorization: Bearer TOKEN``.
+
+Web pages open on the box are hostile: a ``Host`` that does not name this API (DNS rebinding) is
+refused with 421, a foreign ``Origin`` or a cross-site ``Sec-Fetch-Site`` with 403, and POST
+bodies are accepted only as ``application/json`` (never a form or ``text/plain``, which browsers
+send without a preflight). It does not serve TLS, and does not rate-limit: it listens on
+loopback, or behind a proxy that does both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import ipaddress
 import json
+import math
+import socket
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from s9reg._json import JSONObject, Reader, summary
 from s9reg.errors import S9regError
 from s9reg.imagecache.cleanup import cleanup
 from s9reg.imagecache.errors import (
+    ApiRequestError,
     ImageNotFoundError,
     ImageReferenceError,
     OfflineImageUnavailableError,
@@ -37,12 +51,88 @@ from s9reg.units import human_size
 __all__ = ["ManagementApi", "serve_api"]
 
 MAX_BODY = 64 * 1024
+# A client that has not sent its whole request (line, headers, body) this long after connecting
+# is disconnected, however it trickles.
+REQUEST_TIMEOUT = 30.0
+# Connections served at once; a further one is answered 503 and closed at once.
+MAX_CONNECTIONS = 32
+MAX_KEEP_TAGS = 1_000_000
+MAX_DAYS = 36_500
+# Anything echoed back (a path, a field name, a value) is cut to this many characters.
+MAX_ECHO = 80
 _STATUS_OF = {
+    ApiRequestError: HTTPStatus.BAD_REQUEST,
     ImageReferenceError: HTTPStatus.BAD_REQUEST,
     ImageNotFoundError: HTTPStatus.NOT_FOUND,
     OfflineImageUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
     UpstreamUnavailableError: HTTPStatus.BAD_GATEWAY,
 }
+_CLEANUP_FIELDS = ("keep_tags", "older_than_days", "dry_run")
+_ENSURE_FIELDS = ("image",)
+_HEALTH = ("/api/v1/health", "/healthz")
+# path -> the methods it answers
+_ROUTES: dict[str, tuple[str, ...]] = {
+    "/api/v1/health": ("GET",),
+    "/healthz": ("GET",),
+    "/api/v1/registry/status": ("GET",),
+    "/api/v1/registry/images": ("GET",),
+    "/api/v1/registry/cleanup": ("POST",),
+    "/api/v1/registry/ensure": ("POST",),
+}
+
+
+def _echo(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "…"
+
+
+def _fields(body: dict[str, Any], known: tuple[str, ...]) -> None:
+    repeated = body.repeated if isinstance(body, JSONObject) else frozenset()
+    if repeated:
+        raise ApiRequestError(f"{_echo(min(repeated))}: field given twice")
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise ApiRequestError(
+            f"unknown field {_echo(unknown[0])!r}"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+            hint=f"the body's fields are {', '.join(known)}",
+        )
+
+
+def cleanup_params(body: dict[str, Any]) -> tuple[int | None, float | None, bool]:
+    """``keep_tags``, ``older_than_days`` and ``dry_run`` of a cleanup body, checked.
+
+    Raises:
+        ApiRequestError: an unknown or repeated field, a value of the wrong type or range, or
+            neither ``keep_tags`` nor ``older_than_days``.
+    """
+    _fields(body, _CLEANUP_FIELDS)
+    keep = body.get("keep_tags")
+    if keep is not None and (
+        not isinstance(keep, int) or isinstance(keep, bool) or not 0 <= keep <= MAX_KEEP_TAGS
+    ):
+        raise ApiRequestError(
+            f"keep_tags: expected a whole number from 0 to {MAX_KEEP_TAGS}, got {_echo(keep)}"
+        )
+    days = body.get("older_than_days")
+    if days is not None and (
+        not isinstance(days, int | float)
+        or isinstance(days, bool)
+        or not math.isfinite(days)
+        or not 0 <= days <= MAX_DAYS
+    ):
+        raise ApiRequestError(
+            f"older_than_days: expected a number from 0 to {MAX_DAYS}, got {_echo(days)}"
+        )
+    if keep is None and days is None:
+        raise ApiRequestError(
+            "the body needs keep_tags or older_than_days (or both)",
+            hint='e.g. {"keep_tags": 3} or {"older_than_days": 30}',
+        )
+    dry_run = body.get("dry_run")
+    if dry_run is not None and not isinstance(dry_run, bool):
+        raise ApiRequestError(f"dry_run: expected true or false, got {_echo(dry_run)}")
+    return keep, None if days is None else float(days), bool(dry_run)
 
 
 class ManagementApi:
@@ -51,12 +141,19 @@ class ManagementApi:
     Args:
         settings: the cache settings.
         supervisor: the running supervisor (for health, modes and pausing during GC).
+        token: the bearer token every route but the health check requires.
     """
 
-    def __init__(self, settings: CacheSettings, supervisor: Supervisor) -> None:
+    def __init__(self, settings: CacheSettings, supervisor: Supervisor, token: str) -> None:
         self.settings = settings
         self.supervisor = supervisor
+        self.token = token
         self._cleanup_lock = threading.Lock()
+        # DNS rebinding: a page of rebind.evil.example reaches this socket with that Host.
+        # IP literals and localhost cannot be rebound; other names must be configured.
+        self.host_names = frozenset(
+            {"localhost", settings.api_host.lower(), settings.public_host.lower()}
+        )
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether every instance runs, with the instance list."""
@@ -113,15 +210,10 @@ class ManagementApi:
         """Run a cleanup and garbage collection; returns ``deleted_bytes``, ``deleted_count``.
 
         Raises:
-            CacheError: bad parameters, or a failure of the cleanup.
+            ApiRequestError: a bad body (:func:`cleanup_params`).
+            CacheError: a failure of the cleanup.
         """
-        keep = body.get("keep_tags")
-        days = body.get("older_than_days")
-        if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool)):
-            raise ImageReferenceError("keep_tags must be a whole number")
-        if days is not None and (not isinstance(days, int | float) or isinstance(days, bool)):
-            raise ImageReferenceError("older_than_days must be a number")
-        dry_run = bool(body.get("dry_run", False))
+        keep, days, dry_run = cleanup_params(body)
         with self._cleanup_lock:
             result = cleanup(
                 self.settings,
@@ -141,11 +233,15 @@ class ManagementApi:
         """Make ``body["image"]`` available; ``OFFLINE_IMAGE_UNAVAILABLE`` when impossible.
 
         Raises:
+            ApiRequestError: a bad body.
             CacheError: as :func:`~s9reg.imagecache.store.ensure_image`.
         """
+        _fields(body, _ENSURE_FIELDS)
         text = body.get("image")
         if not isinstance(text, str):
-            raise ImageReferenceError("body needs 'image': an image reference")
+            raise ApiRequestError(
+                f"image: expected an image reference (a string), got {_echo(text)}"
+            )
         ref = ImageRef.parse(text)
         up = resolve_upstream(self.settings, ref)
         result = ensure_image(self.settings, ref, online=upstream_online(up))
@@ -162,89 +258,244 @@ def serve_api(api: ManagementApi, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(_Handler):
         backend = api
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="s9reg-cache-api", daemon=True).start()
     return server
+
+
+_BUSY = json.dumps(
+    {"error": {"code": "BUSY", "message": "too many connections", "hint": "try again later"}}
+).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    """At most :data:`MAX_CONNECTIONS` connections at once, each in its own thread."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(
+                    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\n\r\n".encode()
+                    + _BUSY
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _Refused(Exception):  # noqa: N818 - control flow inside the handler, never raised out
+    def __init__(
+        self, status: HTTPStatus, code: str, message: str, hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.hint = status, code, message, hint
 
 
 class _Handler(BaseHTTPRequestHandler):
     backend: ManagementApi
     server_version = "s9reg-cache"
+    timeout = REQUEST_TIMEOUT
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401
         """Quiet: the engine logs requests already."""
 
-    def _authorized(self) -> bool:
-        """Whether the request carries the token (always, when none is configured)."""
-        token = self.backend.settings.api_token
-        if token is None:
-            return True
-        given = self.headers.get("Authorization", "").encode()
-        if hmac.compare_digest(given, f"Bearer {token}".encode()):
-            return True
-        data = json.dumps(
-            {"error": {"code": "UNAUTHORIZED", "message": "a bearer token is required",
-                       "hint": "send Authorization: Bearer <image_cache.api_token>"}}
-        ).encode()  # fmt: skip
-        self.send_response(HTTPStatus.UNAUTHORIZED)
-        self.send_header("WWW-Authenticate", 'Bearer realm="s9reg-cache"')
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
-        return False
+    def setup(self) -> None:
+        """Start the whole-request deadline (the socket timeout only bounds each read)."""
+        super().setup()
+        self._deadline = threading.Timer(REQUEST_TIMEOUT, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
 
+    def _expire(self) -> None:
+        # A read blocked on this socket returns end-of-file; the request is dropped.
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RD)
+
+    def finish(self) -> None:
+        """Stop the deadline with the connection."""
+        self._deadline.cancel()
+        super().finish()
+
+    # Every method goes through one dispatcher; http.server answers a method it has no
+    # ``do_`` for with send_error(501), which is turned into the same dispatch below.
     def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def send_error(
+        self,
+        code: int,
+        message: str | None = None,
+        explain: str | None = None,  # noqa: ARG002 - http.server's HTML page only
+    ) -> None:
+        """Answer errors of http.server itself (bad request line, unknown method) as JSON."""
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            self._dispatch()
+            return
+        self.close_connection = True
+        status = HTTPStatus(code)
+        self._error(status, status.name, _echo(message or status.phrase))
+
+    def _dispatch(self) -> None:
+        try:
+            self._route()
+        except _Refused as e:
+            self._error(e.status, e.code, e.message, e.hint)
+
+    def _route(self) -> None:
+        self._check_host()
+        self._check_origin()
         path = self.path.split("?", 1)[0].rstrip("/")
-        if path in ("/api/v1/health", "/healthz"):
+        methods = _ROUTES.get(path)
+        if methods is None:
+            raise _Refused(
+                HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no route {self.command} {_echo(self.path)}"
+            )
+        if self.command not in methods:
+            self.close_connection = True
+            raise _Refused(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                f"{_echo(self.command)} {path}: only {', '.join(methods)}",
+            )
+        if path in _HEALTH:
             ok, body = self.backend.health()
             self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
-        elif not self._authorized():
             return
-        elif path == "/api/v1/registry/status":
+        self._check_token()
+        if path == "/api/v1/registry/status":
             self._call(self.backend.status)
         elif path == "/api/v1/registry/images":
             self._call(self.backend.images)
         else:
-            self._not_found()
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        routes = {
-            "/api/v1/registry/cleanup": self.backend.cleanup,
-            "/api/v1/registry/ensure": self.backend.ensure,
-        }
-        if not self._authorized():
-            return
-        route = routes.get(path)
-        if route is None:
-            self._not_found()
-            return
-        body = self._body()
-        if body is not None:
+            route = (
+                self.backend.cleanup if path == "/api/v1/registry/cleanup" else self.backend.ensure
+            )
+            body = self._body()
             self._call(lambda: route(body))
 
-    def _body(self) -> dict[str, Any] | None:
+    def _check_host(self) -> None:
+        host = self.headers.get("Host")
+        if host is None or not self._host_allowed(host.strip().lower()):
+            raise _Refused(
+                HTTPStatus.MISDIRECTED_REQUEST,
+                "MISDIRECTED_REQUEST",
+                "the Host header does not name this API",
+                hint="use its address (e.g. 127.0.0.1:PORT) or image_cache.public_host",
+            )
+
+    def _host_allowed(self, host: str) -> bool:
+        if host.startswith("["):
+            name, sep, port = host[1:].partition("]")
+            port = port.removeprefix(":") if sep and port.startswith(":") else port
+        else:
+            name, _, port = host.partition(":")
+        if port and not (port.isascii() and port.isdigit()):
+            return False
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            ipaddress.ip_address(name)
         except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "bad Content-Length")
-            return None
-        try:
-            doc = json.loads(self.rfile.read(length) or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "the body is not JSON")
-            return None
+            return name in self.backend.host_names or name.endswith(".localhost")
+        return True
+
+    def _check_origin(self) -> None:
+        # A browser names the page that sent the request; no page of another origin may call.
+        origin = self.headers.get("Origin")
+        host = (self.headers.get("Host") or "").strip().lower()
+        if origin is not None and origin.strip().lower() not in (
+            f"http://{host}",
+            f"https://{host}",
+        ):
+            raise _Refused(HTTPStatus.FORBIDDEN, "FORBIDDEN", "cross-origin requests are refused")
+        site = self.headers.get("Sec-Fetch-Site")
+        if site is not None and site.strip().lower() not in ("same-origin", "none"):
+            raise _Refused(HTTPStatus.FORBIDDEN, "FORBIDDEN", "cross-site requests are refused")
+
+    def _check_token(self) -> None:
+        given = self.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(given, f"Bearer {self.backend.token}".encode()):
+            return
+        hint = (
+            "send Authorization: Bearer <image_cache.api_token>"
+            if self.backend.settings.api_token is not None
+            else "send Authorization: Bearer <the token in DATA_DIR/run/api-token>"
+        )
+        raise _Refused(HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "a bearer token is required", hint)
+
+    def _body(self) -> dict[str, Any]:
+        media, _, params = (self.headers.get("Content-Type") or "").partition(";")
+        charset = params.strip().lower()
+        if media.strip().lower() != "application/json" or charset not in (
+            "",
+            "charset=utf-8",
+            'charset="utf-8"',
+        ):
+            self.close_connection = True
+            raise _Refused(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "the body must be sent as Content-Type: application/json",
+            )
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            raise _Refused(
+                HTTPStatus.LENGTH_REQUIRED, "LENGTH_REQUIRED", "send the body with Content-Length"
+            )
+        text = (self.headers.get("Content-Length") or "").strip()
+        if not text:
+            raise _Refused(
+                HTTPStatus.LENGTH_REQUIRED, "LENGTH_REQUIRED", "send the body with Content-Length"
+            )
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            self.close_connection = True
+            raise _Refused(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "bad Content-Length")
+        length = int(text)
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise _Refused(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                f"a body of {length} bytes (at most {MAX_BODY})",
+            )
+        data = self.rfile.read(length)
+        if len(data) != length:
+            self.close_connection = True
+            raise _Refused(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "the body ended early")
+        reader = Reader()
+        doc = reader.decode(data)
+        if reader.problems:
+            raise _Refused(
+                HTTPStatus.BAD_REQUEST,
+                "BAD_REQUEST",
+                f"the body is not valid JSON: {_echo(str(summary(reader.problems)))}",
+            )
         if not isinstance(doc, dict):
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "the body must be a JSON object")
-            return None
+            raise _Refused(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "the body must be a JSON object")
         return doc
 
-    def _call(self, fn: Any) -> None:  # noqa: ANN401 - any zero-argument route
+    def _call(self, fn: Callable[[], object]) -> None:
+        # The request is read: the operation (a cleanup may take minutes) has no deadline.
+        self._deadline.cancel()
         try:
             result = fn()
         except S9regError as e:
@@ -259,17 +510,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(HTTPStatus.OK, result)
 
-    def _not_found(self) -> None:
-        self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no route {self.command} {self.path}")
-
     def _error(self, status: HTTPStatus, code: str, message: str, hint: str | None = None) -> None:
         self._send(status, {"error": {"code": code, "message": message, "hint": hint}})
 
     def _send(self, status: HTTPStatus, body: object) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
+        # ASCII escapes: a lone surrogate or any other text echoed back stays valid JSON.
+        data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            path = self.path.split("?", 1)[0].rstrip("/")
+            self.send_header("Allow", ", ".join(_ROUTES.get(path, ())))
+        if status == HTTPStatus.UNAUTHORIZED:
+            self.send_header("WWW-Authenticate", 'Bearer realm="s9reg-cache"')
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)

@@ -8,6 +8,7 @@ deleted index are deleted explicitly instead, when no remaining tag needs them.
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import time
@@ -146,9 +147,13 @@ def plan_cleanup(
         CacheError: neither condition is given, or a writer is unreachable.
     """
     if keep_tags is None and older_than_days is None:
-        raise CacheError("cleanup needs --keep-tags or --older-than (or both)")
+        raise CacheError("a cleanup needs keep_tags or older_than_days (or both)")
     if keep_tags is not None and keep_tags < 0:
-        raise CacheError("--keep-tags must not be negative")
+        raise CacheError(f"keep_tags must not be negative ({keep_tags})")
+    # NaN would compare false with every date and delete every tag, a negative age every
+    # recent one.
+    if older_than_days is not None and not (0 <= older_than_days < math.inf):
+        raise CacheError(f"older_than_days must be a finite number of days ({older_than_days})")
     cutoff = None
     if older_than_days is not None:
         cutoff = (time.time() if now is None else now) - older_than_days * DAY

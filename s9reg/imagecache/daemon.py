@@ -28,6 +28,7 @@ from s9reg.imagecache.supervisor import Supervisor, process_alive, read_state
 
 __all__ = [
     "Started",
+    "api_token",
     "engine_for_storage",
     "require_running",
     "run_daemon",
@@ -37,6 +38,20 @@ __all__ = [
 
 STOP_WAIT = 30.0
 UP_TIMEOUT = 60.0
+
+
+def api_token(settings: CacheSettings, *, create: bool = False) -> str | None:
+    """The management API's bearer token: ``image_cache.api_token``, else the generated one.
+
+    The first ``s9reg cache up`` generates it (``run/api-token``, mode 0600) when none is
+    configured; the CLI reads it from there.
+
+    Raises:
+        CacheError: the generated token's file cannot be read or is damaged.
+    """
+    if settings.api_token is not None:
+        return settings.api_token
+    return Layout(settings.data_dir).api_token(create=create)
 
 
 def require_running(settings: CacheSettings) -> dict[str, Any]:
@@ -106,6 +121,8 @@ def run_daemon(settings: CacheSettings, stop: threading.Event | None = None) -> 
             },
         )
 
+    token = api_token(settings, create=True)
+    assert token is not None  # noqa: S101 - created above
     sup = Supervisor(settings, on_change=write_state)
     layout.supervisor_pid.write_text(f"{os.getpid()}\n", encoding="ascii")
     if threading.current_thread() is threading.main_thread():
@@ -115,7 +132,8 @@ def run_daemon(settings: CacheSettings, stop: threading.Event | None = None) -> 
     try:
         sup.start()
         try:
-            server = serve_api(ManagementApi(settings, sup), settings.api_host, settings.api_port)
+            api = ManagementApi(settings, sup, token)
+            server = serve_api(api, settings.api_host, settings.api_port)
         except OSError as e:
             raise EngineError(
                 f"management API: cannot listen on {settings.api_host}:{settings.api_port}: {e}"

@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from s9reg.imagecache.errors import CacheError
 from s9reg.imagecache.settings import CacheSettings, Upstream
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
     "instances",
     "write_config",
 ]
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 class Role(StrEnum):
@@ -94,6 +98,43 @@ class Layout:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(value)
+        return value
+
+    @property
+    def api_token_file(self) -> Path:
+        """The management API's generated bearer token (when ``api_token`` is not configured)."""
+        return self.run_dir / "api-token"
+
+    def api_token(self, *, create: bool) -> str | None:
+        """The generated API token (mode 0600, kept across restarts), or None if there is none.
+
+        With ``create``, a missing token is generated (by the first ``s9reg cache up``).
+
+        Raises:
+            CacheError: the file cannot be read, or does not hold a token.
+        """
+        path = self.api_token_file
+        try:
+            value = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            value = secrets.token_urlsafe(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(value + "\n")
+            return value
+        except (OSError, UnicodeDecodeError) as e:
+            raise CacheError(
+                f"{path}: cannot read the management API token: {e}",
+                hint="run the command as the user that runs the cache",
+            ) from e
+        if _TOKEN_RE.fullmatch(value) is None:
+            raise CacheError(
+                f"{path}: not a management API token",
+                hint="delete the file; the next `s9reg cache up` creates a new one",
+            )
         return value
 
 

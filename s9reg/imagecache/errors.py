@@ -3,6 +3,7 @@
 Tree::
 
     CacheError                          code "CACHE"
+    ├── ApiRequestError                 a management API request it refuses: "BAD_REQUEST"
     ├── ImageReferenceError             a malformed or unsupported image reference
     ├── ImageNotFoundError              the image is in neither the cache nor its upstream
     ├── OfflineImageUnavailableError    offline and not cached: "OFFLINE_IMAGE_UNAVAILABLE"
@@ -16,6 +17,7 @@ from __future__ import annotations
 from s9reg.errors import S9regError
 
 __all__ = [
+    "ApiRequestError",
     "CacheError",
     "EngineError",
     "ImageNotFoundError",
@@ -30,6 +32,12 @@ class CacheError(S9regError):
     """Base of every image cache error."""
 
     code = "CACHE"
+
+
+class ApiRequestError(CacheError):
+    """A management API request body the API refuses (its fields named in the message)."""
+
+    code = "BAD_REQUEST"
 
 
 class ImageReferenceError(CacheError):

@@ -48,7 +48,9 @@ ACCEPT = f"{OCI_MANIFEST}, {OCI_INDEX}, {DOCKER_MANIFEST}, {DOCKER_LIST}"
 CHUNK = 1 << 20
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_REDIRECTS = 5
-_CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
+_CHALLENGE_RE = re.compile(r'([A-Za-z0-9_-]+)="([^"]*)"')
+# What an upstream names content by: it goes into request paths, so nothing else is accepted.
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _LINK_RE = re.compile(r"<([^>]+)>\s*;\s*rel=\"?next\"?")
 _HTTP_OK = 200
 _NOT_FOUND = 404
@@ -129,11 +131,17 @@ class Manifest:
         return out
 
 
+def _no_constant(name: str) -> object:
+    msg = f"{name} is not valid JSON"
+    raise ValueError(msg)
+
+
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CacheError(f"{what} is not JSON: {e}") from e
+        doc = json.loads(data, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        # ValueError: also a number of 4,300 digits or more; RecursionError: deep nesting.
+        raise CacheError(f"{what} is not JSON: {str(e)[:200]}") from e
     if not isinstance(doc, dict):
         raise CacheError(f"{what} is not a JSON object")
     return doc
@@ -145,6 +153,8 @@ def _descriptor(entry: object, platform: str | None) -> Descriptor:
     digest, kind, size = entry.get("digest"), entry.get("mediaType"), entry.get("size")
     if not isinstance(digest, str) or not isinstance(size, int) or isinstance(size, bool):
         raise CacheError(f"manifest entry without digest or size: {entry!r:.200}")
+    if _DIGEST_RE.fullmatch(digest) is None or size < 0:
+        raise CacheError(f"manifest entry with a bad digest or size: {entry!r:.200}")
     return Descriptor(digest=digest, media_type=str(kind or ""), size=size, platform=platform)
 
 
@@ -280,10 +290,18 @@ class RegistryClient:
         digest = r.header("Docker-Content-Digest")
         if not digest:
             raise CacheError(f"{self.base_url}/{repo}:{ref}: no Docker-Content-Digest header")
+        if _DIGEST_RE.fullmatch(digest) is None:
+            raise CacheError(
+                f"{self.base_url}/{repo}:{ref}: bad Docker-Content-Digest {digest!r:.100}"
+            )
+        length = (r.header("Content-Length") or "0").strip()
+        # int() reads "١٢", " 12" and "-5"; a registry sends ASCII digits.
+        if not (length.isascii() and length.isdigit()) or len(length) > 18:
+            raise CacheError(f"{self.base_url}/{repo}:{ref}: bad Content-Length {length!r:.40}")
         return Descriptor(
             digest=digest,
             media_type=(r.header("Content-Type") or "").split(";")[0].strip(),
-            size=int(r.header("Content-Length") or 0),
+            size=int(length),
         )
 
     def get_manifest(self, repo: str, ref: str) -> Manifest | None:
@@ -499,6 +517,10 @@ class RegistryClient:
             except Exception as e:
                 conn.close()
                 self._conns.pop(key, None)
+                if isinstance(e, ValueError):
+                    # UnicodeEncodeError, a header with CR/LF: a URL, realm, token or redirect
+                    # the server sent that cannot go into a request.
+                    raise CacheError(f"{url[:200]}: cannot send this request: {e}") from e
                 if not isinstance(e, OSError | http.client.HTTPException):
                     raise  # e.g. a failed check in a streamed body: the request is half-sent
                 # A kept-alive connection the server closed fails once; a fresh one may not.

@@ -21,9 +21,19 @@ _DOMAIN_RE = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
     r"(?::[0-9]{1,5})?"
 )
-_TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+# Docker's grammar is ASCII: ``\w`` would let ``é`` or Arabic-Indic digits into a tag, which
+# then fail as a UnicodeEncodeError in the HTTP client.
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 MAX_NAME_LENGTH = 255
+# A host name (253), a 255-character path, a 128-character tag and a digest fit well within it;
+# longer text is refused without being echoed in the error.
+MAX_REFERENCE_LENGTH = 1024
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, cut to 60 characters."""
+    return repr(text if len(text) <= 60 else text[:59] + "…")
 
 
 def is_digest(text: str) -> bool:
@@ -36,7 +46,7 @@ def _split_name(original: str, text: str) -> tuple[str, str]:
     if not path or not ("." in registry or ":" in registry or registry == "localhost"):
         registry, path = DEFAULT_REGISTRY, text
     elif _DOMAIN_RE.fullmatch(registry) is None:
-        raise ImageReferenceError(f"{original!r}: {registry!r} is not a registry host")
+        raise ImageReferenceError(f"{_shown(original)}: {_shown(registry)} is not a registry host")
     if registry in _DOCKER_ALIASES:
         registry = DEFAULT_REGISTRY
         if "/" not in path:
@@ -67,16 +77,26 @@ class ImageRef:
         Raises:
             ImageReferenceError: the text is not a valid reference.
         """
+        if len(text) > MAX_REFERENCE_LENGTH:
+            raise ImageReferenceError(
+                f"an image reference of {len(text)} characters (at most {MAX_REFERENCE_LENGTH})"
+            )
         original = text
         text = text.strip()
         if not text or any(ch.isspace() for ch in text):
-            raise ImageReferenceError(f"{original!r}: not an image reference")
+            raise ImageReferenceError(f"{_shown(original)}: not an image reference")
+        if not text.isascii():
+            raise ImageReferenceError(
+                f"{_shown(original)}: not an image reference (Docker's grammar is ASCII)",
+                hint="tags use A-Z, a-z, 0-9, _ . and -; repository names lowercase letters, "
+                "digits and . _ - separators",
+            )
         digest = None
         if "@" in text:
             text, digest = text.rsplit("@", 1)
             if not is_digest(digest):
                 raise ImageReferenceError(
-                    f"{original!r}: {digest!r} is not a sha256 digest",
+                    f"{_shown(original)}: {_shown(digest)} is not a sha256 digest",
                     hint="a digest is sha256: followed by 64 lowercase hex digits",
                 )
         tag = None
@@ -85,16 +105,19 @@ class ImageRef:
         if colon > last_slash:
             text, tag = text[:colon], text[colon + 1 :]
             if _TAG_RE.fullmatch(tag) is None:
-                raise ImageReferenceError(f"{original!r}: {tag!r} is not a valid tag")
+                raise ImageReferenceError(f"{_shown(original)}: {_shown(tag)} is not a valid tag")
         registry, path = _split_name(original, text)
         for component in path.split("/"):
             if _COMPONENT_RE.fullmatch(component) is None:
                 raise ImageReferenceError(
-                    f"{original!r}: {component!r} is not a valid repository name component",
+                    f"{_shown(original)}: {_shown(component)} is not a valid repository name "
+                    "component",
                     hint="repository names use lowercase letters, digits and . _ - separators",
                 )
         if len(path) > MAX_NAME_LENGTH:
-            raise ImageReferenceError(f"{original!r}: repository name longer than 255 characters")
+            raise ImageReferenceError(
+                f"{_shown(original)}: repository name longer than 255 characters"
+            )
         return cls(registry=registry, repository=path, tag=tag, digest=digest)
 
     @property

@@ -164,8 +164,15 @@ def test_plan_cleanup(
 def test_plan_cleanup_needs_a_condition(
     filled: tuple[CacheSettings, Supervisor, dict[str, object]],
 ) -> None:
-    with pytest.raises(CacheError, match="keep-tags"):
+    with pytest.raises(CacheError, match="keep_tags or older_than_days"):
         plan_cleanup(filled[0], keep_tags=None, older_than_days=None)
+    with pytest.raises(CacheError, match="keep_tags must not be negative"):
+        plan_cleanup(filled[0], keep_tags=-1, older_than_days=None)
+    # NaN compares false with every date (every tag would be old enough), -1 makes every tag
+    # old, -inf every tag young: the library refuses them too, not only the API (#16).
+    for days in (float("nan"), -1.0, float("inf"), float("-inf")):
+        with pytest.raises(CacheError, match="older_than_days must be a finite number"):
+            plan_cleanup(filled[0], keep_tags=None, older_than_days=days)
 
 
 def test_cleanup_and_gc_keep_multi_arch_intact(

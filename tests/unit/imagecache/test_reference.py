@@ -79,8 +79,32 @@ def test_reference_and_name() -> None:
         pytest.param("-bad.io/x", "not a registry host", id="bad-host-dash"),
         pytest.param("ex_ample.io:x/y", "not a registry host", id="bad-host"),
         pytest.param("x/" + "a" * 260, "longer than 255", id="too-long"),
+        # Python's \w and \d are Unicode; Docker's grammar is ASCII (issue #16).
+        pytest.param("nginx:\u00e9", "ASCII", id="non-ascii-tag"),
+        pytest.param("nginx:\u0661\u0662", "ASCII", id="arabic-indic-digits-tag"),
+        pytest.param("nginx:1\u01c5", "ASCII", id="titlecase-letter-tag"),
+        pytest.param("\u0661\u0662.io:5000/x", "ASCII", id="non-ascii-host"),
+        pytest.param("localhost:\u0665\u0660\u0660\u0660/x", "ASCII", id="non-ascii-port"),
+        pytest.param("ngin\u0445", "ASCII", id="cyrillic-name"),
+        pytest.param("x@sha256:" + "\u0661" * 64, "ASCII", id="non-ascii-digest"),
+        pytest.param("x:" + "a" * 2000, "2002 characters", id="huge-not-echoed"),
     ],
 )
 def test_parse_errors(text: str, problem: str) -> None:
     with pytest.raises(ImageReferenceError, match=problem):
         ImageRef.parse(text)
+
+
+def test_tag_grammar_is_ascii_without_the_whole_text_check() -> None:
+    """The tag pattern itself is ASCII, as distribution's ``[\\w][\\w.-]{0,127}`` in Go."""
+    from s9reg.imagecache.reference import _TAG_RE  # noqa: PLC0415 - the private pattern
+
+    assert _TAG_RE.fullmatch("v1.0_rc-2") is not None
+    for tag in ("\u00e9", "\u0661\u0662", "a\u00e9"):
+        assert _TAG_RE.fullmatch(tag) is None
+
+
+def test_huge_reference_error_is_short() -> None:
+    with pytest.raises(ImageReferenceError) as err:
+        ImageRef.parse("x:" + "a" * 60_000)
+    assert len(err.value.message) < 200

@@ -182,6 +182,22 @@ def test_credentials_are_secret_references(
             id="port",
         ),
         pytest.param("image_cache:\n  lsiten: 1\n", "did you mean 'listen'", id="typo"),
+        # int() reads Arabic-Indic digits and Python's \\d matches them (issue #16).
+        pytest.param(
+            "image_cache:\n  listen: '127.0.0.1:\u0665\u0660\u0660\u0660'\n",
+            "image_cache.listen: expected a listen address HOST:PORT",
+            id="listen-non-ascii-port",
+        ),
+        pytest.param(
+            "image_cache:\n  api_listen: '127.0.0.1:\u0665\u0660\u0668\u0660'\n",
+            "image_cache.api_listen: expected a listen address HOST:PORT",
+            id="api-listen-non-ascii-port",
+        ),
+        pytest.param(
+            "image_cache:\n  upstreams:\n    'r.io:\u0665\u0660': https://x\n",
+            "not a registry host name",
+            id="upstream-non-ascii-port",
+        ),
     ],
 )
 def test_section_errors(tmp_path: Path, section: str, problem: str) -> None:

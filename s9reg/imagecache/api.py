@@ -236,7 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         try:
             doc = json.loads(self.rfile.read(length) or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        # ValueError: also int()'s 4300-digit limit on a number in the body, not only bad JSON.
+        except (ValueError, RecursionError):
             self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "the body is not JSON")
             return None
         if not isinstance(doc, dict):

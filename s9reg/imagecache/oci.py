@@ -132,7 +132,8 @@ class Manifest:
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    # ValueError: also int()'s 4300-digit limit on a number in the document, not only bad JSON.
+    except (ValueError, RecursionError) as e:
         raise CacheError(f"{what} is not JSON: {e}") from e
     if not isinstance(doc, dict):
         raise CacheError(f"{what} is not a JSON object")
@@ -280,10 +281,15 @@ class RegistryClient:
         digest = r.header("Docker-Content-Digest")
         if not digest:
             raise CacheError(f"{self.base_url}/{repo}:{ref}: no Docker-Content-Digest header")
+        length = r.header("Content-Length") or "0"
+        # ASCII digits within int()'s limit: isdigit() and int() read other scripts' digits.
+        if not (length.isascii() and length.isdigit() and len(length) <= 19):
+            problem = f"bad Content-Length {length[:40]!r}"
+            raise CacheError(f"{self.base_url}/{repo}:{ref}: {problem}")
         return Descriptor(
             digest=digest,
             media_type=(r.header("Content-Type") or "").split(";")[0].strip(),
-            size=int(r.header("Content-Length") or 0),
+            size=int(length),
         )
 
     def get_manifest(self, repo: str, ref: str) -> Manifest | None:

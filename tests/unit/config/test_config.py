@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from s9reg import config
 from s9reg.builder import IncompleteArches
 from s9reg.config import (
-    Contact,
     LocalSource,
     RemoteSource,
     SecretRef,
@@ -24,6 +23,7 @@ from s9reg.config import (
 )
 from s9reg.errors import ConfigError
 from s9reg.exver import ExtendedVersion, Version
+from s9reg.registry import ContactInfo
 from s9reg.s9pk.keys import PrivateKey, PublicKey
 
 ALICE_SEED = bytes([1]) * 32
@@ -173,11 +173,11 @@ def test_full_example(tmp_path: Path) -> None:
     assert alice.admin is True
     assert alice.keys == (PrivateKey(ALICE_SEED).public_key,)
     assert alice.contacts == (
-        Contact(kind="email", value="alice@example.org"),
-        Contact(kind="website", value="https://alice.example.org/"),
+        ContactInfo(kind="email", value="alice@example.org"),
+        ContactInfo(kind="website", value="https://alice.example.org/"),
     )
     assert bob.admin is False
-    assert bob.contacts == (Contact(kind="matrix", value="@bob:example.org"),)
+    assert bob.contacts == (ContactInfo(kind="matrix", value="@bob:example.org"),)
     assert bob.keys == (PrivateKey(BOB_SEED).public_key,)
     assert cfg.admins == (alice,)
 
@@ -207,12 +207,14 @@ def test_full_example(tmp_path: Path) -> None:
     assert release.release_notes == "Many fixes."
     assert release.source_version.satisfied_by(ExtendedVersion.parse("0.3.6:0"))
     assert not release.source_version.satisfied_by(ExtendedVersion.parse("0.3.4:0"))
-    assert release.iso == {
-        "x86_64": tmp_path / "images/startos-0.4.0_x86_64.iso",
-        "x86_64-nonfree": "https://cdn.example.org/os/startos-0.4.0_x86_64-nonfree.iso",
+    assert release.images == {
+        "iso": {
+            "x86_64": tmp_path / "images/startos-0.4.0_x86_64.iso",
+            "x86_64-nonfree": "https://cdn.example.org/os/startos-0.4.0_x86_64-nonfree.iso",
+        },
+        "img": {"raspberrypi": tmp_path / "images/startos-0.4.0_raspberrypi.img"},
+        "squashfs": {"x86_64": tmp_path / "images/startos-0.4.0_x86_64.squashfs"},
     }
-    assert release.img == {"raspberrypi": tmp_path / "images/startos-0.4.0_raspberrypi.img"}
-    assert release.squashfs == {"x86_64": tmp_path / "images/startos-0.4.0_x86_64.squashfs"}
 
     assert cfg.output == tmp_path / "_site"
     assert cfg.storage is not None
@@ -274,7 +276,7 @@ def test_os_release_defaults(tmp_path: Path) -> None:
     (release,) = cfg.os_releases
     assert release.release_notes == ""
     assert release.source_version.satisfied_by(ExtendedVersion.parse("0.1:0"))
-    assert release.iso == {}
+    assert release.images == {}
 
 
 def test_image_cache_defaults(tmp_path: Path) -> None:
@@ -960,7 +962,7 @@ def _load_error(path: Path) -> ConfigError | None:
 
 
 def _to_yaml(value: object, indent: int = 0) -> str:
-    """A tiny flow-style emitter (the tests do not import yaml: only config.py does)."""
+    """A tiny flow-style emitter (the tests do not import yaml: only s9reg.config does)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

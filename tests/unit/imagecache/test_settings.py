@@ -100,6 +100,37 @@ def test_missing_credential_variable(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        pytest.param(
+            {"GHCR_TOKEN": "t"},
+            "image_cache.upstreams.ghcr.io.username (env:GHCR_USER): environment variable "
+            "GHCR_USER is not set",
+            id="unset",
+        ),
+        pytest.param(
+            {"GHCR_USER": "me", "GHCR_TOKEN": ""},
+            "image_cache.upstreams.ghcr.io.password (env:GHCR_TOKEN): environment variable "
+            "GHCR_TOKEN is not set",
+            id="empty counts as unset",
+        ),
+    ],
+)
+def test_credentials_are_secret_references(
+    tmp_path: Path, environ: dict[str, str], message: str
+) -> None:
+    cfg = load(tmp_path, FULL)
+    assert cfg.image_cache is not None
+    ghcr = cfg.image_cache.upstreams[1]
+    assert (str(ghcr.username), str(ghcr.password)) == ("env:GHCR_USER", "env:GHCR_TOKEN")
+    with pytest.raises(ConfigError) as info:
+        config.cache_settings(cfg, environ=environ)
+    assert info.value.message == message
+    assert info.value.hint is not None
+    assert "export GHCR_" in info.value.hint
+
+
+@pytest.mark.parametrize(
     ("section", "problem"),
     [
         pytest.param(

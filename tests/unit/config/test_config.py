@@ -842,6 +842,27 @@ def test_yaml_errors(tmp_path: Path, text: str, line: int, problem: str) -> None
     assert "quote" in info.value.hint
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "character"),
+    [
+        pytest.param(MINIMAL + 'x: "a\x01b"\n', 4, "U+0001", id="control character"),
+        pytest.param("\x7f", 1, "U+007F", id="delete on the first line"),
+        pytest.param(MINIMAL + "\n\n# \ufffe\n", 6, "U+FFFE", id="non-character in a comment"),
+    ],
+)
+def test_yaml_reader_errors_name_the_line(
+    tmp_path: Path, text: str, line: int, character: str
+) -> None:
+    """PyYAML's reader error has no mark, only a character position on a second line (#16)."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.message == (
+        f"{path}:{line}: invalid YAML: unacceptable character {character}: "
+        "special characters are not allowed"
+    )
+
+
 def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [*a{i - 1}] " for i in range(1, 30)]

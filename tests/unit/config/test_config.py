@@ -1033,6 +1033,28 @@ def test_mangled_example_only_raises_config_error(tmp_path: Path, cut: int, junk
     assert error is None or error.message.startswith(f"{path}:")
 
 
+@pytest.mark.parametrize(
+    ("epoch", "problem"),
+    [
+        pytest.param("\u00b2", "must be a whole number", id="superscript two"),
+        pytest.param("1" * 5000, "after the year 9999", id="5000 digits"),
+        pytest.param("99999999999999", "after the year 9999", id="past datetime"),
+        pytest.param("-1", "must be a whole number", id="negative"),
+    ],
+)
+def test_source_date_epoch_refused(tmp_path: Path, epoch: str, problem: str) -> None:
+    """isdigit() let through what int() or datetime then refused: an internal error (#16)."""
+    cfg = load(write(tmp_path, MINIMAL))
+    with pytest.raises(ConfigError, match=problem):
+        build_settings(cfg, environ={"SOURCE_DATE_EPOCH": epoch})
+
+
+def test_source_date_epoch_leading_zeros(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path, MINIMAL))
+    env = {"SOURCE_DATE_EPOCH": "0" * 5000 + "1700000000"}
+    assert build_settings(cfg, environ=env).source_date_epoch == 1_700_000_000
+
+
 def test_incomplete_arches_policy(tmp_path: Path) -> None:
     assert load(write(tmp_path, MINIMAL)).incomplete_arches is IncompleteArches.WARN
     text = MINIMAL + "packages:\n  incomplete_arches: refuse\n"

@@ -68,8 +68,16 @@ def compose(text: str, display: str) -> Node:
         line = mark.line + 1 if mark is not None else 1
         problem = e.problem or e.context or "invalid YAML"
         raise ConfigError(f"{display}:{line}: invalid YAML: {problem}", hint=_QUOTE_HINT) from None
+    except yaml.reader.ReaderError as e:
+        # The reader has no mark yet (a control character, U+FFFE): only a character index,
+        # which str(e) prints on a second line ("position 20"). Name the line instead (#16).
+        line = text.count("\n", 0, e.position) + 1
+        char = e.character if isinstance(e.character, int) else ord(e.character)
+        problem = f"unacceptable character U+{char:04X}: {e.reason}"
+        raise ConfigError(f"{display}:{line}: invalid YAML: {problem}") from None
     except (yaml.YAMLError, RecursionError) as e:
-        raise ConfigError(f"{display}: invalid YAML: {e}") from None
+        problem = " ".join(str(e).split())  # one line, whatever the error prints
+        raise ConfigError(f"{display}: invalid YAML: {problem}") from None
     if root is None:
         raise ConfigError(f"{display}: the config is empty")
     return root

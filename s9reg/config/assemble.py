@@ -79,6 +79,21 @@ def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:
     return tuple(found)
 
 
+# 9999-12-31T23:59:59Z: the last second a datetime holds.
+_MAX_EPOCH = 253_402_300_799
+
+
+def _source_date_epoch(text: str) -> int:
+    # isdigit() alone accepts "²", which int() refuses; int() also refuses over 4300 digits.
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()):
+        msg = f"SOURCE_DATE_EPOCH must be a whole number of seconds, not {text[:40]!r}"
+        raise ConfigError(msg)
+    if len(digits) > len(str(_MAX_EPOCH)) or int(digits) > _MAX_EPOCH:
+        raise ConfigError(f"SOURCE_DATE_EPOCH {text[:40]!r} is after the year 9999")
+    return int(digits)
+
+
 def build_settings(
     cfg: SiteConfig,
     *,
@@ -107,9 +122,6 @@ def build_settings(
         for s in cfg.signers
     }
     epoch = env.get("SOURCE_DATE_EPOCH")
-    if epoch is not None and not epoch.isdigit():
-        msg = f"SOURCE_DATE_EPOCH must be a whole number of seconds, not {epoch!r}"
-        raise ConfigError(msg)
     key = cfg.registry.signing_key
     return BuildSettings(
         name=cfg.registry.name,
@@ -126,7 +138,7 @@ def build_settings(
         sources=_expand_sources(cfg),
         registry_key=key.resolve(env) if key is not None else None,
         output=output or cfg.output,
-        source_date_epoch=int(epoch) if epoch is not None else None,
+        source_date_epoch=_source_date_epoch(epoch) if epoch is not None else None,
         skip_invalid=skip_invalid,
         incomplete_arches=cfg.incomplete_arches,
         cache_dir=cfg.path.parent / CACHE_DIR if use_cache else None,

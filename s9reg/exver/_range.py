@@ -1,16 +1,26 @@
 """Version ranges: parse, evaluate and display them like the Rust ``exver`` crate.
 
-The grammar, the folding done by the smart constructors and the normalized display follow
-``exver.rs`` and ``grammar.pest`` (``shared/spec/s9pk-format.md`` §11.3,
-``shared/spec/exver-notes.md``). Pure: no I/O.
+The folding done by the smart constructors, the normalized display and the conversion of a
+matched text follow ``exver.rs`` (``shared/spec/s9pk-format.md`` §11.3,
+``shared/spec/exver-notes.md``); the grammar itself (``grammar.pest``) is matched by
+``_grammar.py``. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, TypeAlias
+from typing import TypeAlias
 
+from s9reg.exver._grammar import (
+    MAX_RANGE_DEPTH,
+    RANGE_KIND,
+    _Raw,
+    _RawLeaf,
+    _RawNot,
+    _RawRange,
+    match_range,
+)
 from s9reg.exver._version import (
     USIZE_MAX,
     ExtendedVersion,
@@ -33,13 +43,6 @@ __all__ = [
     "Or",
     "VersionRange",
 ]
-
-# A limit of s9reg, not of Rust: it keeps every recursive walk of a parsed range (parser, display,
-# satisfaction, equality) far below Python's recursion limit. Real ranges are a few levels deep;
-# a chain of N atoms is N levels deep (it displays as N-1 nested parentheses).
-MAX_RANGE_DEPTH = 128
-
-_KIND = "version range"
 
 
 class Op(StrEnum):
@@ -115,7 +118,7 @@ class VersionRange:
         Raises:
             VersionError: the text is not a valid range (in the chosen mode).
         """
-        return _Parser(text, strict=strict).parse()
+        return _Converter(text).convert_range(match_range(text, strict=strict))[0]
 
     def satisfied_by(self, version: Satisfier) -> bool:
         """Whether ``version`` is in the range (Rust ``ExtendedVersion::satisfies``).
@@ -515,269 +518,23 @@ def _bounded(version: ExtendedVersion, upper: tuple[int, ...]) -> VersionRange:
     return VersionRange.and_(Anchor(Op.GTE, version), Anchor(Op.LT, bound))
 
 
-# --- parser -------------------------------------------------------------------------------------
+# --- conversion -------------------------------------------------------------------------------
 #
-# Phase 1 matches the text with the PEG semantics of pest (ordered choice, possessive
-# repetition, implicit whitespace = " " between the parts of non-atomic rules) into raw nodes.
-# Phase 2 converts them, as Rust converts pest's pairs after the grammar has matched: a version
-# that the grammar accepts but `Version::from_str` rejects (leading zero in a numeric prerelease
-# identifier, overflow) is an error only if its atom is part of the final match.
+# Phase 2 of the parser (phase 1, the grammar, is _grammar.py): the raw nodes are converted as Rust
+# converts pest's pairs after the grammar has matched. A version that the grammar accepts but
+# `Version::from_str` rejects (leading zero in a numeric prerelease identifier, overflow) is an
+# error only if its atom is part of the final match.
 
 
-@dataclass(frozen=True, slots=True)
-class _RawAnchor:
-    op: str | None
-    spec_start: int
-    spec_end: int
+_LEAVES: dict[str, VersionRange] = {"*": AnyVersion(), "!": NoVersion()}
 
 
-@dataclass(frozen=True, slots=True)
-class _RawNot:
-    inner: _Raw
-
-
-@dataclass(frozen=True, slots=True)
-class _RawLeaf:
-    node: VersionRange
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    op: str | None  # "||", "&&" or None (juxtaposition)
-    atom: _Raw
-    start: int
-    gap: bool  # anything (spaces or an operator) between this atom and the previous one
-
-
-@dataclass(frozen=True, slots=True)
-class _RawRange:
-    items: tuple[_Item, ...]
-
-
-_Raw: TypeAlias = _RawAnchor | _RawNot | _RawLeaf | _RawRange
-
-# pest tries the operators in this order; ">=" before ">" etc. matters.
-_OPERATORS = (">=", "<=", "!=", "=", "<", ">", "^", "~")
-_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
-_NONZERO = frozenset("123456789")
-_DIGITS = frozenset("0123456789")
-_SEGMENT = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-")
-
-
-class _Parser:
-    ATOM: ClassVar[str] = "a range atom (version, operator, '(', '!', '*' or '#flavor')"
-
-    def __init__(self, text: str, *, strict: bool) -> None:
+class _Converter:
+    def __init__(self, text: str) -> None:
         self.text = text
-        self.strict = strict
-        self.fail_at = 0
-        self.expected: set[str] = set()
 
-    # error reporting: the furthest position where a terminal failed, like pest
-
-    def fail(self, pos: int, what: str) -> None:
-        if pos > self.fail_at:
-            self.fail_at, self.expected = pos, {what}
-        elif pos == self.fail_at:
-            self.expected.add(what)
-
-    def error(self, problem: str, pos: int, hint: str | None = None) -> VersionError:
-        return VersionError(problem, text=self.text, position=pos, kind=_KIND, hint=hint)
-
-    def expected_error(self) -> VersionError:
-        pos = self.fail_at
-        found = repr(self.text[pos]) if pos < len(self.text) else "end of input"
-        wanted = " or ".join(sorted(self.expected)) or self.ATOM
-        return self.error(f"expected {wanted}, found {found}", pos)
-
-    # phase 1: grammar
-
-    def parse(self) -> VersionRange:
-        matched = self.match_range(0, 0)
-        if matched is None:
-            raise self.expected_error()
-        raw, end = matched
-        if self.strict:
-            self.check_strict(raw, end)
-        return self.convert_range(raw)[0]
-
-    def skip(self, pos: int) -> int:
-        text = self.text
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
-        return pos
-
-    def match_range(self, pos: int, depth: int) -> tuple[_RawRange, int] | None:
-        first = self.match_atom(pos, depth)
-        if first is None:
-            return None
-        items = [_Item(None, first[0], pos, gap=True)]
-        end = first[1]
-        while True:
-            start = self.skip(end)
-            op: str | None = self.text[start : start + 2]
-            if op in ("||", "&&"):
-                after = self.skip(start + 2)
-            else:
-                self.fail(start, "'||' or '&&'")
-                op, after = None, start
-            atom = self.match_atom(after, depth)
-            if atom is None:
-                return _RawRange(tuple(items)), end
-            items.append(_Item(op, atom[0], after, gap=after > end))
-            end = atom[1]
-
-    def match_atom(self, pos: int, depth: int) -> tuple[_Raw, int] | None:
-        if depth > MAX_RANGE_DEPTH:
-            raise self.error(f"nested more than {MAX_RANGE_DEPTH} levels deep", pos)
-        # pest's ordered choice: ( range ) | anchor | not | any | none | flavor_atom
-        matched = self.match_parens(pos, depth) or self.match_anchor(pos)
-        if matched is not None:
-            return matched
-        char = self.text[pos : pos + 1]
-        if char == "!":
-            negated = self.match_atom(self.skip(pos + 1), depth + 1)
-            if negated is not None:
-                return _RawNot(negated[0]), negated[1]
-            return _RawLeaf(NoVersion()), pos + 1
-        if char == "*":
-            return _RawLeaf(AnyVersion()), pos + 1
-        if char == "#":
-            end = self.match_flavor(pos + 1)
-            return _RawLeaf(Flavor(self.text[pos + 1 : end] or None)), end
-        self.fail(pos, self.ATOM)
-        return None
-
-    def match_parens(self, pos: int, depth: int) -> tuple[_Raw, int] | None:
-        if self.text[pos : pos + 1] != "(":
-            return None
-        inner = self.match_range(self.skip(pos + 1), depth + 1)
-        if inner is None:
-            return None
-        close = self.skip(inner[1])
-        if self.text[close : close + 1] != ")":
-            self.fail(close, "')'")
-            return None
-        return inner[0], close + 1
-
-    def match_flavor(self, pos: int) -> int:
-        text = self.text
-        while pos < len(text) and text[pos] in _LOWER:
-            pos += 1
-        return pos
-
-    def match_anchor(self, pos: int) -> tuple[_RawAnchor, int] | None:
-        op = next((o for o in _OPERATORS if self.text.startswith(o, pos)), None)
-        start = self.skip(pos + len(op) if op else pos)
-        end = self.match_spec(start)
-        if end is None:
-            return None
-        return _RawAnchor(op, start, end), end
-
-    def match_spec(self, pos: int) -> int | None:
-        """``("#" flavor ":")? version (":" version)?``, atomic (no spaces inside)."""
-        text = self.text
-        if text[pos : pos + 1] == "#":
-            colon = self.match_flavor(pos + 1)
-            if text[colon : colon + 1] == ":":
-                pos = colon + 1
-        end = self.match_version(pos)
-        if end is None:
-            return None
-        if text[end : end + 1] == ":":
-            downstream = self.match_version(end + 1)
-            if downstream is not None:
-                end = downstream
-        return end
-
-    def match_version(self, pos: int) -> int | None:
-        """``(num ".")* num ("-" prerelease)?`` with ``num = "0" | [1-9][0-9]*``."""
-        text = self.text
-        while True:
-            end = self.match_num(pos)
-            if end is None or text[end : end + 1] != ".":
-                break
-            pos = end + 1
-        end = self.match_num(pos)
-        if end is None:
-            return None
-        if text[end : end + 1] == "-":
-            pre = self.match_segment(end + 1)
-            while pre is not None:
-                end = pre
-                pre = self.match_segment(end + 1) if text[end : end + 1] == "." else None
-        return end
-
-    def match_num(self, pos: int) -> int | None:
-        text = self.text
-        char = text[pos : pos + 1]
-        if char == "0":
-            return pos + 1
-        if char and char in _NONZERO:
-            pos += 1
-            while pos < len(text) and text[pos] in _DIGITS:
-                pos += 1
-            return pos
-        self.fail(pos, "a number")
-        return None
-
-    def match_segment(self, pos: int) -> int | None:
-        text = self.text
-        end = pos
-        while end < len(text) and text[end] in _SEGMENT:
-            end += 1
-        if end == pos:
-            self.fail(pos, "a prerelease identifier")
-            return None
-        return end
-
-    # strict mode
-
-    def check_strict(self, raw: _RawRange, end: int) -> None:
-        self.check_items(raw)
-        rest = self.skip(end)
-        if rest == len(self.text):
-            return
-        char = self.text[rest]
-        if char in "\t\n\r":
-            raise self.error(
-                "tabs and line breaks are not allowed in a version range",
-                rest,
-                hint="StartOS stops reading a range there; separate with spaces",
-            )
-        if self.fail_at > rest:
-            raise self.expected_error()
-        raise self.error(
-            f"unexpected {char!r}",
-            rest,
-            hint="StartOS would ignore everything from here on; remove it or fix the syntax",
-        )
-
-    def check_items(self, raw: _Raw) -> None:
-        if isinstance(raw, _RawNot):
-            self.check_items(raw.inner)
-        if not isinstance(raw, _RawRange):
-            return
-        op = None
-        for item in raw.items:
-            if not item.gap:
-                raise self.error(
-                    "atoms must be separated by a space or an operator",
-                    item.start,
-                    hint="numbers in ranges cannot have leading zeros: StartOS reads '01' as "
-                    "two versions '0' and '1'",
-                )
-            if item.op is None and op == "||":
-                raise self.error(
-                    "an atom after '||' needs its own operator",
-                    item.start,
-                    hint="StartOS repeats the latest operator, so 'a || b c' means "
-                    "'a || b || c'; write '&&' or '||', or use parentheses",
-                )
-            op = item.op or op
-            self.check_items(item.atom)
-
-    # phase 2: conversion, as Rust's parse_version_range and friends
+    def error(self, problem: str, pos: int) -> VersionError:
+        return VersionError(problem, text=self.text, position=pos, kind=RANGE_KIND)
 
     def convert_range(self, raw: _RawRange) -> tuple[VersionRange, int]:
         """The range and the depth of its tree."""
@@ -801,7 +558,7 @@ class _Parser:
                 raise self.error(f"nested more than {MAX_RANGE_DEPTH} levels deep", item.start)
             result = node, depth
         if result is None:  # pragma: no cover - the grammar matches at least one atom
-            raise self.expected_error()
+            raise self.error("empty range", 0)
         return result
 
     def convert_atom(self, raw: _Raw) -> tuple[VersionRange, int]:
@@ -812,7 +569,7 @@ class _Parser:
             # Pushing `!` inward adds at most one level (a Not above each leaf).
             return VersionRange.not_(inner), depth + 1
         if isinstance(raw, _RawLeaf):
-            return raw.node, 1
+            return _LEAVES.get(raw.symbol) or Flavor(raw.flavor), 1
         version = self.convert_spec(raw.spec_start, raw.spec_end)
         if raw.op is None or raw.op == "^":
             return VersionRange.caret(version), 2
@@ -830,8 +587,8 @@ class _Parser:
             start = colon + 1
         colon = text.find(":", start, end)
         upstream_end = colon if colon != -1 else end
-        upstream = _parse_version(text, start, upstream_end, whole=text, kind=_KIND)
+        upstream = _parse_version(text, start, upstream_end, whole=text, kind=RANGE_KIND)
         downstream = Version((0,))
         if colon != -1:
-            downstream = _parse_version(text, colon + 1, end, whole=text, kind=_KIND)
+            downstream = _parse_version(text, colon + 1, end, whole=text, kind=RANGE_KIND)
         return ExtendedVersion(upstream, downstream, flavor)

@@ -42,15 +42,17 @@ def _parse_usize(piece: str, *, text: str, position: int, kind: str, what: str) 
     if not _is_digits(digits):
         problem = f"{what} {piece!r} is not a number" if piece else f"empty {what}"
         raise VersionError(problem, text=text, position=position, kind=kind)
-    # The length check comes first: int() refuses texts of more than 4300 digits.
-    if len(digits.lstrip("0")) > len(str(USIZE_MAX)) or int(digits) > USIZE_MAX:
+    # int() refuses texts of more than 4300 digits: leading zeros count, so convert the digits
+    # without them, and only after the length check (issue #16).
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(USIZE_MAX)) or int(significant) > USIZE_MAX:
         raise VersionError(
             f"{what} {piece!r} is larger than {USIZE_MAX}",
             text=text,
             position=position,
             kind=kind,
         )
-    return int(digits)
+    return int(significant)
 
 
 def _parse_prerelease_segment(segment: str, *, text: str, position: int, kind: str) -> int | str:

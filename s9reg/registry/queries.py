@@ -206,9 +206,12 @@ class DeviceInfo:
         if any(k.startswith("hardware.") for k in query):
             arch = need("hardware.arch")
             ram_text = need("hardware.ram")
-            if _U64_RE.fullmatch(ram_text) is None or int(ram_text) > _U64_MAX:
-                raise QueryError(ErrorKind.PARSE_NUMBER, f"hardware.ram: invalid {ram_text!r}")
-            hardware = HardwareInfo(arch, int(ram_text))
+            # Rust reads any number of leading zeros; int() refuses more than 4300 digits.
+            ram = ram_text.lstrip("+").lstrip("0") or "0"
+            if _U64_RE.fullmatch(ram_text) is None or len(ram) > 20 or int(ram) > _U64_MAX:
+                problem = f"hardware.ram: invalid {ram_text[:40]!r}"
+                raise QueryError(ErrorKind.PARSE_NUMBER, problem)
+            hardware = HardwareInfo(arch, int(ram))
         return cls(version, compat, platform, language, hardware)
 
     @property

@@ -80,10 +80,12 @@ def parse_emver(text: str) -> tuple[int, int, int, int]:
     if _EMVER.fullmatch(text) is None:
         msg = f"version {text!r} is not an emver version (M.m.p or M.m.p.r)"
         raise ManifestError(msg, path="manifest")
-    parts = [int(p) for p in text.split(".")]
-    if any(p > _U64_MAX for p in parts):
-        msg = f"version {text!r} has a component larger than 64 bits"
+    # int() refuses texts of more than 4300 digits: drop leading zeros, check the length first.
+    digits = [p.lstrip("0") or "0" for p in text.split(".")]
+    if any(len(d) > len(str(_U64_MAX)) or int(d) > _U64_MAX for d in digits):
+        msg = f"version {text[:60]!r} has a component larger than 64 bits"
         raise ManifestError(msg, path="manifest")
+    parts = [int(d) for d in digits]
     parts += [0] * (4 - len(parts))
     return parts[0], parts[1], parts[2], parts[3]
 

@@ -63,7 +63,10 @@ _REASONS = {
     503: "Service Unavailable",
 }
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# ASCII digits only: \d and int() also read other scripts' digits.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# Positions past this are past any file: int() refuses texts of more than 4300 digits.
+_BEYOND = 1 << 63
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -205,15 +208,20 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     if m is None or (not m.group(1) and not m.group(2)):
         return None  # multiple or malformed ranges: RFC 9110 lets us send the whole file
     if not m.group(1):
-        length = int(m.group(2))
+        length = _position(m.group(2))
         if length == 0:
             return False
         return (max(0, size - length), size - 1) if size else False
-    start = int(m.group(1))
-    end = int(m.group(2)) if m.group(2) else size - 1
+    start = _position(m.group(1))
+    end = _position(m.group(2)) if m.group(2) else size - 1
     if start >= size or end < start:
         return False
     return start, min(end, size - 1)
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) < len(str(_BEYOND)) else _BEYOND
 
 
 def head_parts(

@@ -57,9 +57,12 @@ def _int(query: dict[str, str], key: str, pattern: re.Pattern[str], bits: int) -
         raise QueryError(ErrorKind.NOT_FOUND, f"{key} not found in {AUTH_HEADER}")
     signed = pattern is _I64
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    if pattern.fullmatch(text) is None or not lo <= int(text) <= hi:
+    # Rust reads any number of leading zeros; int() refuses more than 4300 digits.
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if pattern.fullmatch(text) is None or len(digits) > 20 or not lo <= sign * int(digits) <= hi:
         raise QueryError(ErrorKind.PARSE_NUMBER, f"{key}: invalid number {text[:40]!r}")
-    return int(text)
+    return sign * int(digits)
 
 
 def parse_header(value: str) -> SignedRequest:

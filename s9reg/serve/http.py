@@ -473,7 +473,8 @@ class HttpApp:
                 411, "chunked request bodies are not accepted; send Content-Length"
             )
         text = request.headers.get("content-length", "0")
-        if not text.isdigit() or len(text) > 18:
+        # isdigit() alone accepts "²" and other scripts' digits, which int() refuses or reads.
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
             raise BadRequestError(400, "invalid Content-Length")
         length = int(text)
         if length > self.settings.max_body:

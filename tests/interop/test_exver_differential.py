@@ -40,14 +40,13 @@ from s9reg.exver import (
     Anchor,
     And,
     ExtendedVersion,
-    Flavor,
     Not,
     Or,
     Version,
     VersionError,
     VersionRange,
 )
-from s9reg.exver._range import _Item, _Parser, _Raw, _RawAnchor, _RawLeaf, _RawNot, _RawRange
+from s9reg.exver._grammar import _Item, _Matcher, _Raw, _RawAnchor, _RawLeaf, _RawNot, _RawRange
 
 pytestmark = pytest.mark.interop
 
@@ -197,7 +196,7 @@ def exver_features(text: str) -> set[str]:
 def raw_range(text: str) -> tuple[_RawRange, int] | None:
     """s9reg's grammar match of ``text`` (what Rust's pest grammar matches)."""
     try:
-        return _Parser(text, strict=False).match_range(0, 0)
+        return _Matcher(text).match_range(0, 0)
     except VersionError:
         return None
 
@@ -267,7 +266,7 @@ def range_features(text: str) -> set[str]:
                 found.add(CARET_ZERO)
             if node.op == "~" and _js_increment_is_noop(version.number, minor=True):
                 found.add(TILDE)
-        elif isinstance(node, _RawLeaf) and node.node == Flavor(None):
+        elif isinstance(node, _RawLeaf) and node.symbol == "#" and node.flavor is None:
             found.add(BARE_FLAVOR)
     return found
 

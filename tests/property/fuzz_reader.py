@@ -26,8 +26,8 @@ Usage (libFuzzer flags pass through; seeds are written to a temporary corpus dir
 
 from __future__ import annotations
 
-import atexit
 import io
+import os
 import shutil
 import struct
 import sys
@@ -193,7 +193,19 @@ def main(argv: list[str]) -> None:
     one_input = MODES[mode]
 
     seed_dir = Path(tempfile.mkdtemp(prefix="s9reg-fuzz-seeds-"))
-    atexit.register(shutil.rmtree, seed_dir, ignore_errors=True)
+    try:
+        _write_seeds(seed_dir, mode, one_input)
+    except BaseException:
+        shutil.rmtree(seed_dir, ignore_errors=True)
+        raise
+    # libFuzzer writes new inputs to the first corpus directory: the caller's, if any.
+    args.append(str(seed_dir))
+    if not any(a.startswith("-max_len=") for a in args):
+        args.append("-max_len=4096")
+    sys.exit(_fuzz_then_remove(args, one_input, seed_dir))
+
+
+def _write_seeds(seed_dir: Path, mode: str, one_input: Callable[[bytes], None]) -> None:
     seeds = (
         _manifest_seeds(_manifest_bytes(demo_package_tree("fuzz", with_deps=True)))
         if mode == "manifest"
@@ -202,13 +214,33 @@ def main(argv: list[str]) -> None:
     for name, data in seeds.items():
         (seed_dir / name).write_bytes(data)
         one_input(data)  # the seeds themselves must not crash
-    # libFuzzer writes new inputs to the first corpus directory: the caller's, if any.
-    args.append(str(seed_dir))
-    if not any(a.startswith("-max_len=") for a in args):
-        args.append("-max_len=4096")
 
-    atheris.Setup(args, one_input)
-    atheris.Fuzz()
+
+def _fuzz_then_remove(args: list[str], one_input: Callable[[bytes], None], seed_dir: Path) -> int:
+    """Fuzz in a child process; remove the seeds when it ends, however it ends.
+
+    libFuzzer leaves with C ``exit()`` (after a crash, ``-runs``, a timeout or Ctrl-C), which
+    skips Python's ``atexit``: a cleanup registered there left a ``s9reg-fuzz-seeds-*``
+    directory behind on every run (issue #16). The parent only waits and cleans up.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns: libFuzzer exits it
+        try:
+            atheris.Setup(args, one_input)
+            atheris.Fuzz()
+        finally:
+            os._exit(70)
+    try:
+        while True:
+            try:
+                status = os.waitpid(pid, 0)[1]
+                break
+            except KeyboardInterrupt:
+                continue  # the child got the same SIGINT: libFuzzer stops and says so
+    finally:
+        shutil.rmtree(seed_dir, ignore_errors=True)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 if __name__ == "__main__":

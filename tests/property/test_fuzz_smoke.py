@@ -6,8 +6,11 @@ accepted hostile archive) or a broken fuzz harness; libFuzzer's output names the
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,41 @@ def test_fuzz_target_bounded_run(mode: str, tmp_path: Path) -> None:
     assert done.returncode == 0, tail
     assert f"Done {RUNS} runs" in done.stderr, tail
     assert not list(tmp_path.glob("crash-*")), tail
+
+
+@pytest.mark.parametrize("runs", ["-runs=5", "-max_total_time=1"])
+def test_fuzz_target_removes_its_seeds(tmp_path: Path, runs: str) -> None:
+    """libFuzzer's exit skips atexit: the seeds were left in /tmp on every run (issue #16)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    cmd = [sys.executable, str(TARGET), "--mode=manifest", runs, "-seed=1"]
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(tmp.iterdir()) == []
+
+
+def test_fuzz_target_removes_its_seeds_on_ctrl_c(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    cmd = [sys.executable, str(TARGET), "--mode=manifest", "-max_total_time=60"]
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    with subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while not list(tmp.iterdir()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert list(tmp.iterdir()), "the target wrote no seeds"
+            time.sleep(2)  # fuzzing by now
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert list(tmp.iterdir()) == [], err[-3000:]
 
 
 def test_fuzz_target_rejects_unknown_mode() -> None:

@@ -50,8 +50,10 @@ _DATA_URL_RE = re.compile(r"data:(.*?);base64,([A-Za-z0-9+/]*={0,2})", re.DOTALL
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S*")
 # Download URLs must be absolute with an authority (§9.4).
 _ABS_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#]+\S*")
+# ASCII digits: \d (and int()) also read other scripts' digits, which chrono refuses.
 _RFC3339_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 
 

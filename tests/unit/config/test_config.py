@@ -842,6 +842,27 @@ def test_yaml_errors(tmp_path: Path, text: str, line: int, problem: str) -> None
     assert "quote" in info.value.hint
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "character"),
+    [
+        pytest.param(MINIMAL + 'x: "a\x01b"\n', 4, "U+0001", id="control character"),
+        pytest.param("\x7f", 1, "U+007F", id="delete on the first line"),
+        pytest.param(MINIMAL + "\n\n# \ufffe\n", 6, "U+FFFE", id="non-character in a comment"),
+    ],
+)
+def test_yaml_reader_errors_name_the_line(
+    tmp_path: Path, text: str, line: int, character: str
+) -> None:
+    """PyYAML's reader error has no mark, only a character position on a second line (#16)."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.message == (
+        f"{path}:{line}: invalid YAML: unacceptable character {character}: "
+        "special characters are not allowed"
+    )
+
+
 def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [*a{i - 1}] " for i in range(1, 30)]
@@ -1010,6 +1031,28 @@ def test_mangled_example_only_raises_config_error(tmp_path: Path, cut: int, junk
     path.write_text(EXAMPLE[:cut] + junk + EXAMPLE[cut + len(junk) :], encoding="utf-8")
     error = _load_error(path)
     assert error is None or error.message.startswith(f"{path}:")
+
+
+@pytest.mark.parametrize(
+    ("epoch", "problem"),
+    [
+        pytest.param("\u00b2", "must be a whole number", id="superscript two"),
+        pytest.param("1" * 5000, "after the year 9999", id="5000 digits"),
+        pytest.param("99999999999999", "after the year 9999", id="past datetime"),
+        pytest.param("-1", "must be a whole number", id="negative"),
+    ],
+)
+def test_source_date_epoch_refused(tmp_path: Path, epoch: str, problem: str) -> None:
+    """isdigit() let through what int() or datetime then refused: an internal error (#16)."""
+    cfg = load(write(tmp_path, MINIMAL))
+    with pytest.raises(ConfigError, match=problem):
+        build_settings(cfg, environ={"SOURCE_DATE_EPOCH": epoch})
+
+
+def test_source_date_epoch_leading_zeros(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path, MINIMAL))
+    env = {"SOURCE_DATE_EPOCH": "0" * 5000 + "1700000000"}
+    assert build_settings(cfg, environ=env).source_date_epoch == 1_700_000_000
 
 
 def test_incomplete_arches_policy(tmp_path: Path) -> None:

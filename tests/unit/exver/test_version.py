@@ -38,6 +38,11 @@ E = ExtendedVersion.parse
         pytest.param("007.+5", (7, 5), (), id="leading zeros and plus in the number"),
         pytest.param(f"{USIZE_MAX}", (USIZE_MAX,), (), id="usize max"),
         pytest.param(f"1-{USIZE_MAX}", (1,), (USIZE_MAX,), id="usize max prerelease"),
+        # Rust's usize::from_str reads any number of leading zeros; Python's int() refuses more
+        # than 4300 digits with a ValueError (issue #16).
+        pytest.param("0" * 4300 + "1", (1,), (), id="4300 leading zeros"),
+        pytest.param("0" * 5000, (0,), (), id="5000 zeros"),
+        pytest.param("+" + "0" * 5000 + "2.1", (2, 1), (), id="leading zeros and plus"),
     ],
 )
 def test_version_parse(text: str, number: tuple[int, ...], prerelease: tuple[object, ...]) -> None:
@@ -61,6 +66,7 @@ def test_version_parse(text: str, number: tuple[int, ...], prerelease: tuple[obj
         pytest.param("\u0661", 0, "is not a number", id="arabic digit"),
         pytest.param(f"{USIZE_MAX + 1}", 0, "larger than", id="overflow"),
         pytest.param("9" * 5000, 0, "larger than", id="very long number"),
+        pytest.param("0" * 5000 + "1" * 21, 0, "larger than", id="leading zeros and overflow"),
         pytest.param("1-", 2, "empty prerelease identifier", id="empty prerelease"),
         pytest.param("1-a..b", 4, "empty prerelease identifier", id="empty segment"),
         pytest.param("1-.a", 2, "empty prerelease identifier", id="leading dot segment"),
@@ -220,6 +226,7 @@ def test_version_constructor_accepts_lists() -> None:
         pytest.param("1:0-rc.1", None, "1", "0-rc.1", id="downstream prerelease"),
         pytest.param("#:1:0", "", "1", "0", id="empty flavor"),
         pytest.param("+1:007", None, "1", "7", id="usize syntax"),
+        pytest.param("1:" + "0" * 4400 + "3", None, "1", "3", id="4400 leading zeros"),
     ],
 )
 def test_exver_parse(text: str, flavor: str | None, upstream: str, downstream: str) -> None:

@@ -429,6 +429,8 @@ def test_parse_timestamp_forms() -> None:
         format_timestamp(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
     with pytest.raises(RegistryError, match=r"^t: expected an RFC 3339"):
         parse_timestamp("2026-06-30 18:22:41", "t")
+    with pytest.raises(RegistryError, match=r"^t: expected an RFC 3339"):
+        parse_timestamp("\u0662\u0660\u0662\u0666-06-30T18:22:41Z", "t")  # Arabic-Indic digits
     with pytest.raises(RegistryError, match="invalid timestamp"):
         parse_timestamp("2026-02-30T00:00:00Z")
 

@@ -128,6 +128,11 @@ def test_device_info_hardware_and_language_default_for_old_devices() -> None:
     )
     assert info.hardware == HardwareInfo("aarch64", 8589934592)
     assert info.os_language == "de_DE"
+    # Rust's u64::from_str reads any number of leading zeros; int() refuses over 4300 digits.
+    zeros = DeviceInfo.parse(
+        "os.version=1&os.compat=*&os.platform=x&hardware.arch=a&hardware.ram=%2B" + "0" * 4300 + "9"
+    )
+    assert zeros.hardware == HardwareInfo("a", 9)
     assert info.legacy
     newer = DeviceInfo.parse("os.version=0.4.0-alpha.18&os.compat=*&os.platform=x")
     assert newer.os_language is None
@@ -162,6 +167,16 @@ def test_device_info_hardware_and_language_default_for_old_devices() -> None:
             "os.version=1.0&os.compat=*&os.platform=x&hardware.arch=a&hardware.ram=18446744073709551616",
             ErrorKind.PARSE_NUMBER,
             id="ram beyond u64",
+        ),
+        pytest.param(
+            "os.version=1.0&os.compat=*&os.platform=x&hardware.arch=a&hardware.ram=1" + "0" * 4400,
+            ErrorKind.PARSE_NUMBER,
+            id="ram of 4401 digits",
+        ),
+        pytest.param(
+            "os.version=" + "0" * 4300 + "1.x&os.compat=*&os.platform=x",
+            ErrorKind.PARSE_VERSION,
+            id="bad version with 4300 leading zeros",
         ),
     ],
 )

@@ -562,6 +562,7 @@ def test_icon_extension_defaults_without_assets() -> None:
         pytest.param("1.2", "1.2.0:0", id="two components"),
         pytest.param("7", "7.0.0:0", id="one component"),
         pytest.param("01.002.3", "1.2.3:0", id="leading zeros"),
+        pytest.param("0" * 4300 + "1.2", "1.2.0:0", id="leading zeros past int()'s limit"),
         pytest.param(
             "18446744073709551615.0.0.1", "18446744073709551615.0.0:1", id="u64 max component"
         ),
@@ -590,6 +591,7 @@ def test_emver_mapping_reaches_the_manifest() -> None:
         pytest.param("+1.2.3", id="plus sign"),
         pytest.param("1.2.\u0663", id="non-ASCII digit"),
         pytest.param("18446744073709551616.0.0", id="over u64"),
+        pytest.param("9" * 5000, id="5000 digits"),
     ],
 )
 def test_bad_emver(text: str) -> None:

@@ -104,6 +104,8 @@ def _summary(report: PublishReport) -> str:
             f"Dry run for {report.target}: would publish generation {report.generation}: {counts}"
         )
     if report.generation == report.previous_generation and not report.deletions:
+        if report.uploads or report.header_updates:
+            return f"Restored generation {report.generation} in {report.target}: {counts}"
         return f"{report.target} is up to date (generation {report.generation}): {counts}"
     return f"Published generation {report.generation} to {report.target}: {counts}"
 

@@ -34,7 +34,13 @@ from s9reg.publish.state import (
     format_time,
     manifest_key,
 )
-from s9reg.publish.target import DirTarget, PreconditionFailedError, Target, file_sha256
+from s9reg.publish.target import (
+    DirTarget,
+    PreconditionFailedError,
+    RemoteObject,
+    Target,
+    file_sha256,
+)
 from s9reg.site_layout import SITE_FILE
 
 if TYPE_CHECKING:
@@ -302,8 +308,10 @@ def publish_site(
 
     A publish that fails releases its lease and marks the pointer ``dirty``; a publish that
     dies keeps the lease until its heartbeat is older than ``lease_seconds``. Either way the
-    next run checks which planned objects are already there (one HEAD each, SHA-256 from the
-    object metadata) and sends only the rest.
+    next run checks every object of its site in storage (one HEAD each, SHA-256 from the
+    object metadata): planned uploads already there are not sent again, and objects the
+    interrupted publish overwrote are sent again, so the live objects match the manifest the
+    run publishes, even when it publishes the live generation's site again (a rollback).
 
     Args:
         settings: site, target and limits.
@@ -357,6 +365,10 @@ def _plan(
     uploads.sort(key=lambda i: order[i.key])
     header_updates.sort(key=lambda i: order[i.key])
     return uploads, header_updates, objects
+
+
+def _same(got: RemoteObject, obj: LocalObject) -> bool:
+    return got.sha256 == obj.sha256 and got.size == obj.size
 
 
 def _phase_order(objs: Iterable[LocalObject]) -> list[str]:
@@ -542,8 +554,13 @@ class _Publisher:
             history=list(previous.history),
             kept=len(kept),
         )
-        if plan.resume and uploads:
-            plan.uploads, plan.resumed = self._skip_present(uploads, local)
+        if plan.resume:
+            # An interrupted publish may have overwritten objects this plan calls unchanged
+            # (a rollback to the live site after a killed publish of another one): every
+            # object is checked, not only the planned uploads.
+            plan.uploads, plan.header_updates, plan.resumed = self._reconcile(
+                uploads, header_updates, local
+            )
         if plan.changed:
             plan.generation += 1
             if plan.history:
@@ -660,22 +677,52 @@ class _Publisher:
 
     # --- work -------------------------------------------------------------------------------
 
-    def _skip_present(
-        self, uploads: list[PlanItem], local: dict[str, LocalObject]
-    ) -> tuple[list[PlanItem], int]:
-        def present(item: PlanItem) -> bool:
-            obj = local[item.key]
-            remote = self.target.head(item.key)
-            return (
-                remote is not None
-                and remote.sha256 == obj.sha256
-                and remote.size == obj.size
-                and remote.headers == obj.headers
-            )
+    def _reconcile(
+        self,
+        uploads: list[PlanItem],
+        header_updates: list[PlanItem],
+        local: dict[str, LocalObject],
+    ) -> tuple[list[PlanItem], list[PlanItem], int]:
+        """The plan after an interrupted publish, from one HEAD per object of the site.
 
+        Planned uploads already stored as the site has them are dropped (resumed); objects
+        the plan leaves alone but storage holds with other bytes are uploaded again
+        (``overwritten``), or get their headers back (``headers``).
+        """
+        keys = sorted(local)
         with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
-            there = list(pool.map(present, uploads))
-        return [i for i, p in zip(uploads, there, strict=True) if not p], sum(there)
+            remote = dict(zip(keys, pool.map(self.target.head, keys), strict=True))
+        planned = {i.key for i in uploads}
+        out: list[PlanItem] = []
+        resumed = 0
+        for item in uploads:
+            got, obj = remote[item.key], local[item.key]
+            if got is not None and _same(got, obj) and got.headers == obj.headers:
+                resumed += 1
+            else:
+                out.append(item)
+        fixes: list[PlanItem] = []
+        headers = {i.key for i in header_updates}
+        for key in keys:
+            got, obj = remote[key], local[key]
+            if key in planned:
+                continue
+            if got is None or not _same(got, obj):
+                out.append(PlanItem(Action.UPLOAD, key, obj.size, "overwritten", obj.phase))
+                headers.discard(key)
+            elif got.headers != obj.headers and key not in headers:
+                fixes.append(PlanItem(Action.HEADERS, key, obj.size, "headers", obj.phase))
+        overwritten = sum(1 for i in out if i.reason == "overwritten")
+        if overwritten:
+            self.warnings.append(
+                f"{overwritten} objects were not stored as this site has them (an interrupted "
+                "publish overwrote or removed them): uploaded again"
+            )
+        order = {k: n for n, k in enumerate(_phase_order(local.values()))}
+        out.sort(key=lambda i: order[i.key])
+        fixed = [i for i in header_updates if i.key in headers] + fixes
+        fixed.sort(key=lambda i: order[i.key])
+        return out, fixed, resumed
 
     def _run_phase(
         self, phase: Phase, items: list[PlanItem], local: dict[str, LocalObject]

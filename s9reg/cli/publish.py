@@ -264,6 +264,18 @@ def _verify(settings: PublishSettings, *, content: bool, repair: bool, as_json: 
     )
     size = f"{report.bytes / 2**20:.1f} MiB"
     click.echo(f"Generation {report.generation}: {report.objects} objects ({size}); checked {how}.")
+    for o in report.orphans:
+        click.echo(
+            f"{'orphan':8} {'unlisted':10} {o.key}  ({human_size(o.size)}, stored {o.modified})"
+        )
+    if report.orphans:
+        total = human_size(sum(o.size for o in report.orphans))
+        click.echo(
+            f"{len(report.orphans)} objects ({total}) are listed by no retained generation: "
+            "a publish deletes them once they are older than the grace time."
+        )
+    if report.interrupted:
+        click.echo(f"Note: {report.interrupted}.")
     damaged = [p for p in report.problems if not p.repaired]
     if report.problems and not damaged:
         click.echo(f"All {len(report.problems)} damaged objects were uploaded again.")

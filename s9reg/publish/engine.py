@@ -125,6 +125,7 @@ class PublishReport:
         unchanged: objects already published as they are.
         kept: objects of the live generation that an overlay site lacks, carried as they are.
         resumed: objects an interrupted publish had already sent (not sent again).
+        orphans: of the deletions, objects no generation listed (left by an abandoned publish).
         warnings: one line each.
     """
 
@@ -139,6 +140,7 @@ class PublishReport:
     unchanged: int = 0
     kept: int = 0
     resumed: int = 0
+    orphans: int = 0
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -161,6 +163,7 @@ class PublishReport:
             "unchanged": self.unchanged,
             "kept": self.kept,
             "resumed": self.resumed,
+            "orphans": self.orphans,
             "plan": [i.to_dict() for i in (*self.uploads, *self.header_updates, *self.deletions)],
             "warnings": list(self.warnings),
         }
@@ -412,7 +415,7 @@ class _Plan:
 
     @property
     def cleanup(self) -> bool:
-        return bool(self.expired) and not self.deferred
+        return bool(self.expired or self.deletions) and not self.deferred
 
 
 class _Publisher:
@@ -432,6 +435,7 @@ class _Publisher:
         self.warnings: list[str] = []
         self._last_beat = datetime.min.replace(tzinfo=UTC)
         self._holding = False
+        self._manifests: dict[int, dict[str, ObjectEntry] | None] = {}
 
     # --- state ------------------------------------------------------------------------------
 
@@ -570,6 +574,9 @@ class _Publisher:
         plan.retained, plan.expired = _retention(plan.history, s.keep_generations, grace, now)
         if plan.expired:
             plan.deletions = self._deletions(plan)
+        if plan.changed or plan.resume or plan.expired:
+            # Listing costs requests: a no-op publish (two reads) does not look for orphans.
+            plan.deletions += self._orphans(plan, now)
         if len(plan.deletions) > s.max_delete:
             plan.deferred = True
             self.warnings.append(
@@ -614,6 +621,7 @@ class _Publisher:
             unchanged=len(local) - len(plan.uploads) - len(plan.header_updates) - plan.resumed,
             kept=plan.kept,
             resumed=plan.resumed,
+            orphans=sum(1 for d in deleted if d.reason == "orphan"),
             warnings=tuple(self.warnings),
         )
 
@@ -774,8 +782,36 @@ class _Publisher:
         return [PlanItem(Action.DELETE, k, due[k], "unreferenced") for k in sorted(due)]
 
     def _objects_of(self, gen: Generation) -> dict[str, ObjectEntry]:
-        manifest = self._manifest(gen.number)
-        if manifest is None:
-            self.warnings.append(f"manifest of generation {gen.number} is missing")
-            return {}
-        return manifest.objects
+        return self._listed_by(gen) or {}
+
+    def _listed_by(self, gen: Generation) -> dict[str, ObjectEntry] | None:
+        if gen.number not in self._manifests:
+            manifest = self._manifest(gen.number)
+            if manifest is None:
+                self.warnings.append(f"manifest of generation {gen.number} is missing")
+            self._manifests[gen.number] = None if manifest is None else manifest.objects
+        return self._manifests[gen.number]
+
+    def _orphans(self, plan: _Plan, now: datetime) -> list[PlanItem]:
+        """Objects stored under the target that no generation lists, older than the grace time.
+
+        An abandoned publish leaves such objects (its uploads that never went live); nothing
+        else would ever delete them. Nothing is an orphan while a retained manifest is missing.
+        """
+        keep = set(plan.objects)
+        for gen in plan.retained:
+            if gen.number != plan.generation:
+                listed = self._listed_by(gen)
+                if listed is None:
+                    self.warnings.append("orphaned objects are not deleted until it is restored")
+                    return []
+                keep |= set(listed)
+        keep |= {d.key for d in plan.deletions}
+        grace = timedelta(seconds=self.settings.grace_seconds)
+        return [
+            PlanItem(Action.DELETE, key, obj.size, "orphan")
+            for key, obj in sorted(self.target.list().items())
+            if not key.startswith(f"{STATE_DIR}/")
+            and key not in keep
+            and now - obj.modified >= grace
+        ]

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s9reg.publish.errors import StorageError
 from s9reg.publish.policy import ObjectHeaders
 from s9reg.publish.settings import PublishSettings, S3Settings
-from s9reg.publish.target import PreconditionFailedError, RemoteObject
+from s9reg.publish.target import PreconditionFailedError, RemoteObject, StoredObject
 from s9reg.s3.client import error_code, http_status, make_client, storage_error
 
 if TYPE_CHECKING:
@@ -237,6 +237,21 @@ class S3Target:
             self.client.delete_object(Bucket=self.s3.bucket, Key=self.key(key))
         except (ClientError, BotoCoreError) as e:
             raise self._fail("cannot delete", key, e) from e
+
+    def list(self) -> dict[str, StoredObject]:
+        """See :meth:`s9reg.publish.target.Target.list` (ListObjectsV2 under the prefix)."""
+        out: dict[str, StoredObject] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.s3.bucket, Prefix=self._prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"][len(self._prefix) :]
+                    out[key] = StoredObject(size=obj["Size"], modified=obj["LastModified"])
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("cannot list", self._prefix or "/", e) from e
+        return out
 
     def abort_uploads(self, started_before: datetime) -> int:
         """See :meth:`s9reg.publish.target.Target.abort_uploads`."""

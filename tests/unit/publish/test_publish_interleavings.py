@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pubkit import Bucket, Recorder, sha, site_files, write_site
 
-from s9reg.publish import publish_site
+from s9reg.publish import audit_published, publish_site
 from s9reg.publish.state import MANIFEST_DIR, POINTER_KEY
 
 from helpers.s3server import S3Endpoint
@@ -90,3 +90,40 @@ def test_rollback_after_a_failed_publish(bucket: Bucket, tmp_path: Path) -> None
     bucket.assert_matches(a)
     assert not bucket.pointer().dirty
     assert POINTER_KEY in bucket.stored()
+
+
+def audit(bucket: Bucket, site: Path, **kw: Any) -> Any:
+    settings = bucket.settings(site)
+    target = bucket.target(settings)
+    try:
+        return audit_published(target, **kw)
+    finally:
+        target.close()
+
+
+def test_orphans_of_an_abandoned_publish_are_reported_then_deleted(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    a, c, b = site_files("a"), site_files("c"), site_files("b")
+    publish(bucket, write_site(tmp_path / "a", a))
+    with pytest.raises(Killed):
+        publish(bucket, write_site(tmp_path / "c", c), Recorder(fault=kill_after_index))
+    only_c = {k for k in c if k not in a}
+    assert only_c <= bucket.stored()
+
+    found = audit(bucket, tmp_path / "a")
+    assert {o.key for o in found.orphans} == only_c
+    assert found.interrupted is not None
+    assert "holds the lease" in found.interrupted
+
+    # Within the grace time they stay, even through a publish that lists them.
+    publish(bucket, write_site(tmp_path / "a2", a), break_lock=True)
+    assert only_c <= bucket.stored()
+    assert audit(bucket, tmp_path / "a").interrupted is None
+
+    report = publish(bucket, write_site(tmp_path / "b", b), keep_generations=1, grace_seconds=0)
+    assert report.orphans == len(only_c)
+    user = {k for k in bucket.stored() if not k.startswith("_s9reg/")}
+    assert user == set(b)
+    assert_live_consistent(bucket)
+    assert audit(bucket, tmp_path / "b").orphans == ()

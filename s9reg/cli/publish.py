@@ -246,6 +246,8 @@ def _verify(settings: PublishSettings, *, content: bool, repair: bool, as_json: 
             content=content,
             repair_from=settings.site if repair else None,
             jobs=settings.jobs,
+            lease_seconds=settings.lease_seconds,
+            break_lock=settings.break_lock,
         )
     finally:
         target.close()

@@ -20,8 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from s9reg.publish.engine import hold_lease
 from s9reg.publish.errors import PublishError, StorageError
 from s9reg.publish.pull import live_manifest, stream_object
+from s9reg.publish.settings import DEFAULT_LEASE_SECONDS
 from s9reg.publish.state import (
     POINTER_KEY,
     STATE_DIR,
@@ -171,14 +173,19 @@ def _repair(target: Target, site: Path, problem: AuditProblem, entry: ObjectEntr
     return AuditProblem(problem.key, problem.kind, problem.detail, repaired=True)
 
 
-def audit_published(
+def audit_published(  # noqa: PLR0913 - the audit's options, passed explicitly
     target: Target,
     *,
     content: bool = False,
     repair_from: Path | None = None,
     jobs: int = 8,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    break_lock: bool = False,
 ) -> AuditReport:
     """Check every object of the live generation in ``target`` (see the module docstring).
+
+    A repair holds the publish lease (:func:`s9reg.publish.engine.hold_lease`) from before the
+    live manifest is read until the last upload: it never runs while a publish is uploading.
 
     Args:
         target: the storage a site is published to.
@@ -186,11 +193,25 @@ def audit_published(
         repair_from: a built site to upload damaged objects from again, where its file is the
             recorded one.
         jobs: requests at once.
+        lease_seconds: a lease whose heartbeat is older than this may be taken over (repair).
+        break_lock: take over a lease even if it looks alive (repair).
 
     Raises:
+        PublishConflictError: a publish is in progress (repair).
         PublishError: nothing is published there, or the pointer or manifest is unreadable.
         StorageError: a repair upload failed.
     """
+    if repair_from is None:
+        return _audit(target, content, None, jobs, _pointer(target))
+    if not repair_from.is_dir():
+        raise PublishError(f"{repair_from}: no built site to repair from")
+    with hold_lease(target, lease_seconds=lease_seconds, break_lock=break_lock) as before:
+        return _audit(target, content, repair_from, jobs, before)
+
+
+def _audit(
+    target: Target, content: bool, repair_from: Path | None, jobs: int, pointer: Pointer
+) -> AuditReport:
     manifest = live_manifest(target)
     objects = sorted(manifest.objects.items())
 
@@ -200,13 +221,10 @@ def audit_published(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         found = [p for p in pool.map(one, objects) if p is not None]
     if repair_from is not None and found:
-        if not repair_from.is_dir():
-            raise PublishError(f"{repair_from}: no built site to repair from")
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             found = list(
                 pool.map(lambda p: _repair(target, repair_from, p, manifest.objects[p.key]), found)
             )
-    pointer = _pointer(target)
     return AuditReport(
         generation=manifest.generation,
         objects=len(objects),

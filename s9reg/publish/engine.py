@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from s9reg.publish.errors import PublishConflictError, PublishError, StorageError
 from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
-from s9reg.publish.settings import DirSettings, PublishSettings
+from s9reg.publish.settings import DEFAULT_LEASE_SECONDS, DirSettings, PublishSettings
 from s9reg.publish.state import (
     POINTER_KEY,
     STATE_DIR,
@@ -52,6 +53,7 @@ __all__ = [
     "PlanItem",
     "PublishProgress",
     "PublishReport",
+    "hold_lease",
     "open_target",
     "publish_site",
     "scan_site",
@@ -338,6 +340,55 @@ def publish_site(
     finally:
         if own:
             tgt.close()
+
+
+@contextmanager
+def hold_lease(
+    target: Target,
+    *,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    break_lock: bool = False,
+    clock: Callable[[], datetime] = _now,
+) -> Iterator[Pointer]:
+    """Hold the publish lease while writing live objects outside a publish (``--repair``).
+
+    The lease is taken as a publish takes it, so a repair never runs while a publish is
+    uploading (it would revert what the publish sent, and the publish would then move the
+    pointer over the reverted objects). On leaving, the lease is released; if it had been taken
+    over from an interrupted publish, the pointer is left ``dirty`` so that the next publish
+    checks every object. The lease is not renewed: work longer than ``lease_seconds`` may be
+    taken over, and its release then fails with a conflict.
+
+    Yields:
+        The pointer as it was before the lease was taken.
+
+    Raises:
+        PublishConflictError: a publish holds a live lease, or took this one over.
+        StorageError: the pointer cannot be read or written.
+    """
+    # The lease logic is the publisher's; its site and target settings are not used here.
+    settings = PublishSettings(
+        site=Path(),
+        target=DirSettings(path=Path()),
+        lease_seconds=lease_seconds,
+        break_lock=break_lock,
+    )
+    pub = _Publisher(settings, target, _NoProgress(), clock)
+    pub._read_pointer()  # noqa: SLF001 - the publisher's own protocol, reused
+    before = pub.pointer
+    pub._check_lease(clock())  # noqa: SLF001
+    now = clock()
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    lease = Lease(id=uuid.uuid4().hex, owner=owner, started=now, heartbeat=now)
+    pub._cas(before.with_lease(lease))  # noqa: SLF001
+    pub._holding = True  # noqa: SLF001
+    dirty = before.dirty or before.lease is not None
+    try:
+        yield before
+    except BaseException:
+        pub._release(dirty=dirty)  # noqa: SLF001
+        raise
+    pub._cas(pub.pointer.with_lease(None, dirty=dirty))  # noqa: SLF001
 
 
 # --------------------------------------------------------------------------------------------

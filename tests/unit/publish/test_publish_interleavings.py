@@ -3,13 +3,14 @@ hook in the request path (issue #16): what is live must always match the live ma
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pubkit import Bucket, Recorder, sha, site_files, write_site
 
-from s9reg.publish import audit_published, publish_site
+from s9reg.publish import PublishConflictError, audit_published, publish_site
 from s9reg.publish.state import MANIFEST_DIR, POINTER_KEY
 
 from helpers.s3server import S3Endpoint
@@ -127,3 +128,50 @@ def test_orphans_of_an_abandoned_publish_are_reported_then_deleted(
     assert user == set(b)
     assert_live_consistent(bucket)
     assert audit(bucket, tmp_path / "b").orphans == ()
+
+
+class Paused:
+    """A request hook that holds a publisher before its manifest write until released."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.go = threading.Event()
+
+    def __call__(self, op: str, key: str, _n: int) -> None:
+        if op == "PutObject" and f"/{MANIFEST_DIR}/" in f"/{key}" and not self.reached.is_set():
+            self.reached.set()
+            assert self.go.wait(60)
+
+
+def test_repair_waits_for_a_publish_in_progress(bucket: Bucket, tmp_path: Path) -> None:
+    a, b = site_files("a"), site_files("b")
+    site_a = write_site(tmp_path / "a", a)
+    publish(bucket, site_a)
+    pause = Paused()
+    result: list[Any] = []
+    publisher = threading.Thread(
+        target=lambda: result.append(
+            publish(bucket, write_site(tmp_path / "b", b), Recorder(fault=pause))
+        )
+    )
+    publisher.start()
+    try:
+        assert pause.reached.wait(60)
+        # The publisher is past its index.json upload: a repair from A would revert its objects.
+        with pytest.raises(PublishConflictError, match="in progress"):
+            audit(bucket, site_a, repair_from=site_a)
+    finally:
+        pause.go.set()
+        publisher.join(60)
+    assert result
+    assert result[0].generation == 2
+    assert_live_consistent(bucket)
+    bucket.assert_matches(b)
+    # With no publish running, the repair takes the lease and releases it.
+    bucket.client.put_object(Bucket=bucket.name, Key=bucket.key("feed.atom"), Body=b"x")
+    site_b = tmp_path / "b"
+    fixed = audit(bucket, site_b, repair_from=site_b)
+    assert [p.key for p in fixed.problems] == ["feed.atom"]
+    assert fixed.ok
+    assert bucket.pointer().lease is None
+    assert_live_consistent(bucket)

@@ -21,7 +21,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from s9reg.publish.errors import PublishConflictError, PublishError, StorageError
+from s9reg.errors import S9regError
+from s9reg.publish.errors import (
+    PublishConflictError,
+    PublishError,
+    PublishInterruptedError,
+    StorageError,
+)
 from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
 from s9reg.publish.settings import DEFAULT_LEASE_SECONDS, DirSettings, PublishSettings
 from s9reg.publish.state import (
@@ -421,6 +427,33 @@ def _plan(
     return uploads, header_updates, objects
 
 
+_RESUME_HINT = "run s9reg publish again: it resumes (nothing already stored is sent again)"
+
+
+def _name_step(e: S9regError, step: str, state: str) -> None:
+    """Say in ``e``'s message which step of the publish failed and what is live now."""
+    e.message = f"{step} failed: {e.message}; {state}"
+    e.args = (e.message,)
+    if e.hint is None:
+        e.hint = _RESUME_HINT
+
+
+def _local_process(owner: str) -> bool | None:
+    """Whether a lease owner (``host:pid``) of this machine is running; None if not of this one."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
+
+
 def _same(got: RemoteObject, obj: LocalObject) -> bool:
     return got.sha256 == obj.sha256 and got.size == obj.size
 
@@ -486,6 +519,7 @@ class _Publisher:
         self.warnings: list[str] = []
         self._last_beat = datetime.min.replace(tzinfo=UTC)
         self._holding = False
+        self._released = False
         self._manifests: dict[int, dict[str, ObjectEntry] | None] = {}
 
     # --- state ------------------------------------------------------------------------------
@@ -526,15 +560,27 @@ class _Publisher:
         if lease is None:
             return
         age = int((now - lease.heartbeat).total_seconds())
+        here = _local_process(lease.owner)
+        if here is False and not self.settings.break_lock:
+            # A publish of this machine whose process is gone (killed, or a failure that
+            # could not release the lease): no need to wait for its heartbeat to go stale.
+            self.warnings.append(
+                f"taking over the lease of {lease.owner}, a publish on this machine that is no "
+                f"longer running (started {format_time(lease.started)})"
+            )
+            return
         if age < self.settings.lease_seconds and not self.settings.break_lock:
             msg = (
                 f"{self.target}: a publish by {lease.owner} (started {format_time(lease.started)},"
                 f" last heartbeat {age} s ago) is in progress"
             )
-            hint = (
-                f"wait for it; if it died, run again in {self.settings.lease_seconds - age} s "
-                "or with --break-lock"
-            )
+            if here:
+                hint = "it is running on this machine: wait for it, then run again"
+            else:
+                hint = (
+                    f"wait for it and run again; if it died, run again in "
+                    f"{self.settings.lease_seconds - age} s or with --break-lock"
+                )
             if self.settings.dry_run:
                 self.warnings.append(f"{msg}; {hint}")
                 return
@@ -558,8 +604,15 @@ class _Publisher:
 
     def run(self) -> PublishReport:
         s = self.settings
-        local = scan_site(s.site, s.jobs)
-        plan = self._plan(local)
+        try:
+            local = scan_site(s.site, s.jobs)
+            plan = self._plan(local)
+        except KeyboardInterrupt:
+            live = (
+                f"generation {self.pointer.generation} is live" if self.pointer.generation else ""
+            )
+            msg = f"{self.target}: interrupted while planning: nothing was changed"
+            raise PublishInterruptedError(f"{msg}; {live}" if live else msg) from None
         if s.dry_run:
             return self._report(plan, local, [] if plan.deferred else plan.deletions)
         if not (plan.changed or plan.resume or plan.cleanup):
@@ -683,17 +736,22 @@ class _Publisher:
         self._cas(self.pointer.with_lease(lease))
         self._holding = True
         self._last_beat = now
+        step = "starting"
         try:
             if plan.resume:
+                step = "aborting unfinished multipart uploads"
                 self.target.abort_uploads(now)
             for phase in Phase:
                 items = [i for i in (*plan.uploads, *plan.header_updates) if i.phase == phase]
                 if items:
+                    step = f"uploading the {phase.label} phase"
                     self._run_phase(phase, items, local)
             if plan.changed:
                 manifest = Manifest(generation=plan.generation, created=now, objects=plan.objects)
                 key = manifest_key(plan.generation)
+                step = f"writing the manifest {key}"
                 self.target.write(key, manifest.to_json(), state_headers())
+                step = f"moving {POINTER_KEY} to generation {plan.generation}"
                 self._cas(
                     Pointer(
                         generation=plan.generation,
@@ -704,35 +762,71 @@ class _Publisher:
                 )
         except PublishConflictError:
             raise
+        except KeyboardInterrupt:
+            state = self._state_after_failure(dirty=True)
+            msg = f"{self.target}: interrupted while {step}: {state}"
+            raise PublishInterruptedError(msg, hint=_RESUME_HINT) from None
+        except S9regError as e:
+            _name_step(e, step, self._state_after_failure(dirty=True))
+            raise
         except Exception:
             self._release(dirty=True)
             raise
 
     def _clean(self, plan: _Plan) -> None:
         history = self.pointer.history
+        gen = self.pointer.generation
+        step = "deleting old objects"
         try:
             if plan.cleanup:
                 if plan.deletions:
+                    step = f"deleting {len(plan.deletions)} old objects"
                     self._heartbeat(force=True)
                     self._run_deletions([d.key for d in plan.deletions])
-                self.target.delete([manifest_key(g.number) for g in plan.expired])
+                if plan.expired:
+                    step = f"deleting {len(plan.expired)} expired manifests"
+                    self.target.delete([manifest_key(g.number) for g in plan.expired])
                 history = tuple(plan.retained)
+            step = f"releasing the lease (writing {POINTER_KEY})"
             self._cas(replace(self.pointer, history=history, lease=None, dirty=False))
         except PublishConflictError:
             raise
+        except KeyboardInterrupt:
+            state = self._state_after_failure(dirty=False, live=f"generation {gen} is live")
+            msg = f"{self.target}: interrupted while {step}: {state}"
+            hint = "run s9reg publish again to finish the cleanup"
+            raise PublishInterruptedError(msg, hint=hint) from None
         except Exception as e:
-            self._release(dirty=False)
-            gen = self.pointer.generation
-            msg = f"generation {gen} is live, but deleting old objects failed: {e}"
-            raise PublishError(msg, hint="run s9reg publish again to finish the cleanup") from e
+            state = self._state_after_failure(dirty=False, live=f"generation {gen} is live")
+            why = e.message if isinstance(e, S9regError) else str(e)
+            msg = f"{self.target}: {step} failed: {why}; {state}"
+            hint = "run s9reg publish again to finish the cleanup"
+            if not self._released:
+                hint = self._lease_hint()
+            raise PublishError(msg, hint=hint) from e
+
+    def _state_after_failure(self, *, dirty: bool, live: str | None = None) -> str:
+        """Release the lease and say what is live and whether the lease is still held."""
+        self._release(dirty=dirty)
+        live = live or f"the live registry is unchanged (generation {self.pointer.generation})"
+        if self._released:
+            return f"{live}; the lease was released"
+        return f"{live}; the lease could not be released ({self._lease_hint()})"
+
+    def _lease_hint(self) -> str:
+        return (
+            f"the next publish takes it over after {self.settings.lease_seconds} s, or at "
+            "once with --break-lock"
+        )
 
     def _release(self, *, dirty: bool) -> None:
         """Best effort: drop the lease so the next run need not wait for it to go stale."""
         try:
             self._cas(self.pointer.with_lease(None, dirty=dirty))
+            self._released = True
         except (PublishError, StorageError):
             # The lease stays and goes stale; the next run takes it over.
-            return
+            self._released = False
 
     # --- work -------------------------------------------------------------------------------
 

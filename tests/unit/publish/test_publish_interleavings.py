@@ -3,15 +3,23 @@ hook in the request path (issue #16): what is live must always match the live ma
 
 from __future__ import annotations
 
+import _thread
+import os
+import socket
+import subprocess
+import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pubkit import Bucket, Recorder, sha, site_files, write_site
+from pubkit import Bucket, Recorder, error_response, sha, site_files, write_site
 
+from s9reg.cli import EXIT_INTERRUPTED, EXIT_RETRY, exit_status
 from s9reg.publish import PublishConflictError, audit_published, publish_site
-from s9reg.publish.state import MANIFEST_DIR, POINTER_KEY
+from s9reg.publish.errors import PublishInterruptedError, StorageError
+from s9reg.publish.state import MANIFEST_DIR, POINTER_KEY, Lease, Pointer
 
 from helpers.s3server import S3Endpoint
 
@@ -175,3 +183,87 @@ def test_repair_waits_for_a_publish_in_progress(bucket: Bucket, tmp_path: Path) 
     assert fixed.ok
     assert bucket.pointer().lease is None
     assert_live_consistent(bucket)
+
+
+def test_ctrl_c_releases_the_lease_and_says_what_is_live(bucket: Bucket, tmp_path: Path) -> None:
+    a, b = site_files("a"), site_files("b")
+    publish(bucket, write_site(tmp_path / "a", a))
+    sent: list[str] = []
+
+    def ctrl_c(op: str, key: str, _n: int) -> None:
+        if op == "PutObject" and key.endswith(".s9pk") and not sent:
+            sent.append(key)
+            _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+
+    site_b = write_site(tmp_path / "b", b)
+    try:
+        publish(bucket, site_b, Recorder(fault=ctrl_c))
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the publish as it was: the lease is kept, nothing said")
+    except PublishInterruptedError as e:
+        stopped = e
+    else:
+        pytest.fail("the publish was not interrupted")
+    assert "the live registry is unchanged (generation 1)" in stopped.message
+    assert "the lease was released" in stopped.message
+    assert exit_status(stopped) == EXIT_INTERRUPTED
+    pointer = bucket.pointer()
+    assert pointer.lease is None
+    assert pointer.dirty
+    assert pointer.generation == 1
+    assert_live_consistent(bucket)
+    # The next run neither waits nor blames anyone, and resumes.
+    report = publish(bucket, site_b)
+    assert not any("taking over" in w for w in report.warnings)
+    bucket.assert_matches(b)
+
+
+def test_failure_names_its_step_and_releases_the_lease(bucket: Bucket, tmp_path: Path) -> None:
+    publish(bucket, write_site(tmp_path / "a", site_files("a")))
+
+    def broken(op: str, key: str, _n: int) -> Any:
+        if op == "PutObject" and f"/{MANIFEST_DIR}/" in f"/{key}":
+            return error_response(500, "InternalError")
+        return None
+
+    site_b = write_site(tmp_path / "b", site_files("b"))
+    with pytest.raises(StorageError) as exc:
+        publish(bucket, site_b, Recorder(fault=broken), retries=1)
+    assert exc.value.message.startswith(
+        "writing the manifest _s9reg/manifests/00000002.json failed"
+    )
+    assert exc.value.message.endswith(
+        "the live registry is unchanged (generation 1); the lease was released"
+    )
+    assert bucket.pointer().lease is None
+
+
+def test_lease_of_a_dead_local_process_is_taken_over(bucket: Bucket, tmp_path: Path) -> None:
+    """A publish of this machine killed with SIGKILL: the next run does not wait two minutes."""
+    publish(bucket, write_site(tmp_path / "a", site_files("a")))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    owner = f"{socket.gethostname()}:{dead.stdout.strip()}"
+    raw = bucket.get(POINTER_KEY)
+    assert raw is not None
+    now = datetime.now(UTC)
+    held = Pointer.from_json(raw, "p").with_lease(
+        Lease(id="x", owner=owner, started=now, heartbeat=now)
+    )
+    bucket.client.put_object(Bucket=bucket.name, Key=bucket.key(POINTER_KEY), Body=held.to_json())
+    report = publish(bucket, write_site(tmp_path / "b", site_files("b")))
+    assert any("no longer running" in w for w in report.warnings)
+    bucket.assert_matches(site_files("b"))
+    # A live one on this machine is waited for, without offering --break-lock.
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    raw = bucket.get(POINTER_KEY)
+    assert raw is not None
+    held = Pointer.from_json(raw, "p").with_lease(
+        Lease(id="y", owner=alive, started=now, heartbeat=datetime.now(UTC))
+    )
+    bucket.client.put_object(Bucket=bucket.name, Key=bucket.key(POINTER_KEY), Body=held.to_json())
+    with pytest.raises(PublishConflictError) as exc:
+        publish(bucket, write_site(tmp_path / "c", site_files("c")))
+    assert exc.value.hint is not None
+    assert "--break-lock" not in exc.value.hint
+    assert exit_status(exc.value) == EXIT_RETRY == 75

@@ -7,6 +7,7 @@ sources (``s9reg.publish.publish_files``).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from rich.table import Table
 
 from s9reg import config
 from s9reg.builder import build_site
-from s9reg.cli._app import config_option, console_err, is_tty
+from s9reg.cli._app import App, config_option, console_err, is_tty
 from s9reg.cli._progress import transfer_bar
 from s9reg.cli._published import live_source
 from s9reg.publish import (
@@ -43,7 +44,9 @@ from s9reg.publish.settings import (
     DEFAULT_JOBS,
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_MAX_DELETE,
+    DEFAULT_TIMEOUT,
 )
+from s9reg.s3.client import RETRY_LOG
 from s9reg.units import human_size
 
 
@@ -156,9 +159,16 @@ def _summary(report: PublishReport) -> str:
     "the recorded one.",
 )  # fmt: skip
 @click.option("--break-lock", is_flag=True, help="Take over the lease of a publish that died.")
+@click.option(
+    "--timeout", type=click.FloatRange(1), default=DEFAULT_TIMEOUT, show_default=True,
+    help="Seconds to wait for a connection and for storage to answer about its state objects "
+    "(pointer, manifests); a storage that never answers fails within about six times this.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and plan) as JSON.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.pass_obj
 def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
+    app: App,
     config_path: Path,
     site: Path | None,
     target_dir: Path | None,
@@ -172,6 +182,7 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     content: bool,
     repair: bool,
     break_lock: bool,
+    timeout: float,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
@@ -204,7 +215,9 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         grace_seconds=round(grace_hours * 3600),
         break_lock=break_lock,
         dry_run=dry_run,
+        timeout=timeout,
     )
+    _show_retries(enabled=is_tty() or app.verbose > 0)
     if verify:
         _verify(settings, content=content, repair=repair, as_json=as_json)
         return
@@ -236,6 +249,26 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     with _progress(is_tty() and not as_json) as progress:
         report = publish_site(settings, progress=progress)
     _finish(report, as_json=as_json, dry_run=dry_run)
+
+
+class _RetryLines(logging.Handler):
+    def __init__(self, *, enabled: bool) -> None:
+        super().__init__(logging.WARNING)
+        self.enabled = enabled
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.enabled:
+            console_err(record.getMessage())
+
+
+def _show_retries(*, enabled: bool) -> None:
+    """One line per retried storage request on stderr (on a terminal, or with ``-v``)."""
+    log = logging.getLogger(RETRY_LOG.name)
+    for handler in [h for h in log.handlers if isinstance(h, _RetryLines)]:
+        log.removeHandler(handler)
+    # Not propagated: without a handler, Python would print warnings anyway (lastResort).
+    log.addHandler(_RetryLines(enabled=enabled))
+    log.propagate = False
 
 
 def _verify(settings: PublishSettings, *, content: bool, repair: bool, as_json: bool) -> None:

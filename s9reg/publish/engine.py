@@ -808,7 +808,9 @@ class _Publisher:
     def _state_after_failure(self, *, dirty: bool, live: str | None = None) -> str:
         """Release the lease and say what is live and whether the lease is still held."""
         self._release(dirty=dirty)
-        live = live or f"the live registry is unchanged (generation {self.pointer.generation})"
+        gen = self.pointer.generation
+        unchanged = f"the live registry is unchanged (generation {gen})" if gen else ""
+        live = live or unchanged or "nothing is published yet"
         if self._released:
             return f"{live}; the lease was released"
         return f"{live}; the lease could not be released ({self._lease_hint()})"

@@ -267,3 +267,50 @@ def test_lease_of_a_dead_local_process_is_taken_over(bucket: Bucket, tmp_path: P
     assert exc.value.hint is not None
     assert "--break-lock" not in exc.value.hint
     assert exit_status(exc.value) == EXIT_RETRY == 75
+
+
+def test_kill_point_loop_always_ends_consistent(seaweed: S3Endpoint, tmp_path: Path) -> None:
+    """32 rounds: a publish killed after its n-th request, then one publish of some site.
+
+    Sites alternate, so a round may roll back to the live site, finish the killed one, or
+    publish a third. After the kill every reference of the live index resolves; after the
+    next publish every live object is the live manifest's and nothing else is stored.
+    """
+    bucket = Bucket(seaweed, seaweed.new_bucket("kill"))
+    sites = {
+        tag: site_files(tag, pkgs)
+        for tag, pkgs in (("a", ("hello", "notes")), ("b", ("hello", "wiki")), ("c", ("photos",)))
+    }
+    publish(bucket, write_site(tmp_path / "a0", sites["a"]), keep_generations=1, grace_seconds=0)
+    live = "a"
+    tags = sorted(sites)
+    kills = 0
+    for round_ in range(32):
+        killed_tag = [t for t in tags if t != live][round_ % 2]
+        kill_at = 1 + (round_ * 7) % 17  # from the lease write to the last cleanup
+
+        def die(op: str, _key: str, n: int, at: int = kill_at) -> None:
+            if op in ("PutObject", "CopyObject", "DeleteObjects") and n >= at:
+                raise Killed
+
+        site = write_site(tmp_path / f"k{round_}", sites[killed_tag])
+        try:
+            publish(bucket, site, Recorder(fault=die), keep_generations=1, grace_seconds=0)
+            live = killed_tag
+        except Killed:
+            kills += 1
+        bucket.assert_live_index_complete()
+        nxt = (live, killed_tag, tags[(round_ + 2) % 3])[round_ % 3]
+        publish(
+            bucket,
+            write_site(tmp_path / f"n{round_}", sites[nxt]),
+            keep_generations=1,
+            grace_seconds=0,
+            break_lock=True,
+        )
+        live = nxt
+        assert_live_consistent(bucket)
+        bucket.assert_matches(sites[live])
+        user = {k for k in bucket.stored() if not k.startswith("_s9reg/")}
+        assert user == set(sites[live]), f"round {round_}: orphans {user - set(sites[live])}"
+    assert kills >= 30, kills

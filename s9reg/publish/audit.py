@@ -260,6 +260,21 @@ def _orphans(target: Target, pointer: Pointer, live: set[str]) -> tuple[Orphan, 
 
 
 def _interrupted(pointer: Pointer) -> str | None:
+    notes = [n for n in (_unfinished(pointer), _broken(pointer)) if n]
+    return "; ".join(notes) or None
+
+
+def _broken(pointer: Pointer) -> str | None:
+    t = pointer.takeover
+    if t is None:
+        return None
+    return (
+        f"the lease of a publish by {t.owner} (started {format_time(t.started)}) was broken at "
+        f"{format_time(t.at)} by {t.by}, which checked every object it published"
+    )
+
+
+def _unfinished(pointer: Pointer) -> str | None:
     lease = pointer.lease
     if lease is not None:
         return (

@@ -38,6 +38,7 @@ from s9reg.publish.state import (
     Manifest,
     ObjectEntry,
     Pointer,
+    Takeover,
     format_time,
     manifest_key,
 )
@@ -386,7 +387,7 @@ def hold_lease(
     now = clock()
     owner = f"{socket.gethostname()}:{os.getpid()}"
     lease = Lease(id=uuid.uuid4().hex, owner=owner, started=now, heartbeat=now)
-    pub._cas(before.with_lease(lease))  # noqa: SLF001
+    pub._cas(_taking(before, lease))  # noqa: SLF001
     pub._holding = True  # noqa: SLF001
     dirty = before.dirty or before.lease is not None
     try:
@@ -436,6 +437,15 @@ def _name_step(e: S9regError, step: str, state: str) -> None:
     e.args = (e.message,)
     if e.hint is None:
         e.hint = _RESUME_HINT
+
+
+def _taking(pointer: Pointer, lease: Lease) -> Pointer:
+    """``pointer`` with ``lease``, recording the takeover when another lease was held."""
+    old = pointer.lease
+    if old is None:
+        return pointer.with_lease(lease)
+    broken = Takeover(owner=old.owner, started=old.started, at=lease.started, by=lease.owner)
+    return replace(pointer.with_lease(lease), takeover=broken)
 
 
 def _local_process(owner: str) -> bool | None:
@@ -733,7 +743,7 @@ class _Publisher:
         now = self.clock()
         owner = f"{socket.gethostname()}:{os.getpid()}"
         lease = Lease(id=uuid.uuid4().hex, owner=owner, started=now, heartbeat=now)
-        self._cas(self.pointer.with_lease(lease))
+        self._cas(_taking(self.pointer, lease))
         self._holding = True
         self._last_beat = now
         step = "starting"
@@ -758,6 +768,7 @@ class _Publisher:
                         history=tuple(plan.history),
                         lease=self.pointer.lease,
                         dirty=False,
+                        takeover=self.pointer.takeover,
                     )
                 )
         except PublishConflictError:

@@ -76,6 +76,11 @@ def test_rollback_after_an_interrupted_publish_restores_the_live_site(
     bucket.assert_matches(a)
     # And once consistent, the same site again changes nothing.
     assert publish(bucket, write_site(tmp_path / "a3", a)).uploads == ()
+    # --verify says that a lease was broken, whose and by whom.
+    note = audit(bucket, tmp_path / "a3").interrupted
+    assert note is not None
+    assert "was broken at" in note
+    assert f"{socket.gethostname()}:{os.getpid()}" in note
 
 
 def test_rollback_after_a_failed_publish(bucket: Bucket, tmp_path: Path) -> None:
@@ -128,7 +133,10 @@ def test_orphans_of_an_abandoned_publish_are_reported_then_deleted(
     # Within the grace time they stay, even through a publish that lists them.
     publish(bucket, write_site(tmp_path / "a2", a), break_lock=True)
     assert only_c <= bucket.stored()
-    assert audit(bucket, tmp_path / "a").interrupted is None
+    note = audit(bucket, tmp_path / "a").interrupted
+    assert note is not None
+    assert "holds the lease" not in note
+    assert "was broken at" in note
 
     report = publish(bucket, write_site(tmp_path / "b", b), keep_generations=1, grace_seconds=0)
     assert report.orphans == len(only_c)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import _thread
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from s9reg.publish import PublishConflictError, audit_published, publish_site
 from s9reg.publish.errors import PublishInterruptedError, StorageError
 from s9reg.publish.state import MANIFEST_DIR, POINTER_KEY, Lease, Pointer
 
+from helpers.cli import run_cli
 from helpers.s3server import S3Endpoint
 
 
@@ -322,3 +325,49 @@ def test_kill_point_loop_always_ends_consistent(seaweed: S3Endpoint, tmp_path: P
         user = {k for k in bucket.stored() if not k.startswith("_s9reg/")}
         assert user == set(sites[live]), f"round {round_}: orphans {user - set(sites[live])}"
     assert kills >= 30, kills
+
+
+def test_sigint_to_a_real_publish_process(
+    seaweed: S3Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``s9reg publish`` in its own process, frozen with SIGSTOP while uploading, then Ctrl-C."""
+    bucket = Bucket(seaweed, seaweed.new_bucket("sigint"), prefix="")
+    assert run_cli(["demo", "init", str(tmp_path / "d")], capsys)[0] == 0
+    cfg = tmp_path / "d" / "site-config.yaml"
+    cfg.write_text(
+        cfg.read_text() + f"\npublish:\n  bucket: {bucket.name}\n  endpoint_url: {seaweed.url}\n"
+        "  path_style: true\n"
+    )
+    publish(bucket, write_site(tmp_path / "a", site_files("a")))
+    files = site_files("b")
+    files["hello/2.0:0/hello_big.s9pk"] = os.urandom(64 << 20)  # 8 parts: long enough to catch
+    site = write_site(tmp_path / "b", files)
+    env = {**os.environ, **seaweed.env(), "PYTHONPATH": str(Path.cwd())}
+    argv = [sys.executable, "-m", "s9reg", "publish", "--config", str(cfg), "--site", str(site)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while bucket.pointer().lease is None:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGSTOP)
+        assert bucket.pointer().generation == 1  # frozen while uploading, before the pointer
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    text = err.decode()
+    assert "Aborted." not in text
+    assert "the live registry is unchanged (generation 1); the lease was released" in text
+    assert out == b""
+    pointer = bucket.pointer()
+    assert pointer.lease is None
+    assert pointer.generation == 1
+    assert_live_consistent(bucket)
+    publish(bucket, site)  # no wait, no --break-lock
+    bucket.assert_matches(files)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -222,7 +223,7 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         _verify(settings, content=content, repair=repair, as_json=as_json)
         return
     if files:
-        with _progress(is_tty() and not as_json) as progress:
+        with _sigterm_as_interrupt(), _progress(is_tty() and not as_json) as progress:
             overlay = publish_files(config.build_settings(cfg), settings, files, progress=progress)
         if overlay.interrupted:
             console_err(
@@ -246,9 +247,29 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
             built = build_site(build_settings)
             for warning in built.warnings:
                 console_err(f"warning: {warning}")
-    with _progress(is_tty() and not as_json) as progress:
+    with _sigterm_as_interrupt(), _progress(is_tty() and not as_json) as progress:
         report = publish_site(settings, progress=progress)
     _finish(report, as_json=as_json, dry_run=dry_run)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, systemd stopping) stops a publish as Ctrl-C does.
+
+    The publish then releases its lease and says what is live, instead of dying with it held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _RetryLines(logging.Handler):

@@ -327,10 +327,12 @@ def test_kill_point_loop_always_ends_consistent(seaweed: S3Endpoint, tmp_path: P
     assert kills >= 30, kills
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_sigint_to_a_real_publish_process(
-    seaweed: S3Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    seaweed: S3Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], signum: int
 ) -> None:
-    """``s9reg publish`` in its own process, frozen with SIGSTOP while uploading, then Ctrl-C."""
+    """``s9reg publish`` in its own process, frozen with SIGSTOP while uploading, then Ctrl-C
+    (or SIGTERM: a CI job cancelled)."""
     bucket = Bucket(seaweed, seaweed.new_bucket("sigint"), prefix="")
     assert run_cli(["demo", "init", str(tmp_path / "d")], capsys)[0] == 0
     cfg = tmp_path / "d" / "site-config.yaml"
@@ -353,7 +355,7 @@ def test_sigint_to_a_real_publish_process(
             time.sleep(0.02)
         proc.send_signal(signal.SIGSTOP)
         assert bucket.pointer().generation == 1  # frozen while uploading, before the pointer
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         proc.send_signal(signal.SIGCONT)
         out, err = proc.communicate(timeout=120)
     finally:

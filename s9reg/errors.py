@@ -27,7 +27,8 @@ more than one layer needs. A class without a module named is defined in its pare
     │   ├── StorageNotFoundError        STORAGE_NOT_FOUND
     │   └── StorageUnavailableError     STORAGE_UNAVAILABLE
     ├── PublishError                    PUBLISH                     s9reg.publish.errors
-    │   └── PublishConflictError        PUBLISH_CONFLICT
+    │   ├── PublishConflictError        PUBLISH_CONFLICT
+    │   └── PublishInterruptedError     PUBLISH_INTERRUPTED
     ├── ServeError                      SERVE                       s9reg.serve.errors
     │   └── SourceError                 SERVE_SOURCE
     │       └── SourceNotFoundError     SERVE_SOURCE_NOT_FOUND
@@ -40,7 +41,8 @@ more than one layer needs. A class without a module named is defined in its pare
         ├── UpstreamUnavailableError    CACHE_UNREACHABLE
         └── EngineError                 CACHE_ENGINE
 
-Every one exits the CLI with status 1 (``exit_code``). This module imports nothing from s9reg.
+Every one exits the CLI with status 1 (``exit_code``), except where ``s9reg.cli`` maps a code
+to another status (its module docstring lists them). This module imports nothing from s9reg.
 """
 
 from __future__ import annotations

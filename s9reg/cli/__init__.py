@@ -1,8 +1,11 @@
 """The ``s9reg`` command line: the only layer that prints, prompts, shows progress or exits.
 
 Exit codes: 0 success; 1 invalid input (any :class:`~s9reg.errors.S9regError`); 2 usage error;
-70 internal error (a bug: run with ``--debug`` for the traceback); 130 interrupted (Ctrl-C);
-143 terminated (SIGTERM, where a command handles it: ``build``).
+70 internal error (a bug: run with ``--debug`` for the traceback); 75 a conflict that running the
+same command again later resolves (``PUBLISH_CONFLICT``: another publish holds the registry);
+130 interrupted (Ctrl-C; also ``PUBLISH_INTERRUPTED``, which ``publish`` raises on SIGTERM too);
+143 terminated (SIGTERM, where a command handles it as such: ``build``). :data:`_EXIT_BY_CODE`
+maps error codes to statuses.
 """
 
 from __future__ import annotations
@@ -18,10 +21,23 @@ from s9reg.cli._app import App, console_err
 from s9reg.cli._signals import EXIT_TERMINATED, Terminated
 from s9reg.errors import S9regError
 
-__all__ = ["cli", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_RETRY", "cli", "exit_status", "main"]
 
 EXIT_INTERNAL = 70
+EXIT_RETRY = 75  # EX_TEMPFAIL
 EXIT_INTERRUPTED = 130
+
+# Errors whose exit status is not their class's ``exit_code`` (1), by their stable ``code``
+# (the CLI does not import every subsystem to map its classes).
+_EXIT_BY_CODE = {
+    "PUBLISH_CONFLICT": EXIT_RETRY,
+    "PUBLISH_INTERRUPTED": EXIT_INTERRUPTED,
+}
+
+
+def exit_status(e: S9regError) -> int:
+    """The exit status of the CLI for ``e``."""
+    return _EXIT_BY_CODE.get(e.code, e.exit_code)
 
 
 def _version_text() -> str:
@@ -109,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             console_err(f"hint: {e.hint}")
         if e.details and app.verbose:
             console_err(e.details)
-        sys.exit(e.exit_code)
+        sys.exit(exit_status(e))
     except Terminated:
         console_err("Terminated.")
         sys.exit(EXIT_TERMINATED)

@@ -7,6 +7,8 @@ sources (``s9reg.publish.publish_files``).
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from rich.table import Table
 
 from s9reg import config
 from s9reg.builder import build_site
-from s9reg.cli._app import config_option, console_err, is_tty
+from s9reg.cli._app import App, config_option, console_err, is_tty
 from s9reg.cli._progress import transfer_bar
 from s9reg.cli._published import live_source
 from s9reg.publish import (
@@ -44,7 +46,9 @@ from s9reg.publish.settings import (
     DEFAULT_JOBS,
     DEFAULT_KEEP_GENERATIONS,
     DEFAULT_MAX_DELETE,
+    DEFAULT_TIMEOUT,
 )
+from s9reg.s3.client import RETRY_LOG
 from s9reg.units import human_size
 
 
@@ -105,6 +109,8 @@ def _summary(report: PublishReport) -> str:
             f"Dry run for {report.target}: would publish generation {report.generation}: {counts}"
         )
     if report.generation == report.previous_generation and not report.deletions:
+        if report.uploads or report.header_updates:
+            return f"Restored generation {report.generation} in {report.target}: {counts}"
         return f"{report.target} is up to date (generation {report.generation}): {counts}"
     return f"Published generation {report.generation} to {report.target}: {counts}"
 
@@ -155,9 +161,16 @@ def _summary(report: PublishReport) -> str:
     "the recorded one.",
 )  # fmt: skip
 @click.option("--break-lock", is_flag=True, help="Take over the lease of a publish that died.")
+@click.option(
+    "--timeout", type=click.FloatRange(1), default=DEFAULT_TIMEOUT, show_default=True,
+    help="Seconds to wait for a connection and for storage to answer about its state objects "
+    "(pointer, manifests); a storage that never answers fails within about six times this.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and plan) as JSON.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.pass_obj
 def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
+    app: App,
     config_path: Path,
     site: Path | None,
     target_dir: Path | None,
@@ -171,6 +184,7 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     content: bool,
     repair: bool,
     break_lock: bool,
+    timeout: float,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
@@ -203,12 +217,14 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         grace_seconds=round(grace_hours * 3600),
         break_lock=break_lock,
         dry_run=dry_run,
+        timeout=timeout,
     )
+    _show_retries(enabled=is_tty() or app.verbose > 0)
     if verify:
         _verify(settings, content=content, repair=repair, as_json=as_json)
         return
     if files:
-        with _progress(is_tty() and not as_json) as progress:
+        with _sigterm_as_interrupt(), _progress(is_tty() and not as_json) as progress:
             overlay = publish_files(config.build_settings(cfg), settings, files, progress=progress)
         if overlay.interrupted:
             console_err(
@@ -236,9 +252,49 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
             built = build_site(build_settings)
             for warning in built.warnings:
                 console_err(f"warning: {warning}")
-    with _progress(is_tty() and not as_json) as progress:
+    with _sigterm_as_interrupt(), _progress(is_tty() and not as_json) as progress:
         report = publish_site(settings, progress=progress)
     _finish(report, as_json=as_json, dry_run=dry_run)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, systemd stopping) stops a publish as Ctrl-C does.
+
+    The publish then releases its lease and says what is live, instead of dying with it held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _RetryLines(logging.Handler):
+    def __init__(self, *, enabled: bool) -> None:
+        super().__init__(logging.WARNING)
+        self.enabled = enabled
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.enabled:
+            console_err(record.getMessage())
+
+
+def _show_retries(*, enabled: bool) -> None:
+    """One line per retried storage request on stderr (on a terminal, or with ``-v``)."""
+    log = logging.getLogger(RETRY_LOG.name)
+    for handler in [h for h in log.handlers if isinstance(h, _RetryLines)]:
+        log.removeHandler(handler)
+    # Not propagated: without a handler, Python would print warnings anyway (lastResort).
+    log.addHandler(_RetryLines(enabled=enabled))
+    log.propagate = False
 
 
 def _verify(settings: PublishSettings, *, content: bool, repair: bool, as_json: bool) -> None:
@@ -249,6 +305,8 @@ def _verify(settings: PublishSettings, *, content: bool, repair: bool, as_json: 
             content=content,
             repair_from=settings.site if repair else None,
             jobs=settings.jobs,
+            lease_seconds=settings.lease_seconds,
+            break_lock=settings.break_lock,
         )
     finally:
         target.close()
@@ -267,6 +325,18 @@ def _verify(settings: PublishSettings, *, content: bool, repair: bool, as_json: 
     )
     size = f"{report.bytes / 2**20:.1f} MiB"
     click.echo(f"Generation {report.generation}: {report.objects} objects ({size}); checked {how}.")
+    for o in report.orphans:
+        click.echo(
+            f"{'orphan':8} {'unlisted':10} {o.key}  ({human_size(o.size)}, stored {o.modified})"
+        )
+    if report.orphans:
+        total = human_size(sum(o.size for o in report.orphans))
+        click.echo(
+            f"{len(report.orphans)} objects ({total}) are listed by no retained generation: "
+            "a publish deletes them once they are older than the grace time."
+        )
+    if report.interrupted:
+        click.echo(f"Note: {report.interrupted}.")
     damaged = [p for p in report.problems if not p.repaired]
     if report.problems and not damaged:
         click.echo(f"All {len(report.problems)} damaged objects were uploaded again.")

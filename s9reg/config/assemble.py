@@ -160,6 +160,7 @@ def publish_settings(  # noqa: PLR0913 - one keyword per CLI option
     grace_seconds: int = publishing.DEFAULT_GRACE_SECONDS,
     break_lock: bool = False,
     dry_run: bool = False,
+    timeout: float = publishing.DEFAULT_TIMEOUT,
 ) -> publishing.PublishSettings:
     """Assemble what ``s9reg publish`` needs from a loaded configuration.
 
@@ -177,6 +178,7 @@ def publish_settings(  # noqa: PLR0913 - one keyword per CLI option
         grace_seconds: how long objects of retired generations are kept.
         break_lock: take over a live-looking lease.
         dry_run: plan only.
+        timeout: seconds to wait for a connection and for the state objects.
 
     Raises:
         ConfigError: no target is configured, or a limit is out of range.
@@ -201,6 +203,7 @@ def publish_settings(  # noqa: PLR0913 - one keyword per CLI option
         grace_seconds=grace_seconds,
         break_lock=break_lock,
         dry_run=dry_run,
+        timeout=timeout,
     )
 
 

@@ -12,17 +12,24 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from s9reg.publish.errors import PublishConflictError, PublishError, StorageError
+from s9reg.errors import S9regError
+from s9reg.publish.errors import (
+    PublishConflictError,
+    PublishError,
+    PublishInterruptedError,
+    StorageError,
+)
 from s9reg.publish.policy import CACHE_IMMUTABLE, ObjectHeaders, Phase, classify, state_headers
-from s9reg.publish.settings import DirSettings, PublishSettings
+from s9reg.publish.settings import DEFAULT_LEASE_SECONDS, DirSettings, PublishSettings
 from s9reg.publish.state import (
     POINTER_KEY,
     STATE_DIR,
@@ -31,10 +38,17 @@ from s9reg.publish.state import (
     Manifest,
     ObjectEntry,
     Pointer,
+    Takeover,
     format_time,
     manifest_key,
 )
-from s9reg.publish.target import DirTarget, PreconditionFailedError, Target, file_sha256
+from s9reg.publish.target import (
+    DirTarget,
+    PreconditionFailedError,
+    RemoteObject,
+    Target,
+    file_sha256,
+)
 from s9reg.site_layout import SITE_FILE
 
 if TYPE_CHECKING:
@@ -46,6 +60,7 @@ __all__ = [
     "PlanItem",
     "PublishProgress",
     "PublishReport",
+    "hold_lease",
     "open_target",
     "publish_site",
     "scan_site",
@@ -119,6 +134,7 @@ class PublishReport:
         unchanged: objects already published as they are.
         kept: objects of the live generation that an overlay site lacks, carried as they are.
         resumed: objects an interrupted publish had already sent (not sent again).
+        orphans: of the deletions, objects no generation listed (left by an abandoned publish).
         warnings: one line each.
     """
 
@@ -133,6 +149,7 @@ class PublishReport:
     unchanged: int = 0
     kept: int = 0
     resumed: int = 0
+    orphans: int = 0
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -155,6 +172,7 @@ class PublishReport:
             "unchanged": self.unchanged,
             "kept": self.kept,
             "resumed": self.resumed,
+            "orphans": self.orphans,
             "plan": [i.to_dict() for i in (*self.uploads, *self.header_updates, *self.deletions)],
             "warnings": list(self.warnings),
         }
@@ -302,8 +320,10 @@ def publish_site(
 
     A publish that fails releases its lease and marks the pointer ``dirty``; a publish that
     dies keeps the lease until its heartbeat is older than ``lease_seconds``. Either way the
-    next run checks which planned objects are already there (one HEAD each, SHA-256 from the
-    object metadata) and sends only the rest.
+    next run checks every object of its site in storage (one HEAD each, SHA-256 from the
+    object metadata): planned uploads already there are not sent again, and objects the
+    interrupted publish overwrote are sent again, so the live objects match the manifest the
+    run publishes, even when it publishes the live generation's site again (a rollback).
 
     Args:
         settings: site, target and limits.
@@ -327,6 +347,55 @@ def publish_site(
     finally:
         if own:
             tgt.close()
+
+
+@contextmanager
+def hold_lease(
+    target: Target,
+    *,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    break_lock: bool = False,
+    clock: Callable[[], datetime] = _now,
+) -> Iterator[Pointer]:
+    """Hold the publish lease while writing live objects outside a publish (``--repair``).
+
+    The lease is taken as a publish takes it, so a repair never runs while a publish is
+    uploading (it would revert what the publish sent, and the publish would then move the
+    pointer over the reverted objects). On leaving, the lease is released; if it had been taken
+    over from an interrupted publish, the pointer is left ``dirty`` so that the next publish
+    checks every object. The lease is not renewed: work longer than ``lease_seconds`` may be
+    taken over, and its release then fails with a conflict.
+
+    Yields:
+        The pointer as it was before the lease was taken.
+
+    Raises:
+        PublishConflictError: a publish holds a live lease, or took this one over.
+        StorageError: the pointer cannot be read or written.
+    """
+    # The lease logic is the publisher's; its site and target settings are not used here.
+    settings = PublishSettings(
+        site=Path(),
+        target=DirSettings(path=Path()),
+        lease_seconds=lease_seconds,
+        break_lock=break_lock,
+    )
+    pub = _Publisher(settings, target, _NoProgress(), clock)
+    pub._read_pointer()  # noqa: SLF001 - the publisher's own protocol, reused
+    before = pub.pointer
+    pub._check_lease(clock())  # noqa: SLF001
+    now = clock()
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    lease = Lease(id=uuid.uuid4().hex, owner=owner, started=now, heartbeat=now)
+    pub._cas(_taking(before, lease))  # noqa: SLF001
+    pub._holding = True  # noqa: SLF001
+    dirty = before.dirty or before.lease is not None
+    try:
+        yield before
+    except BaseException:
+        pub._release(dirty=dirty)  # noqa: SLF001
+        raise
+    pub._cas(pub.pointer.with_lease(None, dirty=dirty))  # noqa: SLF001
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,6 +426,46 @@ def _plan(
     uploads.sort(key=lambda i: order[i.key])
     header_updates.sort(key=lambda i: order[i.key])
     return uploads, header_updates, objects
+
+
+_RESUME_HINT = "run s9reg publish again: it resumes (nothing already stored is sent again)"
+
+
+def _name_step(e: S9regError, step: str, state: str) -> None:
+    """Say in ``e``'s message which step of the publish failed and what is live now."""
+    e.message = f"{step} failed: {e.message}; {state}"
+    e.args = (e.message,)
+    if e.hint is None:
+        e.hint = _RESUME_HINT
+
+
+def _taking(pointer: Pointer, lease: Lease) -> Pointer:
+    """``pointer`` with ``lease``, recording the takeover when another lease was held."""
+    old = pointer.lease
+    if old is None:
+        return pointer.with_lease(lease)
+    broken = Takeover(owner=old.owner, started=old.started, at=lease.started, by=lease.owner)
+    return replace(pointer.with_lease(lease), takeover=broken)
+
+
+def _local_process(owner: str) -> bool | None:
+    """Whether a lease owner (``host:pid``) of this machine is running; None if not of this one."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _same(got: RemoteObject, obj: LocalObject) -> bool:
+    return got.sha256 == obj.sha256 and got.size == obj.size
 
 
 def _phase_order(objs: Iterable[LocalObject]) -> list[str]:
@@ -400,7 +509,7 @@ class _Plan:
 
     @property
     def cleanup(self) -> bool:
-        return bool(self.expired) and not self.deferred
+        return bool(self.expired or self.deletions) and not self.deferred
 
 
 class _Publisher:
@@ -420,6 +529,8 @@ class _Publisher:
         self.warnings: list[str] = []
         self._last_beat = datetime.min.replace(tzinfo=UTC)
         self._holding = False
+        self._released = False
+        self._manifests: dict[int, dict[str, ObjectEntry] | None] = {}
 
     # --- state ------------------------------------------------------------------------------
 
@@ -459,15 +570,27 @@ class _Publisher:
         if lease is None:
             return
         age = int((now - lease.heartbeat).total_seconds())
+        here = _local_process(lease.owner)
+        if here is False and not self.settings.break_lock:
+            # A publish of this machine whose process is gone (killed, or a failure that
+            # could not release the lease): no need to wait for its heartbeat to go stale.
+            self.warnings.append(
+                f"taking over the lease of {lease.owner}, a publish on this machine that is no "
+                f"longer running (started {format_time(lease.started)})"
+            )
+            return
         if age < self.settings.lease_seconds and not self.settings.break_lock:
             msg = (
                 f"{self.target}: a publish by {lease.owner} (started {format_time(lease.started)},"
                 f" last heartbeat {age} s ago) is in progress"
             )
-            hint = (
-                f"wait for it; if it died, run again in {self.settings.lease_seconds - age} s "
-                "or with --break-lock"
-            )
+            if here:
+                hint = "it is running on this machine: wait for it, then run again"
+            else:
+                hint = (
+                    f"wait for it and run again; if it died, run again in "
+                    f"{self.settings.lease_seconds - age} s or with --break-lock"
+                )
             if self.settings.dry_run:
                 self.warnings.append(f"{msg}; {hint}")
                 return
@@ -491,8 +614,15 @@ class _Publisher:
 
     def run(self) -> PublishReport:
         s = self.settings
-        local = scan_site(s.site, s.jobs)
-        plan = self._plan(local)
+        try:
+            local = scan_site(s.site, s.jobs)
+            plan = self._plan(local)
+        except KeyboardInterrupt:
+            live = (
+                f"generation {self.pointer.generation} is live" if self.pointer.generation else ""
+            )
+            msg = f"{self.target}: interrupted while planning: nothing was changed"
+            raise PublishInterruptedError(f"{msg}; {live}" if live else msg) from None
         if s.dry_run:
             return self._report(plan, local, [] if plan.deferred else plan.deletions)
         if not (plan.changed or plan.resume or plan.cleanup):
@@ -542,8 +672,13 @@ class _Publisher:
             history=list(previous.history),
             kept=len(kept),
         )
-        if plan.resume and uploads:
-            plan.uploads, plan.resumed = self._skip_present(uploads, local)
+        if plan.resume:
+            # An interrupted publish may have overwritten objects this plan calls unchanged
+            # (a rollback to the live site after a killed publish of another one): every
+            # object is checked, not only the planned uploads.
+            plan.uploads, plan.header_updates, plan.resumed = self._reconcile(
+                uploads, header_updates, local
+            )
         if plan.changed:
             plan.generation += 1
             if plan.history:
@@ -553,6 +688,9 @@ class _Publisher:
         plan.retained, plan.expired = _retention(plan.history, s.keep_generations, grace, now)
         if plan.expired:
             plan.deletions = self._deletions(plan)
+        if plan.changed or plan.resume or plan.expired:
+            # Listing costs requests: a no-op publish (two reads) does not look for orphans.
+            plan.deletions += self._orphans(plan, now)
         if len(plan.deletions) > s.max_delete:
             plan.deferred = True
             self.warnings.append(
@@ -597,6 +735,7 @@ class _Publisher:
             unchanged=len(local) - len(plan.uploads) - len(plan.header_updates) - plan.resumed,
             kept=plan.kept,
             resumed=plan.resumed,
+            orphans=sum(1 for d in deleted if d.reason == "orphan"),
             warnings=tuple(self.warnings),
         )
 
@@ -604,29 +743,42 @@ class _Publisher:
         now = self.clock()
         owner = f"{socket.gethostname()}:{os.getpid()}"
         lease = Lease(id=uuid.uuid4().hex, owner=owner, started=now, heartbeat=now)
-        self._cas(self.pointer.with_lease(lease))
+        self._cas(_taking(self.pointer, lease))
         self._holding = True
         self._last_beat = now
+        step = "starting"
         try:
             if plan.resume:
+                step = "aborting unfinished multipart uploads"
                 self.target.abort_uploads(now)
             for phase in Phase:
                 items = [i for i in (*plan.uploads, *plan.header_updates) if i.phase == phase]
                 if items:
+                    step = f"uploading the {phase.label} phase"
                     self._run_phase(phase, items, local)
             if plan.changed:
                 manifest = Manifest(generation=plan.generation, created=now, objects=plan.objects)
                 key = manifest_key(plan.generation)
+                step = f"writing the manifest {key}"
                 self.target.write(key, manifest.to_json(), state_headers())
+                step = f"moving {POINTER_KEY} to generation {plan.generation}"
                 self._cas(
                     Pointer(
                         generation=plan.generation,
                         history=tuple(plan.history),
                         lease=self.pointer.lease,
                         dirty=False,
+                        takeover=self.pointer.takeover,
                     )
                 )
         except PublishConflictError:
+            raise
+        except KeyboardInterrupt:
+            state = self._state_after_failure(dirty=True)
+            msg = f"{self.target}: interrupted while {step}: {state}"
+            raise PublishInterruptedError(msg, hint=_RESUME_HINT) from None
+        except S9regError as e:
+            _name_step(e, step, self._state_after_failure(dirty=True))
             raise
         except Exception:
             self._release(dirty=True)
@@ -634,48 +786,109 @@ class _Publisher:
 
     def _clean(self, plan: _Plan) -> None:
         history = self.pointer.history
+        gen = self.pointer.generation
+        step = "deleting old objects"
         try:
             if plan.cleanup:
                 if plan.deletions:
+                    step = f"deleting {len(plan.deletions)} old objects"
                     self._heartbeat(force=True)
                     self._run_deletions([d.key for d in plan.deletions])
-                self.target.delete([manifest_key(g.number) for g in plan.expired])
+                if plan.expired:
+                    step = f"deleting {len(plan.expired)} expired manifests"
+                    self.target.delete([manifest_key(g.number) for g in plan.expired])
                 history = tuple(plan.retained)
+            step = f"releasing the lease (writing {POINTER_KEY})"
             self._cas(replace(self.pointer, history=history, lease=None, dirty=False))
         except PublishConflictError:
             raise
+        except KeyboardInterrupt:
+            state = self._state_after_failure(dirty=False, live=f"generation {gen} is live")
+            msg = f"{self.target}: interrupted while {step}: {state}"
+            hint = "run s9reg publish again to finish the cleanup"
+            raise PublishInterruptedError(msg, hint=hint) from None
         except Exception as e:
-            self._release(dirty=False)
-            gen = self.pointer.generation
-            msg = f"generation {gen} is live, but deleting old objects failed: {e}"
-            raise PublishError(msg, hint="run s9reg publish again to finish the cleanup") from e
+            state = self._state_after_failure(dirty=False, live=f"generation {gen} is live")
+            why = e.message if isinstance(e, S9regError) else str(e)
+            msg = f"{self.target}: {step} failed: {why}; {state}"
+            hint = "run s9reg publish again to finish the cleanup"
+            if not self._released:
+                hint = self._lease_hint()
+            raise PublishError(msg, hint=hint) from e
+
+    def _state_after_failure(self, *, dirty: bool, live: str | None = None) -> str:
+        """Release the lease and say what is live and whether the lease is still held."""
+        self._release(dirty=dirty)
+        gen = self.pointer.generation
+        unchanged = f"the live registry is unchanged (generation {gen})" if gen else ""
+        live = live or unchanged or "nothing is published yet"
+        if self._released:
+            return f"{live}; the lease was released"
+        return f"{live}; the lease could not be released ({self._lease_hint()})"
+
+    def _lease_hint(self) -> str:
+        return (
+            f"the next publish takes it over after {self.settings.lease_seconds} s, or at "
+            "once with --break-lock"
+        )
 
     def _release(self, *, dirty: bool) -> None:
         """Best effort: drop the lease so the next run need not wait for it to go stale."""
         try:
             self._cas(self.pointer.with_lease(None, dirty=dirty))
+            self._released = True
         except (PublishError, StorageError):
             # The lease stays and goes stale; the next run takes it over.
-            return
+            self._released = False
 
     # --- work -------------------------------------------------------------------------------
 
-    def _skip_present(
-        self, uploads: list[PlanItem], local: dict[str, LocalObject]
-    ) -> tuple[list[PlanItem], int]:
-        def present(item: PlanItem) -> bool:
-            obj = local[item.key]
-            remote = self.target.head(item.key)
-            return (
-                remote is not None
-                and remote.sha256 == obj.sha256
-                and remote.size == obj.size
-                and remote.headers == obj.headers
-            )
+    def _reconcile(
+        self,
+        uploads: list[PlanItem],
+        header_updates: list[PlanItem],
+        local: dict[str, LocalObject],
+    ) -> tuple[list[PlanItem], list[PlanItem], int]:
+        """The plan after an interrupted publish, from one HEAD per object of the site.
 
+        Planned uploads already stored as the site has them are dropped (resumed); objects
+        the plan leaves alone but storage holds with other bytes are uploaded again
+        (``overwritten``), or get their headers back (``headers``).
+        """
+        keys = sorted(local)
         with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
-            there = list(pool.map(present, uploads))
-        return [i for i, p in zip(uploads, there, strict=True) if not p], sum(there)
+            remote = dict(zip(keys, pool.map(self.target.head, keys), strict=True))
+        planned = {i.key for i in uploads}
+        out: list[PlanItem] = []
+        resumed = 0
+        for item in uploads:
+            got, obj = remote[item.key], local[item.key]
+            if got is not None and _same(got, obj) and got.headers == obj.headers:
+                resumed += 1
+            else:
+                out.append(item)
+        fixes: list[PlanItem] = []
+        headers = {i.key for i in header_updates}
+        for key in keys:
+            got, obj = remote[key], local[key]
+            if key in planned:
+                continue
+            if got is None or not _same(got, obj):
+                out.append(PlanItem(Action.UPLOAD, key, obj.size, "overwritten", obj.phase))
+                headers.discard(key)
+            elif got.headers != obj.headers and key not in headers:
+                fixes.append(PlanItem(Action.HEADERS, key, obj.size, "headers", obj.phase))
+        overwritten = sum(1 for i in out if i.reason == "overwritten")
+        if overwritten:
+            self.warnings.append(
+                f"{overwritten} objects were not stored as this site has them (an interrupted "
+                "publish overwrote or removed them): uploaded again"
+            )
+        order = {k: n for n, k in enumerate(_phase_order(local.values()))}
+        out.sort(key=lambda i: order[i.key])
+        fixed = [i for i in header_updates if i.key in headers] + fixes
+        fixed.sort(key=lambda i: order[i.key])
+        return out, fixed, resumed
 
     def _run_phase(
         self, phase: Phase, items: list[PlanItem], local: dict[str, LocalObject]
@@ -727,8 +940,36 @@ class _Publisher:
         return [PlanItem(Action.DELETE, k, due[k], "unreferenced") for k in sorted(due)]
 
     def _objects_of(self, gen: Generation) -> dict[str, ObjectEntry]:
-        manifest = self._manifest(gen.number)
-        if manifest is None:
-            self.warnings.append(f"manifest of generation {gen.number} is missing")
-            return {}
-        return manifest.objects
+        return self._listed_by(gen) or {}
+
+    def _listed_by(self, gen: Generation) -> dict[str, ObjectEntry] | None:
+        if gen.number not in self._manifests:
+            manifest = self._manifest(gen.number)
+            if manifest is None:
+                self.warnings.append(f"manifest of generation {gen.number} is missing")
+            self._manifests[gen.number] = None if manifest is None else manifest.objects
+        return self._manifests[gen.number]
+
+    def _orphans(self, plan: _Plan, now: datetime) -> list[PlanItem]:
+        """Objects stored under the target that no generation lists, older than the grace time.
+
+        An abandoned publish leaves such objects (its uploads that never went live); nothing
+        else would ever delete them. Nothing is an orphan while a retained manifest is missing.
+        """
+        keep = set(plan.objects)
+        for gen in plan.retained:
+            if gen.number != plan.generation:
+                listed = self._listed_by(gen)
+                if listed is None:
+                    self.warnings.append("orphaned objects are not deleted until it is restored")
+                    return []
+                keep |= set(listed)
+        keep |= {d.key for d in plan.deletions}
+        grace = timedelta(seconds=self.settings.grace_seconds)
+        return [
+            PlanItem(Action.DELETE, key, obj.size, "orphan")
+            for key, obj in sorted(self.target.list().items())
+            if not key.startswith(f"{STATE_DIR}/")
+            and key not in keep
+            and now - obj.modified >= grace
+        ]

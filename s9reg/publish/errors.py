@@ -9,7 +9,7 @@ from __future__ import annotations
 from s9reg.errors import S9regError
 from s9reg.s3.errors import StorageError
 
-__all__ = ["PublishConflictError", "PublishError", "StorageError"]
+__all__ = ["PublishConflictError", "PublishError", "PublishInterruptedError", "StorageError"]
 
 
 class PublishError(S9regError):
@@ -19,6 +19,16 @@ class PublishError(S9regError):
 
 
 class PublishConflictError(PublishError):
-    """Another publisher holds the registry or replaced the pointer first; nothing was changed."""
+    """Another publisher holds the registry or replaced the pointer first; nothing was changed.
+
+    Retryable: running the same publish again later is the fix (the CLI gives it its own exit
+    status, so CI can retry).
+    """
 
     code = "PUBLISH_CONFLICT"
+
+
+class PublishInterruptedError(PublishError):
+    """The publish was interrupted (Ctrl-C); the message says which generation is live."""
+
+    code = "PUBLISH_INTERRUPTED"

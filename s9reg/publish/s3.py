@@ -1,9 +1,10 @@
 """The S3-compatible target of ``s9reg publish`` (publishing-lessons.md §3, §6).
 
-The client comes from :func:`s9reg.s3.client.make_client`, as serve's does: credentials only
+The clients come from :func:`s9reg.s3.client.make_client`, as serve's does: credentials only
 from boto3's standard chain (environment, profile, instance role), the non-AWS checksum setting
-whenever the endpoint is not AWS, botocore's ``standard`` retries (exponential backoff with
-jitter on throttling, 5xx and connection errors). No ACL is ever set.
+whenever the endpoint is not AWS, retries with a backoff long enough for a storage restart
+(throttling, 5xx, timeouts and connection errors), each logged. The small state objects go
+through a second client with short timeouts. No ACL is ever set.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s9reg.publish.errors import StorageError
 from s9reg.publish.policy import ObjectHeaders
 from s9reg.publish.settings import PublishSettings, S3Settings
-from s9reg.publish.target import PreconditionFailedError, RemoteObject
+from s9reg.publish.state import STATE_DIR
+from s9reg.publish.target import PreconditionFailedError, RemoteObject, StoredObject
 from s9reg.s3.client import error_code, http_status, make_client, storage_error
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ __all__ = ["SHA256_METADATA", "S3Target"]
 SHA256_METADATA = "s9-sha256"
 # CopyObject copies at most 5 GiB in one request; bigger objects are uploaded again instead.
 MAX_COPY_SIZE = 5 << 30
+# Seconds a transfer waits for an answer (a large part is stored before the server answers).
+TRANSFER_READ_TIMEOUT = 60.0
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _PRECONDITION = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
 
@@ -55,6 +59,19 @@ class S3Target:
             session=session,
             retries=settings.retries,
             max_pool_connections=max(10, settings.jobs * 2 + 2),
+            connect_timeout=settings.timeout,
+            read_timeout=max(settings.timeout, TRANSFER_READ_TIMEOUT),
+            backoff=settings.retry_backoff,
+        )
+        # The pointer and manifests are small: a storage that does not answer about them in
+        # ``timeout`` seconds is not going to, and the publish fails within about a minute.
+        self.state_client: S3Client = make_client(
+            s3,
+            session=session,
+            retries=settings.retries,
+            connect_timeout=settings.timeout,
+            read_timeout=settings.timeout,
+            backoff=settings.retry_backoff,
         )
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold,
@@ -70,6 +87,9 @@ class S3Target:
         """The bucket key of a site key."""
         return self._prefix + key
 
+    def _for(self, key: str) -> S3Client:
+        return self.state_client if key.startswith(f"{STATE_DIR}/") else self.client
+
     def _fail(self, what: str, key: str, e: Exception) -> StorageError:
         found = storage_error(e, f"{self}: {what} {key}", self.client.meta.endpoint_url)
         if error_code(e) == "NoSuchBucket":
@@ -79,7 +99,7 @@ class S3Target:
     def read(self, key: str) -> tuple[bytes, str] | None:
         """See :meth:`s9reg.publish.target.Target.read`."""
         try:
-            r = self.client.get_object(Bucket=self.s3.bucket, Key=self.key(key))
+            r = self._for(key).get_object(Bucket=self.s3.bucket, Key=self.key(key))
             return r["Body"].read(), r["ETag"]
         except ClientError as e:
             if error_code(e) in _NOT_FOUND:
@@ -127,7 +147,7 @@ class S3Target:
         if if_none_match:
             args["IfNoneMatch"] = "*"
         try:
-            return self.client.put_object(**args)["ETag"]
+            return self._for(key).put_object(**args)["ETag"]
         except ClientError as e:
             conditional = if_match is not None or if_none_match
             # moto answers If-Match on a missing key with 404; AWS and SeaweedFS with 412.
@@ -238,6 +258,21 @@ class S3Target:
         except (ClientError, BotoCoreError) as e:
             raise self._fail("cannot delete", key, e) from e
 
+    def list(self) -> dict[str, StoredObject]:
+        """See :meth:`s9reg.publish.target.Target.list` (ListObjectsV2 under the prefix)."""
+        out: dict[str, StoredObject] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.s3.bucket, Prefix=self._prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"][len(self._prefix) :]
+                    out[key] = StoredObject(size=obj["Size"], modified=obj["LastModified"])
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("cannot list", self._prefix or "/", e) from e
+        return out
+
     def abort_uploads(self, started_before: datetime) -> int:
         """See :meth:`s9reg.publish.target.Target.abort_uploads`."""
         count = 0
@@ -259,3 +294,4 @@ class S3Target:
     def close(self) -> None:
         """See :meth:`s9reg.publish.target.Target.close`."""
         self.client.close()
+        self.state_client.close()

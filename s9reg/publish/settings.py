@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_JOBS",
     "DEFAULT_KEEP_GENERATIONS",
     "DEFAULT_MAX_DELETE",
+    "DEFAULT_TIMEOUT",
     "DirSettings",
     "PublishSettings",
     "S3Settings",
@@ -27,6 +28,9 @@ DEFAULT_MAX_DELETE = 256
 DEFAULT_KEEP_GENERATIONS = 3
 DEFAULT_GRACE_SECONDS = 48 * 3600
 DEFAULT_LEASE_SECONDS = 120
+# A silent endpoint fails the first request within about a minute: 5 attempts of 10 s, plus
+# the backoff between them (about 1 + 2 + 4 + 8 s).
+DEFAULT_TIMEOUT = 10.0
 MIB = 1 << 20
 
 # The ``publish:`` section is an S3 location (s9reg.s3): the same type serve and the image
@@ -58,8 +62,11 @@ class PublishSettings:
             are kept too, so CDN-cached old indexes never point at missing files.
         multipart_threshold: files at least this large are uploaded in parallel parts.
         multipart_chunksize: size of one part.
-        retries: attempts per request (botocore ``standard`` mode: backoff on throttling,
-            5xx and connection errors).
+        retries: attempts per request (throttling, 5xx, timeouts and connection errors are
+            retried after ``retry_backoff`` seconds, doubling each time up to 10 s).
+        retry_backoff: the first retry's delay, in seconds (0 in tests only).
+        timeout: seconds to wait for a connection, and for an answer about the small state
+            objects (pointer, manifests); transfers wait at least 60 s for an answer.
         lease_seconds: a publish lease whose heartbeat is older than this may be taken over.
         break_lock: take over a lease even if it looks alive.
         dry_run: plan only; write nothing.
@@ -82,6 +89,8 @@ class PublishSettings:
     multipart_threshold: int = 16 * MIB
     multipart_chunksize: int = 8 * MIB
     retries: int = 5
+    retry_backoff: float = 1.0
+    timeout: float = DEFAULT_TIMEOUT
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     break_lock: bool = False
     dry_run: bool = False
@@ -100,6 +109,8 @@ class PublishSettings:
                 ("multipart_threshold", self.multipart_threshold, 5 * MIB),
                 ("retries", self.retries, 1),
                 ("lease_seconds", self.lease_seconds, 0),
+                ("timeout", self.timeout, 1),
+                ("retry_backoff", self.retry_backoff, 0),
             )
             if value < low
         ]

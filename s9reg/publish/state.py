@@ -25,6 +25,7 @@ __all__ = [
     "Manifest",
     "ObjectEntry",
     "Pointer",
+    "Takeover",
     "format_time",
     "manifest_key",
     "parse_time",
@@ -184,6 +185,35 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Takeover:
+    """The last lease taken over (``--break-lock``, or a stale heartbeat): whose, when, by whom."""
+
+    owner: str
+    started: datetime
+    at: datetime
+    by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape."""
+        return {
+            "owner": self.owner,
+            "startedAt": format_time(self.started),
+            "brokenAt": format_time(self.at),
+            "by": self.by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Takeover:  # noqa: ANN401 - parsed JSON
+        """Parse the JSON shape (errors as :meth:`ObjectEntry.from_dict`)."""
+        return cls(
+            owner=str(data["owner"]),
+            started=parse_time(data["startedAt"]),
+            at=parse_time(data["brokenAt"]),
+            by=str(data["by"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pointer:
     """The one mutable state object.
 
@@ -192,12 +222,14 @@ class Pointer:
         history: retained generations, oldest first; the last one is the live one.
         lease: the publish in progress, or None.
         dirty: a publish failed after writing objects; the next one checks what is there.
+        takeover: the last lease broken by another publish (kept until the next one).
     """
 
     generation: int = 0
     history: tuple[Generation, ...] = ()
     lease: Lease | None = None
     dirty: bool = False
+    takeover: Takeover | None = None
 
     def with_lease(self, lease: Lease | None, *, dirty: bool | None = None) -> Pointer:
         """A copy with another lease (and dirty flag)."""
@@ -213,6 +245,8 @@ class Pointer:
             "lease": None if self.lease is None else self.lease.to_dict(),
             "dirty": self.dirty,
         }
+        if self.takeover is not None:
+            data["lastTakeover"] = self.takeover.to_dict()
         return _dump(data)
 
     @classmethod
@@ -226,11 +260,13 @@ class Pointer:
             data = json.loads(raw)
             _check_format(data, where)
             lease = data.get("lease")
+            takeover = data.get("lastTakeover")
             return cls(
                 generation=int(data["generation"]),
                 history=tuple(Generation.from_dict(g) for g in data["history"]),
                 lease=None if lease is None else Lease.from_dict(lease),
                 dirty=bool(data.get("dirty", False)),
+                takeover=None if takeover is None else Takeover.from_dict(takeover),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise PublishError(f"{where}: malformed publish pointer: {e}") from None

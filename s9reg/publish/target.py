@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +23,14 @@ from s9reg.publish.errors import StorageError
 from s9reg.publish.policy import ObjectHeaders, classify
 from s9reg.publish.state import STATE_DIR
 
-__all__ = ["DirTarget", "PreconditionFailedError", "RemoteObject", "Target", "file_sha256"]
+__all__ = [
+    "DirTarget",
+    "PreconditionFailedError",
+    "RemoteObject",
+    "StoredObject",
+    "Target",
+    "file_sha256",
+]
 
 _CHUNK = 1 << 20
 
@@ -39,6 +46,14 @@ class RemoteObject:
     size: int
     sha256: str | None
     headers: ObjectHeaders
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What a listing tells about a stored object."""
+
+    size: int
+    modified: datetime
 
 
 class Target(Protocol):
@@ -83,6 +98,9 @@ class Target(Protocol):
 
     def delete(self, keys: Sequence[str]) -> None:
         """Delete objects; missing ones are not an error."""
+
+    def list(self) -> dict[str, StoredObject]:
+        """Every object stored under the target (``_s9reg/`` included), by site key."""
 
     def abort_uploads(self, started_before: datetime) -> int:
         """Abort unfinished multipart uploads begun before a time; returns how many."""
@@ -216,6 +234,25 @@ class DirTarget:
                 except OSError:
                     break
                 parent = parent.parent
+
+    def list(self) -> dict[str, StoredObject]:
+        """See :meth:`Target.list` (temporary files of unfinished writes are left out)."""
+        out: dict[str, StoredObject] = {}
+        if not self.root.is_dir():
+            return out
+        try:
+            for dirpath, _dirs, files in os.walk(self.root):
+                base = Path(dirpath)
+                for name in files:
+                    if name.endswith(".s9reg-tmp") or name == ".lock":
+                        continue
+                    st = (base / name).stat()
+                    key = (base / name).relative_to(self.root).as_posix()
+                    modified = datetime.fromtimestamp(st.st_mtime, UTC)
+                    out[key] = StoredObject(size=st.st_size, modified=modified)
+        except OSError as e:
+            raise StorageError(f"{self.root}: cannot list: {e.strerror or e}") from e
+        return out
 
     def abort_uploads(self, started_before: datetime) -> int:
         """Remove temporary files left by an interrupted publish."""

@@ -9,9 +9,12 @@ actually used is not AWS, wherever it came from (the location, ``AWS_ENDPOINT_UR
 
 from __future__ import annotations
 
+import logging
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import boto3
 from botocore.config import Config
@@ -20,6 +23,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     ConnectionError,  # noqa: A004 - botocore's own, the base of its connection failures
+    ConnectTimeoutError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
+    "RETRY_LOG",
     "error_code",
     "http_status",
     "make_client",
@@ -60,6 +65,7 @@ def make_client(  # noqa: PLR0913 - one keyword per client knob
     connect_timeout: float = 60.0,
     read_timeout: float = 60.0,
     chain_endpoint: bool = True,
+    backoff: float | None = None,
 ) -> S3Client:
     """A boto3 S3 client for ``location``.
 
@@ -74,6 +80,12 @@ def make_client(  # noqa: PLR0913 - one keyword per client knob
         chain_endpoint: whether a location without an endpoint takes one from the AWS chain
             (``AWS_ENDPOINT_URL``, …); False means AWS, as for the image cache's engine, which
             does not read those.
+        backoff: with a number, connection failures, timeouts, 5xx answers and throttling
+            are retried after about ``backoff`` seconds, then twice as long each time (at
+            most 10 s, with jitter), instead of botocore's 50 ms base (whose 5 attempts end
+            within a second, too soon for a storage that restarts); each retry is logged on
+            the ``s9reg.s3.retry`` logger (``retrying GET _s9reg/pointer.json (2/5): read
+            timeout``).
 
     Returns:
         The client; its ``meta.endpoint_url`` is the endpoint actually used.
@@ -115,7 +127,68 @@ def make_client(  # noqa: PLR0913 - one keyword per client knob
         # profile), which boto3 reads only while creating the client: create it again.
         client.close()
         client = create("when_required")
+    if backoff is not None:
+        # First: the first handler's answer decides (botocore's own delay is then unused).
+        policy = _RetryPolicy(backoff, retries, location.bucket, location.prefix)
+        # The stubs type handlers as returning None; needs-retry handlers return a delay.
+        client.meta.events.register_first("needs-retry.s3", policy)  # type: ignore[arg-type]
     return client
+
+
+RETRY_LOG = logging.getLogger("s9reg.s3.retry")
+_MAX_DELAY = 10.0
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class _RetryPolicy:
+    """A ``needs-retry`` handler: which failures are retried, after how long, and a log line."""
+
+    def __init__(self, base: float, attempts: int, bucket: str, prefix: str) -> None:
+        self.base = base
+        self.attempts = attempts
+        self.bucket = bucket
+        self.prefix = f"{prefix}/" if prefix else ""
+
+    def __call__(
+        self,
+        attempts: int,
+        request_dict: dict[str, Any],
+        response: tuple[Any, dict[str, Any]] | None = None,
+        caught_exception: Exception | None = None,
+        **_: object,
+    ) -> float | None:
+        reason = _retry_reason(response, caught_exception)
+        if reason is None or attempts >= self.attempts:
+            return None  # botocore decides: no retry left, or not a failure retried here
+        path = unquote(str(request_dict.get("url_path", "")).split("?", 1)[0]).lstrip("/")
+        # "bucket/prefix/key" with path-style addressing, "prefix/key" with virtual hosts: the
+        # site key is what the user knows.
+        key = path.removeprefix(f"{self.bucket}/").removeprefix(self.prefix)
+        method = str(request_dict.get("method", ""))
+        RETRY_LOG.warning(
+            "retrying %s %s (%d/%d): %s", method, key, attempts + 1, self.attempts, reason
+        )
+        delay: float = min(_MAX_DELAY, self.base * 2 ** (attempts - 1))
+        return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+
+
+def _retry_reason(
+    response: tuple[Any, dict[str, Any]] | None, caught: Exception | None
+) -> str | None:
+    if isinstance(caught, ReadTimeoutError):
+        return "read timeout"
+    if isinstance(caught, ConnectTimeoutError):
+        return "connect timeout"
+    if isinstance(caught, ConnectionError | ConnectionClosedError):
+        return f"connection failed ({type(caught).__name__})"
+    if response is None:
+        return None
+    parsed = response[1]
+    status = int(parsed.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    code = str(parsed.get("Error", {}).get("Code", ""))
+    if status in _RETRY_STATUS or code in _THROTTLE_CODES:
+        return f"{status} {code}".strip()
+    return None
 
 
 def error_code(e: BaseException) -> str:

@@ -70,7 +70,8 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, target: S3Target) -> Recorder:
-        target.client.meta.events.register("before-send.s3", self._on_send)
+        for client in (target.client, target.state_client):
+            client.meta.events.register("before-send.s3", self._on_send)
         return self
 
     def _on_send(self, request: Any, event_name: str, **_: Any) -> Any:

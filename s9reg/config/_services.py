@@ -7,6 +7,7 @@ when a command assembles its settings (``assemble``), never here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +64,9 @@ _SERVE_NUMBERS = {
 }
 
 
+_SERVE_NUMBER_MAX = 1_000_000_000
+
+
 def _serve_number(c: Checker, node: Node, minimum: float, *, integer: bool) -> float | None:
     kinds = (TAG_INT,) if integer else (TAG_INT, TAG_FLOAT)
     what = "a whole number" if integer else "a number"
@@ -76,6 +80,10 @@ def _serve_number(c: Checker, node: Node, minimum: float, *, integer: bool) -> f
         return None
     if value < minimum:
         c.add(node, f"must be at least {minimum}")
+        return None
+    # `1e999` is infinity, and timers or buffers that large overflow where they are used (#16).
+    if not math.isfinite(value) or value > _SERVE_NUMBER_MAX:
+        c.add(node, f"must be at most {_SERVE_NUMBER_MAX}")
         return None
     return value
 

@@ -1073,3 +1073,10 @@ def test_image_cache_s3_null_means_the_filesystem(tmp_path: Path) -> None:
     cfg = load(write(tmp_path, MINIMAL + "image_cache:\n  s3: null\n"))
     assert cfg.image_cache is not None
     assert cfg.image_cache.s3 is None
+
+
+@pytest.mark.parametrize("value", ["1.0e+999", "2000000000"])
+def test_serve_numbers_are_finite_and_bounded(tmp_path: Path, value: str) -> None:
+    # `1e999` read as infinity reached the responder's timers (#16).
+    text = MINIMAL + f"serve:\n  client_timeout: {value}\n"
+    assert one_problem(tmp_path, text) == "5: serve.client_timeout: must be at most 1000000000"

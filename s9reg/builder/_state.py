@@ -15,15 +15,10 @@ from pathlib import Path
 
 from s9reg.builder.report import SkippedFile
 from s9reg.builder.settings import BuildSettings, IndexSource
-from s9reg.builder.verify_cache import (
-    VerifyCache,
-)
+from s9reg.builder.verify_cache import VerifyCache
 from s9reg.exver import VersionString
 from s9reg.registry.authz import PublishRules
-from s9reg.registry.model import (
-    FullIndex,
-    PackageVersionInfo,
-)
+from s9reg.registry.model import FullIndex, PackageVersionInfo
 from s9reg.s9pk.commitment import MerkleArchiveCommitment
 
 __all__ = ["AssetKey", "Dates", "State", "Variant", "asset_dates", "default_time"]

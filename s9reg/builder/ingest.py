@@ -20,19 +20,12 @@ from s9reg.builder.errors import BuildError
 from s9reg.builder.limits import check_texts
 from s9reg.builder.report import BuildProgress, SkippedFile
 from s9reg.builder.settings import IncompleteArches
-from s9reg.builder.verify_cache import (
-    CacheEntry,
-    FileIdentity,
-    bodies_intact,
-)
+from s9reg.builder.verify_cache import CacheEntry, FileIdentity, bodies_intact
 from s9reg.errors import S9regError
 from s9reg.exver import VersionError, VersionString
 from s9reg.registry.authz import check_publish
 from s9reg.registry.errors import RegistryError
-from s9reg.registry.model import (
-    FullIndex,
-    PackageVersionInfo,
-)
+from s9reg.registry.model import FullIndex, PackageVersionInfo
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_encode
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey, PublicKey

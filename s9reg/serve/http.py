@@ -360,6 +360,7 @@ class HttpApp:
         self._server: asyncio.Server | None = None
         self.tls: TlsFiles | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._next_traceback = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -511,9 +512,16 @@ class HttpApp:
         )
         try:
             answer = self.rpc.answer(body, info)
-        except Exception:
+        except Exception as e:
             # A bug must not cost the client its connection: answer as upstream's fallback does.
-            log.exception("internal error answering %r", body[:200])
+            # One traceback a minute at most: a request repeated thousands of times a second
+            # must not flood the log.
+            now = time.monotonic()
+            if now >= self._next_traceback:
+                self._next_traceback = now + 60
+                log.exception("internal error answering %r", body[:200])
+            else:
+                log.error("internal error answering a request: %s", type(e).__name__)  # noqa: TRY400 - once a minute with the traceback
             return Response(200, [("Content-Type", "application/json"), *cors], INTERNAL_ERROR)
         return Response(
             200,

@@ -1,0 +1,133 @@
+"""Hostile clients of a real ``s9reg serve`` process (issue #16): one clear answer, no traceback.
+
+Each test reproduces a finding of the hardening review against the command a registry runs,
+on 127.0.0.1, and reads what it logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from serve_client import BuiltSite, free_port, request, rpc, serve_process, stop, until
+
+
+@dataclass
+class Served:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: str = ""
+
+
+@pytest.fixture
+def served(built_site: BuiltSite, tmp_path: Path) -> Iterator[Served]:
+    """``s9reg serve`` of the test registry; ``log`` holds its stderr once the test stopped it."""
+    port = free_port()
+    args = ("--site", str(built_site.path), "--listen", f"127.0.0.1:{port}")
+    with serve_process(tmp_path, *args) as proc:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return request(url, "GET", "/health").status == 200
+            except OSError:
+                return False
+
+        until(up, "s9reg serve answers /health")
+        yield Served(url, proc)
+
+
+def access_lines(log: str, path: str) -> list[str]:
+    return [line for line in log.splitlines() if f'"POST {path}"' in line]
+
+
+# --------------------------------------------------------------------------------------------
+# JSON-RPC input that is not Unicode or not JSON
+# --------------------------------------------------------------------------------------------
+
+HOSTILE_RPC = [
+    pytest.param(b'{"id":"\\ud800","method":"info"}', -32600, "id: ", None, id="surrogate id"),
+    pytest.param(b'{"id":1e999,"method":"info"}', -32600, "id: ", None, id="infinite id"),
+    pytest.param(b'{"id":-1e999,"method":"info"}', -32600, "id: ", None, id="-infinite id"),
+    pytest.param(b'{"id":7,"method":"\\udfff"}', -32600, "method: ", None, id="surrogate method"),
+    pytest.param(
+        b'{"id":7,"method":"package.signer.list","params":{"id":"\\ud800"}}',
+        -32602,
+        "id: ",
+        7,
+        id="signer.list id",
+    ),
+    pytest.param(
+        b'{"id":7,"method":"package.get","params":{"id":"pkg00","otherVersions":"\\ud800"}}',
+        -32602,
+        "otherVersions: ",
+        7,
+        id="otherVersions",
+    ),
+    pytest.param(
+        b'{"id":7,"method":"os.version.get","params":{"platform":"\\udbff"}}',
+        -32602,
+        "platform: ",
+        7,
+        id="os platform",
+    ),
+    pytest.param(
+        b'{"id":7,"method":"package.get","params":{"x":{"y":["a","\\ud800"]}}}',
+        -32602,
+        "x.y[1]: ",
+        7,
+        id="nested unknown param",
+    ),
+    pytest.param(
+        b'{"id":7,"method":"info","params":{"\\ud800":1}}', -32602, "params: ", 7, id="key"
+    ),
+    pytest.param(
+        b'{"id":7,"method":"package.signer.list","params":{"id":"\xed\xa0\x80"}}',
+        -32602,
+        "id: ",
+        7,
+        id="CESU-8 bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "code", "names", "rid"), HOSTILE_RPC)
+def test_hostile_rpc_gets_its_error_and_one_log_line(
+    served: Served, body: bytes, code: int, names: str, rid: object
+) -> None:
+    for _ in range(3):
+        r = rpc(served.url, body)
+        assert r.status == 200
+        doc = json.loads(r.body.decode("utf-8"))  # strict UTF-8 and JSON: no Infinity
+        assert doc["id"] == rid
+        assert doc["error"]["code"] == code, doc
+        assert doc["error"]["data"].startswith(names), doc
+        assert "surrogate" in doc["error"]["data"] or "out of range" in doc["error"]["data"]
+    log = stop(served.proc)
+    assert "Traceback" not in log
+    assert "internal error" not in log
+    assert len(access_lines(log, "/rpc/v0")) == 3, log
+
+
+def test_batch_with_a_hostile_member(served: Served) -> None:
+    body = b'[{"id":1,"method":"info"},{"id":"\\ud800","method":"info"},{"id":1e999,"method":"x"}]'
+    doc = json.loads(rpc(served.url, body).body.decode("utf-8"))
+    assert "result" in doc[0]
+    assert [d["error"]["code"] for d in doc[1:]] == [-32600, -32600]
+    log = stop(served.proc)
+    assert "Traceback" not in log
+
+
+def test_access_log_escapes_what_clients_choose(served: Served) -> None:
+    body = b'{"id":1,"method":"info\\n1.2.3.4 \\"GET /forged\\" 200 \\u001b[31m"}'
+    assert rpc(served.url, body).json()["error"]["code"] == -32601
+    log = stop(served.proc)
+    assert "\x1b" not in log
+    (line,) = access_lines(log, "/rpc/v0")
+    assert re.search(r"rpc=info\\n1\.2\.3\.4 \"GET /forged\" 200 \\x1b\[31m$", line), line
+    assert not any(line.startswith('1.2.3.4 "GET /forged"') for line in log.splitlines())

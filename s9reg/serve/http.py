@@ -62,6 +62,7 @@ from s9reg.serve.sources import (
     content_type,
 )
 from s9reg.serve.tls import TlsFiles
+from s9reg.site_layout import STATE_DIR
 
 __all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp"]
 
@@ -544,7 +545,7 @@ class HttpApp:
             "loadedAt": int(snap.loaded_at) if snap else None,
             "lastCheck": int(self.loader.last_check),
             "lastError": self.loader.last_error,
-            "source": self.source.description,
+            "source": self.source.kind,
             "pid": os.getpid(),
         }
         return json_response(200 if snap is not None else 503, doc, [("Cache-Control", "no-store")])
@@ -565,8 +566,8 @@ class HttpApp:
         except UnicodeDecodeError:
             rel = None
         source = self.source
-        if rel is None:
-            return not_found()
+        if rel is None or rel.split("/", 1)[0] == STATE_DIR:
+            return not_found()  # the publisher's state (lease, manifests) is not the site's
         if isinstance(source, HttpSource):
             return Response(307, [("Location", source.url(rel))])
         if isinstance(source, LocalSource):
@@ -579,6 +580,8 @@ class HttpApp:
         self, request: Request, source: LocalSource, rel: str
     ) -> Response | FileSender:
         path = source.path(rel)
+        if path is None:  # a link to outside the site
+            return not_found()
         try:
             if path.is_dir():
                 return Response(301, [("Location", request.path + "/")])

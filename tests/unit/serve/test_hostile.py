@@ -7,9 +7,12 @@ on 127.0.0.1, and reads what it logged.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,15 +27,16 @@ class Served:
     log: str = ""
 
 
-@pytest.fixture
-def served(built_site: BuiltSite, tmp_path: Path) -> Iterator[Served]:
-    """``s9reg serve`` of the test registry; ``log`` holds its stderr once the test stopped it."""
+@contextmanager
+def serving(site: Path, cwd: Path, *extra: str) -> Iterator[Served]:
+    """``s9reg serve --site SITE EXTRA…`` on a free port, answering /health."""
     port = free_port()
-    args = ("--site", str(built_site.path), "--listen", f"127.0.0.1:{port}")
-    with serve_process(tmp_path, *args) as proc:
+    args = ("--site", str(site), "--listen", f"127.0.0.1:{port}", *extra)
+    with serve_process(cwd, *args) as proc:
         url = f"http://127.0.0.1:{port}"
 
         def up() -> bool:
+            assert proc.poll() is None, proc.communicate()[1].decode()
             try:
                 return request(url, "GET", "/health").status == 200
             except OSError:
@@ -40,6 +44,20 @@ def served(built_site: BuiltSite, tmp_path: Path) -> Iterator[Served]:
 
         until(up, "s9reg serve answers /health")
         yield Served(url, proc)
+
+
+@pytest.fixture
+def served(built_site: BuiltSite, tmp_path: Path) -> Iterator[Served]:
+    """``s9reg serve`` of the test registry."""
+    with serving(built_site.path, tmp_path) as s:
+        yield s
+
+
+def site_copy(built_site: BuiltSite, where: Path) -> Path:
+    """A copy of the test site (hard links: cheap) that a test may change."""
+    site = where / "site"
+    shutil.copytree(built_site.path, site, copy_function=os.link)
+    return site
 
 
 def access_lines(log: str, path: str) -> list[str]:
@@ -131,3 +149,63 @@ def test_access_log_escapes_what_clients_choose(served: Served) -> None:
     (line,) = access_lines(log, "/rpc/v0")
     assert re.search(r"rpc=info\\n1\.2\.3\.4 \"GET /forged\" 200 \\x1b\[31m$", line), line
     assert not any(line.startswith('1.2.3.4 "GET /forged"') for line in log.splitlines())
+
+
+# --------------------------------------------------------------------------------------------
+# Files: links out of the site, the publisher's state, /health
+# --------------------------------------------------------------------------------------------
+
+SECRET = b"root:x:0:0:secret outside the site\n"
+
+
+def test_links_out_of_the_site_are_not_followed(built_site: BuiltSite, tmp_path: Path) -> None:
+    site = site_copy(built_site, tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_bytes(SECRET)
+    (outside / "info.json").write_bytes(b'{"name":"' + SECRET.strip() + b'"}')
+    (site / "hello").mkdir()
+    (site / "hello" / "x.json").symlink_to(outside / "passwd")
+    (site / "etc").symlink_to(outside)
+    (site / "relative.json").symlink_to(Path("..") / "outside" / "passwd")
+    (site / "inside.json").symlink_to("index.json")  # a link within the site is fine
+    info = site / "rpc.v0" / "info.json"
+    info.unlink()
+    info.symlink_to(outside / "info.json")  # a precomputed answer linked out: computed instead
+    with serving(site, tmp_path) as s:
+        for path in ("/hello/x.json", "/etc/passwd", "/relative.json", "/etc/"):
+            r = request(s.url, "GET", path)
+            assert (r.status, r.body) == (404, b"not found\n"), path
+        inside = request(s.url, "GET", "/inside.json")
+        assert inside.status == 200
+        assert inside.body == (site / "index.json").read_bytes()
+        got = rpc(s.url, {"id": 1, "method": "info"})
+        assert SECRET.strip() not in got.body
+        assert got.json()["result"]["name"] == "Serve Test Registry"
+        log = stop(s.proc)
+    assert "Traceback" not in log
+
+
+def test_publisher_state_is_not_served(built_site: BuiltSite, tmp_path: Path) -> None:
+    site = site_copy(built_site, tmp_path)
+    state = site / "_s9reg"
+    (state / "manifests").mkdir(parents=True)
+    (state / "pointer.json").write_text('{"lease":{"holder":"build-host:4242"}}')
+    (state / "manifests" / "g1.json").write_text("{}")
+    with serving(site, tmp_path) as s:
+        for path in (
+            "/_s9reg/pointer.json",
+            "/_s9reg/manifests/g1.json",
+            "/_s9reg/",
+            "/_s9reg",
+            "/%5Fs9reg/pointer.json",
+            "/_s9reg/manifests/",
+        ):
+            for method in ("GET", "HEAD"):
+                r = request(s.url, method, path)
+                assert r.status == 404, (method, path)
+                assert b"build-host" not in r.body
+        health = request(s.url, "GET", "/health")
+        assert health.json()["source"] == "local"
+        assert str(tmp_path) not in health.body.decode()
+        assert request(s.url, "GET", "/index.json").status == 200

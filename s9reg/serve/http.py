@@ -1,9 +1,10 @@
 """A small HTTP/1.1 server on an asyncio protocol: JSON-RPC, CORS, site files, health and metrics.
 
 Bounded by design: the request head is capped at :data:`MAX_HEAD` bytes, bodies at
-``max_body``, every read from a client has a deadline (slow clients are cut off), connections
-are capped, and batches are capped. ``/rpc/*`` always answers HTTP 200 with
-``Content-Type: application/json`` exactly (registry-protocol.md §1.2, §1.5, §4.1).
+``max_body``, a whole head and a whole body each have one deadline (slow clients are cut off),
+connections are capped per client address and in all (at the cap the oldest connection not
+yet answered makes room for a new client), and batches are capped. ``/rpc/*`` always answers
+HTTP 200 with ``Content-Type: application/json`` exactly (registry-protocol.md §1.2, §1.5, §4.1).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import email.utils
 import functools
+import ipaddress
 import logging
 import os
 import socket
@@ -64,9 +66,22 @@ from s9reg.serve.sources import (
 from s9reg.serve.tls import TlsFiles
 from s9reg.site_layout import STATE_DIR
 
-__all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp"]
+__all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp", "client_group"]
 
 log = logging.getLogger(__name__)
+
+
+def client_group(address: str) -> str:
+    """What the per-client connection cap counts by: the IPv4 address, or the IPv6 /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class _Connection(asyncio.Protocol):
@@ -89,24 +104,37 @@ class _Connection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.started = 0.0
         self._drained: asyncio.Future[None] | None = None
+        self.group = "-"  # the address (IPv6: its /64) the per-client cap counts by
+        self.opened = 0.0
+        self.served = 0  # requests answered on this connection
+        self.registered = False
 
     # --- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)  # noqa: S101 - stream server only
         self.transport = transport
-        if len(self.app.connections) >= self.app.settings.max_connections:
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
+        self.group = client_group(self.client)
+        if not self.app.admit(self):
             transport.abort()
             self.phase = "closed"
             return
-        self.app.connections.add(self)
-        peer = transport.get_extra_info("peername")
-        self.client = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
-        self.deadline = time.monotonic() + self.app.settings.client_timeout
+        self.opened = time.monotonic()
+        # The first request's head must be complete within client_timeout of connecting.
+        self.deadline = self.opened + self.app.settings.client_timeout
+
+    def shed(self) -> None:
+        """Drop the connection at once (to make room for a new client)."""
+        self.app.forget(self)
+        self.phase = "closed"
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002 - asyncio's signature
         self.phase = "closed"
-        self.app.connections.discard(self)
+        self.app.forget(self)
         if self.task is not None:
             self.task.cancel()
         if self._drained is not None and not self._drained.done():
@@ -138,8 +166,14 @@ class _Connection(asyncio.Protocol):
         for name, labels in answer.counts:
             inc(name, *labels)
         transport.write(answer.bytes())
+        self._answered()
         ms = (time.monotonic() - started) * 1000
         app.access.add((self.client, "POST", answer.path, 200, answer.size, ms, answer.methods))
+
+    def _answered(self) -> None:
+        if not self.served:
+            self.app.unproven.pop(self, None)
+        self.served += 1
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -183,7 +217,10 @@ class _Connection(asyncio.Protocol):
             if self.phase == "idle":
                 self.phase = "head"
                 self.started = time.monotonic()
-                self.deadline = self.started + self.app.settings.client_timeout
+                # One deadline for the whole head (not per line): from the previous answer,
+                # or for a new connection from its opening.
+                if self.served:
+                    self.deadline = self.started + self.app.settings.client_timeout
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buffer) > MAX_HEAD:
@@ -266,6 +303,7 @@ class _Connection(asyncio.Protocol):
         except (ConnectionError, OSError, asyncio.CancelledError):
             transport.abort()
             return
+        self._answered()
         self.app.log(self.client, request, response, self.started)
         if self.phase == "closed":
             return
@@ -298,6 +336,7 @@ class _Connection(asyncio.Protocol):
         data = head_bytes(response, keep_alive=keep)
         head_only = request.method == "HEAD" or not response.body
         self.transport.write(data if head_only else data + response.body)
+        self._answered()
         self.app.log(self.client, request, response, self.started)
 
     def _fail(self, status: int, problem: str) -> None:
@@ -357,11 +396,57 @@ class HttpApp:
         self.answers = AnswerCache()
         self.rpc = RpcHandler(lambda: self.loader.snapshot, settings, self.metrics)
         self.connections: set[_Connection] = set()
+        # Connections that have not been answered yet, oldest first: shed at the cap.
+        self.unproven: dict[_Connection, None] = {}
+        self.per_client: dict[str, int] = {}
         self.address: tuple[str, int] | None = None
         self._server: asyncio.Server | None = None
         self.tls: TlsFiles | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._next_traceback = 0.0
+
+    # --- connections ----------------------------------------------------------------------
+
+    def admit(self, conn: _Connection) -> bool:
+        """Count a new connection in, or say it must be refused.
+
+        One client address (an IPv6 /64) holds at most ``max_connections_per_client``. At
+        ``max_connections`` the oldest connection that has not had an answer yet (a slow or
+        silent client) is dropped to make room, else the oldest idle one; only when every
+        connection is busy with a request is the new one refused.
+        """
+        s = self.settings
+        if self.per_client.get(conn.group, 0) >= s.max_connections_per_client:
+            self.metrics.inc("s9reg_connections_dropped_total", "per_client_cap")
+            return False
+        if len(self.connections) >= s.max_connections:
+            victim = next(iter(self.unproven), None)
+            if victim is None:
+                idle = [c for c in self.connections if c.phase == "idle"]
+                victim = min(idle, key=lambda c: c.opened) if idle else None
+            if victim is None:
+                self.metrics.inc("s9reg_connections_dropped_total", "cap_refused")
+                return False
+            self.metrics.inc("s9reg_connections_dropped_total", "cap_shed")
+            victim.shed()
+        self.connections.add(conn)
+        self.unproven[conn] = None
+        self.per_client[conn.group] = self.per_client.get(conn.group, 0) + 1
+        conn.registered = True
+        return True
+
+    def forget(self, conn: _Connection) -> None:
+        """Count a connection out (once)."""
+        if not conn.registered:
+            return
+        conn.registered = False
+        self.connections.discard(conn)
+        self.unproven.pop(conn, None)
+        left = self.per_client.get(conn.group, 1) - 1
+        if left > 0:
+            self.per_client[conn.group] = left
+        else:
+            self.per_client.pop(conn.group, None)
 
     # --- lifecycle ------------------------------------------------------------------------
 

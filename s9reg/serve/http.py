@@ -84,6 +84,20 @@ def client_group(address: str) -> str:
     return str(ip)
 
 
+# An SVG opened directly is a document of the registry's origin: it may draw, never run
+# script, load anything or reach the origin's storage (icons are also sanitized at build).
+SVG_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+
+
+def file_type_headers(path: str) -> list[tuple[str, str]]:
+    """``Content-Type`` of a site file, never to be sniffed, and the CSP of an SVG."""
+    ctype = content_type(path)
+    headers = [("Content-Type", ctype), ("X-Content-Type-Options", "nosniff")]
+    if ctype.startswith("image/svg+xml"):
+        headers.append(("Content-Security-Policy", SVG_CSP))
+    return headers
+
+
 class _Connection(asyncio.Protocol):
     """One client connection: parses requests from the buffer and answers them in order.
 
@@ -699,7 +713,7 @@ class HttpApp:
         if status == 206:
             headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
         count = end - start + 1 if size else 0
-        headers += [("Content-Type", content_type(rel)), ("Content-Length", str(count))]
+        headers += [*file_type_headers(rel), ("Content-Length", str(count))]
         response = Response(status, headers, length=count)
         if request.method == "HEAD" or not count:
             f.close()
@@ -735,19 +749,16 @@ class HttpApp:
         return response
 
     async def _stream(self, request: Request, remote: RemoteFile, conn: _Connection) -> Response:
-        headers = [
-            ("Content-Type", content_type(request.path)),
-            ("Content-Length", str(remote.size)),
-            ("Accept-Ranges", "bytes"),
-        ]
+        headers = [("Accept-Ranges", "bytes")]
         try:
             if remote.etag:
                 headers.append(("ETag", remote.etag))
                 inm = request.headers.get("if-none-match")
                 if inm is not None and etag_matches(inm, remote.etag):
-                    response = Response(304, headers[2:])
+                    response = Response(304, headers)
                     conn.write(head_bytes(response, keep_alive=request.keep_alive))
                     return response
+            headers += [*file_type_headers(request.path), ("Content-Length", str(remote.size))]
             if remote.content_range:
                 headers.append(("Content-Range", remote.content_range))
             response = Response(remote.status, headers, length=remote.size)

@@ -209,3 +209,19 @@ def test_publisher_state_is_not_served(built_site: BuiltSite, tmp_path: Path) ->
         assert health.json()["source"] == "local"
         assert str(tmp_path) not in health.body.decode()
         assert request(s.url, "GET", "/index.json").status == 200
+
+
+def test_svg_gets_a_sandbox_policy_and_no_file_is_sniffed(
+    served: Served, built_site: BuiltSite
+) -> None:
+    svg = min(built_site.path.rglob("*.svg")).relative_to(built_site.path).as_posix()
+    r = request(served.url, "GET", f"/{svg}")
+    assert r.status == 200
+    assert r.headers["content-type"] == "image/svg+xml"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert csp.split(";")[-1].strip() == "sandbox"
+    index = request(served.url, "GET", "/index.json")
+    assert index.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in index.headers

@@ -16,6 +16,7 @@ import functools
 import ipaddress
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -643,11 +644,18 @@ class HttpApp:
             "revision": snap.revision if snap else None,
             "loadedAt": int(snap.loaded_at) if snap else None,
             "lastCheck": int(self.loader.last_check),
-            "lastError": self.loader.last_error,
+            "lastError": self._public(self.loader.last_error),
             "source": self.source.kind,
             "pid": os.getpid(),
         }
         return json_response(200 if snap is not None else 503, doc, [("Cache-Control", "no-store")])
+
+    def _public(self, error: str | None) -> str | None:
+        """An error as /health shows it: where the site is (a local path, a bucket) left out."""
+        where = self.source.description.rstrip("/")
+        if error is None or not where:
+            return error
+        return re.sub(re.escape(where) + "/?", "<site>/", error)
 
     def log(self, client: str, request: Request, response: Response, started: float) -> None:
         """One access-log line: no headers, bodies or query strings."""

@@ -510,6 +510,8 @@ def test_local_site_refresh(tmp_path: Path, built_site: BuiltSite) -> None:
         assert health["status"] == "stale"
         assert health["revision"] == after
         assert "not JSON" in health["lastError"]
+        assert health["lastError"].startswith("<site>/index.json: ")
+        assert str(tmp_path) not in json.dumps(health)
         assert rpc(s.url, {"method": "package.get", "params": {"id": "pkg00"}}).json()["result"][
             "best"
         ]

@@ -121,7 +121,7 @@ class _Connection(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
         self.group = "-"  # the address (IPv6: its /64) the per-client cap counts by
         self.opened = 0.0
-        self.served = 0  # requests answered on this connection
+        self.served = 0  # requests received whole on this connection
         self.registered = False
 
     # --- asyncio.Protocol -----------------------------------------------------------------
@@ -169,6 +169,7 @@ class _Connection(asyncio.Protocol):
     def _answer_cached(self, answer: Answer) -> None:
         """Send a cached answer: what :meth:`_answer` does, without parsing anything."""
         started = time.monotonic()
+        self._received()
         self._send_answer(answer, started)
         if self.phase == "idle":  # not "write" (the client is slow to read) nor "closed"
             self.deadline = started + self.app.settings.client_timeout
@@ -181,11 +182,14 @@ class _Connection(asyncio.Protocol):
         for name, labels in answer.counts:
             inc(name, *labels)
         transport.write(answer.bytes())
-        self._answered()
         ms = (time.monotonic() - started) * 1000
         app.access.add((self.client, "POST", answer.path, 200, answer.size, ms, answer.methods))
 
-    def _answered(self) -> None:
+    def _received(self) -> None:
+        """A whole request arrived: not a connection to shed at the cap any more.
+
+        So a download in progress is never cut for a newcomer.
+        """
         if not self.served:
             self.app.unproven.pop(self, None)
         self.served += 1
@@ -232,7 +236,7 @@ class _Connection(asyncio.Protocol):
             if self.phase == "idle":
                 self.phase = "head"
                 self.started = time.monotonic()
-                # One deadline for the whole head (not per line): from the previous answer,
+                # One deadline for the whole head (not per line): from the previous request,
                 # or for a new connection from its opening.
                 if self.served:
                     self.deadline = self.started + self.app.settings.client_timeout
@@ -269,6 +273,7 @@ class _Connection(asyncio.Protocol):
 
     def _answer(self, request: Request, body: bytes, raw: bytes | None = None) -> None:
         assert self.transport is not None  # noqa: S101 - set in connection_made
+        self._received()
         keep = request.keep_alive
         app = self.app
         # Requests that differ only in headers the answer does not depend on (a device's
@@ -318,7 +323,6 @@ class _Connection(asyncio.Protocol):
         except (ConnectionError, OSError, asyncio.CancelledError):
             transport.abort()
             return
-        self._answered()
         self.app.log(self.client, request, response, self.started)
         if self.phase == "closed":
             return
@@ -351,7 +355,6 @@ class _Connection(asyncio.Protocol):
         data = head_bytes(response, keep_alive=keep)
         head_only = request.method == "HEAD" or not response.body
         self.transport.write(data if head_only else data + response.body)
-        self._answered()
         self.app.log(self.client, request, response, self.started)
 
     def _fail(self, status: int, problem: str) -> None:
@@ -411,7 +414,7 @@ class HttpApp:
         self.answers = AnswerCache()
         self.rpc = RpcHandler(lambda: self.loader.snapshot, settings, self.metrics)
         self.connections: set[_Connection] = set()
-        # Connections that have not been answered yet, oldest first: shed at the cap.
+        # Connections that have not sent a whole request yet, oldest first: shed at the cap.
         self.unproven: dict[_Connection, None] = {}
         self.per_client: dict[str, int] = {}
         self.address: tuple[str, int] | None = None
@@ -426,8 +429,8 @@ class HttpApp:
         """Count a new connection in, or say it must be refused.
 
         One client address (an IPv6 /64) holds at most ``max_connections_per_client``. At
-        ``max_connections`` the oldest connection that has not had an answer yet (a slow or
-        silent client) is dropped to make room, else the oldest idle one; only when every
+        ``max_connections`` the oldest connection that has not sent a whole request yet (a slow
+        or silent client) is dropped to make room, else the oldest idle one; only when every
         connection is busy with a request is the new one refused.
         """
         s = self.settings

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -249,3 +251,31 @@ def test_at_the_cap_the_oldest_unanswered_connection_makes_room(small: Backgroun
 )
 def test_client_group(address: str, group: str) -> None:
     assert client_group(address) == group
+
+
+def test_a_download_in_progress_is_not_shed(built_site: BuiltSite, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(built_site.path, site, copy_function=os.link)
+    size = 64 * 1024 * 1024  # far more than the socket buffers hold: the sender must wait
+    (site / "big.bin").write_bytes(b"\0" * size)
+    settings = ServeSettings(site=str(site), port=0, max_connections=4, client_timeout=5)
+    with BackgroundServer(settings) as server:
+        download = connect(server, "127.0.0.30")
+        download.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = len(download.recv(65536))
+        silent = [connect(server, f"127.0.0.{31 + i}") for i in range(3)]
+        try:
+            time.sleep(0.2)  # the server holds 4, its cap; the download is the oldest
+            with connect(server, "127.0.0.40") as newcomer:
+                assert answered(newcomer)
+            assert dropped(silent[0])
+            download.settimeout(10)
+            while chunk := download.recv(1 << 20):
+                got += len(chunk)
+                if got >= size:
+                    break
+            assert got >= size  # the whole file (and its head) arrived
+        finally:
+            download.close()
+            for s in silent:
+                s.close()

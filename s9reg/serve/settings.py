@@ -43,7 +43,8 @@ class ServeSettings:
         auth_window: largest accepted clock difference of a signed request, in seconds.
         language: locale assumed for devices older than 0.4.0-alpha.18 that send none.
         max_connections: simultaneous connections; at the cap a new client takes the place of
-            the oldest connection that has had no answer yet (else of the oldest idle one).
+            the oldest connection that has not sent a whole request yet (else of the oldest
+            idle one).
         max_connections_per_client: simultaneous connections from one address (one IPv6
             /64); more are closed at once. Behind a reverse proxy every client has the proxy's
             address: raise it to ``max_connections`` there.

@@ -18,6 +18,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -122,8 +123,10 @@ def test_legitimate_client_is_answered_under_slowloris(
     served: tuple[int, object], sources: list[str]
 ) -> None:
     port, _ = served
-    base_answered, base_sent, _ = asyncio.run(measure(port, []))
-    answered, sent, opened = asyncio.run(measure(port, sources))
+    # In a thread of its own: another test's library (Playwright) may run a loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        base_answered, base_sent, _ = pool.submit(asyncio.run, measure(port, [])).result()
+        answered, sent, opened = pool.submit(asyncio.run, measure(port, sources)).result()
     print(  # noqa: T201 - the figures the issue asks for (pytest -s)
         f"\nwithout attack: {base_answered}/{base_sent} answered; "
         f"with {ATTACKERS} slow connections from {len(sources)} address(es) "

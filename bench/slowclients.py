@@ -36,6 +36,7 @@ from serve import build, start_servers, wait_port
 
 SERVERS = ("s9reg", "uvicorn", "granian", "nginx")
 HEAD = "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+ATTACKER_ADDRESS = "127.0.0.2"  # all of 127/8 is this machine (Linux)
 
 
 def status_of(data: bytes) -> str:
@@ -157,7 +158,11 @@ async def slowloris(port: int, connections: int, seconds: float) -> str:
         # Like slowloris: when the server drops a connection, open a new one.
         while True:
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                # From another loopback address than the probe's: s9reg caps connections per
+                # client address, and the attacker is not the client being measured.
+                _, writer = await asyncio.open_connection(
+                    "127.0.0.1", port, local_addr=(ATTACKER_ADDRESS, 0)
+                )
             except OSError:
                 await asyncio.sleep(0.5)
                 continue

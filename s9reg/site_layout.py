@@ -28,6 +28,7 @@ __all__ = [
     "RPC_PACKAGE_INDEX",
     "SITE_FILE",
     "SITE_FORMAT",
+    "STATE_DIR",
     "asset_path",
     "asset_urls",
     "os_asset_result",
@@ -57,6 +58,8 @@ RPC_OS_INDEX = "os.index.json"
 ROOT_DOCUMENTS = (INDEX_FILE, "index.html", SITE_FILE)
 """The top-level entry points that name everything else (published last)."""
 IMMUTABLE_PREFIXES = ("_icons/",)
+# The publisher's state next to the site in its storage (lease, manifests): never served.
+STATE_DIR = "_s9reg"
 """Folders whose files are named by their content and never change."""
 # RFC 3986 pchar minus '%' and '/': what may stay unescaped in one path segment.
 _PCHAR_SAFE = "-._~!$&'()*+,;=:@"

@@ -12,6 +12,7 @@ import hashlib
 import posixpath
 import re
 
+from s9reg.catalogue._svg import sanitize_svg
 from s9reg.catalogue.errors import CatalogueError
 
 __all__ = [
@@ -71,13 +72,15 @@ def icon_file(data_url: str) -> tuple[str, bytes]:
     """Content-addressed site path ``_icons/<sha256 hex>.<ext>`` and decoded bytes of a data URL.
 
     The extension comes from the MIME type (``png``, ``svg``, ``jpg``, ``webp``, ``gif``,
-    ``avif``; ``bin`` for anything else), so a static host serves the right content type.
+    ``avif``; ``bin`` for anything else), so a static host serves the right content type. An
+    SVG is rebuilt by :func:`sanitize_svg` first (its address is that of what is published).
 
     Args:
         data_url: ``data:<mime>;base64,<data>`` as the index stores icons.
 
     Raises:
         CatalogueError: not a base64 data URL.
+        SvgError: an SVG that cannot be made safe (not XML, a DTD, …).
     """
     m = _DATA_URL_RE.fullmatch(data_url)
     if m is None:
@@ -88,6 +91,8 @@ def icon_file(data_url: str) -> tuple[str, bytes]:
         raise CatalogueError(f"icon data URL has invalid base64: {e}") from None
     mime = m.group(1).split(";", 1)[0].strip().lower()
     ext = _EXTENSIONS.get(mime, "bin")
+    if ext == "svg":
+        data = sanitize_svg(data)
     return f"{ICONS}/{hashlib.sha256(data).hexdigest()}.{ext}", data
 
 

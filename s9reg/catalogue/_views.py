@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from s9reg.catalogue import _paths as paths
 from s9reg.catalogue._options import CatalogueOptions, PackageExtras
+from s9reg.catalogue._svg import SvgError
 from s9reg.catalogue._text import (
     clean_text,
     markdown_html,
@@ -242,7 +243,10 @@ class _Builder:
         return clean_text(text.localize_for(self.options.language))
 
     def icon(self, data_url: str) -> str:
-        path, data = paths.icon_file(data_url)
+        try:
+            path, data = paths.icon_file(data_url)
+        except SvgError:
+            return paths.DEFAULT_ICON  # an SVG that cannot be made safe is not published
         self.icons[path] = data
         return path
 

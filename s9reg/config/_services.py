@@ -61,6 +61,8 @@ _SERVE_NUMBERS = {
     "client_timeout": (0.1, False),
     "refresh_interval": (1, False),
     "workers": (1, True),
+    "max_connections": (1, True),
+    "max_connections_per_client": (1, True),
 }
 
 

@@ -44,6 +44,9 @@ _TEXT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
     "txt": "text/plain; charset=utf-8",
     "md": "text/markdown; charset=utf-8",
+    # Stated, never sniffed. S3 stores no Content-Security-Policy, so what keeps an SVG opened
+    # directly from running script is the build's sanitizer (s9reg.catalogue) and, where a
+    # host can add headers, the CSP `s9reg serve` sends (docs/catalogue.md).
     "svg": "image/svg+xml",
     "png": "image/png",
     "jpg": "image/jpeg",

@@ -160,7 +160,11 @@ def rpc_error_response(status: int, problem: str) -> Response:
 
 
 def cors_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    # Echo, as upstream's Cors middleware does: browsers ignore "*" on credentialed requests.
+    # Echo, as upstream's Cors middleware does (registry-protocol.md §1.5). The brochure
+    # POSTs with `withCredentials: true`, and a browser rejects such an answer unless it
+    # names the origin and says Allow-Credentials, so both stay, although the API is
+    # public and uses no cookie: there is no ambient credential for a page to borrow (a
+    # proxy adding one, such as basic auth, must restrict CORS itself: docs/serve.md).
     return [
         ("Access-Control-Allow-Origin", headers.get("origin", "*")),
         ("Access-Control-Allow-Methods", headers.get("access-control-request-method", "*")),

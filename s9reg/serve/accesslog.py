@@ -21,10 +21,18 @@ _LOGGER = logging.getLogger("s9reg.serve.access")
 Entry = tuple[str, str, str, int, int, float, tuple[str, ...]]
 
 
+def _clean(text: str) -> str:
+    # Clients choose paths and method names: control characters (a forged line, a terminal
+    # escape) and text that is not Unicode (a lone surrogate) are written escaped.
+    if text.isascii() and text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
+
+
 def _line(entry: Entry) -> str:
     client, method, path, status, size, ms, rpc = entry
-    methods = f" rpc={','.join(rpc)[:200]}" if rpc else ""
-    return f'{client} "{method} {path[:200]}" {status} {size} {ms:.1f}ms{methods}'
+    methods = f" rpc={_clean(','.join(rpc)[:200])}" if rpc else ""
+    return f'{client} "{_clean(method)} {_clean(path[:200])}" {status} {size} {ms:.1f}ms{methods}'
 
 
 class AccessLog:

@@ -1,9 +1,10 @@
 """A small HTTP/1.1 server on an asyncio protocol: JSON-RPC, CORS, site files, health and metrics.
 
 Bounded by design: the request head is capped at :data:`MAX_HEAD` bytes, bodies at
-``max_body``, every read from a client has a deadline (slow clients are cut off), connections
-are capped, and batches are capped. ``/rpc/*`` always answers HTTP 200 with
-``Content-Type: application/json`` exactly (registry-protocol.md §1.2, §1.5, §4.1).
+``max_body``, a whole head and a whole body each have one deadline (slow clients are cut off),
+connections are capped per client address and in all (at the cap the oldest connection not
+yet answered makes room for a new client), and batches are capped. ``/rpc/*`` always answers
+HTTP 200 with ``Content-Type: application/json`` exactly (registry-protocol.md §1.2, §1.5, §4.1).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import asyncio
 import contextlib
 import email.utils
 import functools
+import ipaddress
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -62,10 +65,38 @@ from s9reg.serve.sources import (
     content_type,
 )
 from s9reg.serve.tls import TlsFiles
+from s9reg.site_layout import STATE_DIR
 
-__all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp"]
+__all__ = ["ANSWER_CACHE_BYTES", "ANSWER_CACHE_ENTRIES", "MAX_HEAD", "HttpApp", "client_group"]
 
 log = logging.getLogger(__name__)
+
+
+def client_group(address: str) -> str:
+    """What the per-client connection cap counts by: the IPv4 address, or the IPv6 /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+# An SVG opened directly is a document of the registry's origin: it may draw, never run
+# script, load anything or reach the origin's storage (icons are also sanitized at build).
+SVG_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+
+
+def file_type_headers(path: str) -> list[tuple[str, str]]:
+    """``Content-Type`` of a site file, never to be sniffed, and the CSP of an SVG."""
+    ctype = content_type(path)
+    headers = [("Content-Type", ctype), ("X-Content-Type-Options", "nosniff")]
+    if ctype.startswith("image/svg+xml"):
+        headers.append(("Content-Security-Policy", SVG_CSP))
+    return headers
 
 
 class _Connection(asyncio.Protocol):
@@ -88,24 +119,37 @@ class _Connection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.started = 0.0
         self._drained: asyncio.Future[None] | None = None
+        self.group = "-"  # the address (IPv6: its /64) the per-client cap counts by
+        self.opened = 0.0
+        self.served = 0  # requests received whole on this connection
+        self.registered = False
 
     # --- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)  # noqa: S101 - stream server only
         self.transport = transport
-        if len(self.app.connections) >= self.app.settings.max_connections:
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
+        self.group = client_group(self.client)
+        if not self.app.admit(self):
             transport.abort()
             self.phase = "closed"
             return
-        self.app.connections.add(self)
-        peer = transport.get_extra_info("peername")
-        self.client = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
-        self.deadline = time.monotonic() + self.app.settings.client_timeout
+        self.opened = time.monotonic()
+        # The first request's head must be complete within client_timeout of connecting.
+        self.deadline = self.opened + self.app.settings.client_timeout
+
+    def shed(self) -> None:
+        """Drop the connection at once (to make room for a new client)."""
+        self.app.forget(self)
+        self.phase = "closed"
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002 - asyncio's signature
         self.phase = "closed"
-        self.app.connections.discard(self)
+        self.app.forget(self)
         if self.task is not None:
             self.task.cancel()
         if self._drained is not None and not self._drained.done():
@@ -125,6 +169,7 @@ class _Connection(asyncio.Protocol):
     def _answer_cached(self, answer: Answer) -> None:
         """Send a cached answer: what :meth:`_answer` does, without parsing anything."""
         started = time.monotonic()
+        self._received()
         self._send_answer(answer, started)
         if self.phase == "idle":  # not "write" (the client is slow to read) nor "closed"
             self.deadline = started + self.app.settings.client_timeout
@@ -139,6 +184,15 @@ class _Connection(asyncio.Protocol):
         transport.write(answer.bytes())
         ms = (time.monotonic() - started) * 1000
         app.access.add((self.client, "POST", answer.path, 200, answer.size, ms, answer.methods))
+
+    def _received(self) -> None:
+        """A whole request arrived: not a connection to shed at the cap any more.
+
+        So a download in progress is never cut for a newcomer.
+        """
+        if not self.served:
+            self.app.unproven.pop(self, None)
+        self.served += 1
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -182,7 +236,10 @@ class _Connection(asyncio.Protocol):
             if self.phase == "idle":
                 self.phase = "head"
                 self.started = time.monotonic()
-                self.deadline = self.started + self.app.settings.client_timeout
+                # One deadline for the whole head (not per line): from the previous request,
+                # or for a new connection from its opening.
+                if self.served:
+                    self.deadline = self.started + self.app.settings.client_timeout
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buffer) > MAX_HEAD:
@@ -216,6 +273,7 @@ class _Connection(asyncio.Protocol):
 
     def _answer(self, request: Request, body: bytes, raw: bytes | None = None) -> None:
         assert self.transport is not None  # noqa: S101 - set in connection_made
+        self._received()
         keep = request.keep_alive
         app = self.app
         # Requests that differ only in headers the answer does not depend on (a device's
@@ -356,10 +414,57 @@ class HttpApp:
         self.answers = AnswerCache()
         self.rpc = RpcHandler(lambda: self.loader.snapshot, settings, self.metrics)
         self.connections: set[_Connection] = set()
+        # Connections that have not sent a whole request yet, oldest first: shed at the cap.
+        self.unproven: dict[_Connection, None] = {}
+        self.per_client: dict[str, int] = {}
         self.address: tuple[str, int] | None = None
         self._server: asyncio.Server | None = None
         self.tls: TlsFiles | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._next_traceback = 0.0
+
+    # --- connections ----------------------------------------------------------------------
+
+    def admit(self, conn: _Connection) -> bool:
+        """Count a new connection in, or say it must be refused.
+
+        One client address (an IPv6 /64) holds at most ``max_connections_per_client``. At
+        ``max_connections`` the oldest connection that has not sent a whole request yet (a slow
+        or silent client) is dropped to make room, else the oldest idle one; only when every
+        connection is busy with a request is the new one refused.
+        """
+        s = self.settings
+        if self.per_client.get(conn.group, 0) >= s.max_connections_per_client:
+            self.metrics.inc("s9reg_connections_dropped_total", "per_client_cap")
+            return False
+        if len(self.connections) >= s.max_connections:
+            victim = next(iter(self.unproven), None)
+            if victim is None:
+                idle = [c for c in self.connections if c.phase == "idle"]
+                victim = min(idle, key=lambda c: c.opened) if idle else None
+            if victim is None:
+                self.metrics.inc("s9reg_connections_dropped_total", "cap_refused")
+                return False
+            self.metrics.inc("s9reg_connections_dropped_total", "cap_shed")
+            victim.shed()
+        self.connections.add(conn)
+        self.unproven[conn] = None
+        self.per_client[conn.group] = self.per_client.get(conn.group, 0) + 1
+        conn.registered = True
+        return True
+
+    def forget(self, conn: _Connection) -> None:
+        """Count a connection out (once)."""
+        if not conn.registered:
+            return
+        conn.registered = False
+        self.connections.discard(conn)
+        self.unproven.pop(conn, None)
+        left = self.per_client.get(conn.group, 1) - 1
+        if left > 0:
+            self.per_client[conn.group] = left
+        else:
+            self.per_client.pop(conn.group, None)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -512,9 +617,16 @@ class HttpApp:
         )
         try:
             answer = self.rpc.answer(body, info)
-        except Exception:
+        except Exception as e:
             # A bug must not cost the client its connection: answer as upstream's fallback does.
-            log.exception("internal error answering %r", body[:200])
+            # One traceback a minute at most: a request repeated thousands of times a second
+            # must not flood the log.
+            now = time.monotonic()
+            if now >= self._next_traceback:
+                self._next_traceback = now + 60
+                log.exception("internal error answering %r", body[:200])
+            else:
+                log.error("internal error answering a request: %s", type(e).__name__)  # noqa: TRY400 - once a minute with the traceback
             return Response(200, [("Content-Type", "application/json"), *cors], INTERNAL_ERROR)
         return Response(
             200,
@@ -536,11 +648,18 @@ class HttpApp:
             "revision": snap.revision if snap else None,
             "loadedAt": int(snap.loaded_at) if snap else None,
             "lastCheck": int(self.loader.last_check),
-            "lastError": self.loader.last_error,
-            "source": self.source.description,
+            "lastError": self._public(self.loader.last_error),
+            "source": self.source.kind,
             "pid": os.getpid(),
         }
         return json_response(200 if snap is not None else 503, doc, [("Cache-Control", "no-store")])
+
+    def _public(self, error: str | None) -> str | None:
+        """An error as /health shows it: where the site is (a local path, a bucket) left out."""
+        where = self.source.description.rstrip("/")
+        if error is None or not where:
+            return error
+        return re.sub(re.escape(where) + "/?", "<site>/", error)
 
     def log(self, client: str, request: Request, response: Response, started: float) -> None:
         """One access-log line: no headers, bodies or query strings."""
@@ -558,8 +677,8 @@ class HttpApp:
         except UnicodeDecodeError:
             rel = None
         source = self.source
-        if rel is None:
-            return not_found()
+        if rel is None or rel.split("/", 1)[0] == STATE_DIR:
+            return not_found()  # the publisher's state (lease, manifests) is not the site's
         if isinstance(source, HttpSource):
             return Response(307, [("Location", source.url(rel))])
         if isinstance(source, LocalSource):
@@ -572,6 +691,8 @@ class HttpApp:
         self, request: Request, source: LocalSource, rel: str
     ) -> Response | FileSender:
         path = source.path(rel)
+        if path is None:  # a link to outside the site
+            return not_found()
         try:
             if path.is_dir():
                 return Response(301, [("Location", request.path + "/")])
@@ -604,7 +725,7 @@ class HttpApp:
         if status == 206:
             headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
         count = end - start + 1 if size else 0
-        headers += [("Content-Type", content_type(rel)), ("Content-Length", str(count))]
+        headers += [*file_type_headers(rel), ("Content-Length", str(count))]
         response = Response(status, headers, length=count)
         if request.method == "HEAD" or not count:
             f.close()
@@ -640,19 +761,16 @@ class HttpApp:
         return response
 
     async def _stream(self, request: Request, remote: RemoteFile, conn: _Connection) -> Response:
-        headers = [
-            ("Content-Type", content_type(request.path)),
-            ("Content-Length", str(remote.size)),
-            ("Accept-Ranges", "bytes"),
-        ]
+        headers = [("Accept-Ranges", "bytes")]
         try:
             if remote.etag:
                 headers.append(("ETag", remote.etag))
                 inm = request.headers.get("if-none-match")
                 if inm is not None and etag_matches(inm, remote.etag):
-                    response = Response(304, headers[2:])
+                    response = Response(304, headers)
                     conn.write(head_bytes(response, keep_alive=request.keep_alive))
                     return response
+            headers += [*file_type_headers(request.path), ("Content-Length", str(remote.size))]
             if remote.content_range:
                 headers.append(("Content-Range", remote.content_range))
             response = Response(remote.status, headers, length=remote.size)

@@ -41,6 +41,7 @@ class Metrics:
             "s9reg_os_update_checks_total": Counter(),
             "s9reg_http_responses_total": Counter(),
             "s9reg_site_refresh_failures_total": Counter(),
+            "s9reg_connections_dropped_total": Counter(),
         }
         self._labels = {
             "s9reg_rpc_requests_total": ("method",),
@@ -48,6 +49,7 @@ class Metrics:
             "s9reg_os_update_checks_total": ("platform", "version"),
             "s9reg_http_responses_total": ("code",),
             "s9reg_site_refresh_failures_total": (),
+            "s9reg_connections_dropped_total": ("reason",),
         }
         self.changes = 0  # bumped by every inc(), so a snapshot is written only when needed
         self._help = {
@@ -57,6 +59,9 @@ class Metrics:
             "s9reg_os_update_checks_total": "os.version.get calls by platform and OS version.",
             "s9reg_http_responses_total": "HTTP responses by status code.",
             "s9reg_site_refresh_failures_total": "Failed checks of the site for changes.",
+            "s9reg_connections_dropped_total": "Connections refused or dropped by the caps: "
+            "per_client_cap (refused), cap_shed (an unanswered one dropped for a new client), "
+            "cap_refused (every connection busy).",
         }
 
     def inc(self, name: str, *labels: str) -> None:

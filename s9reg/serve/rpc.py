@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -199,8 +201,18 @@ def _error_body(error: _RpcError, id_json: bytes) -> bytes:
     err: dict[str, JSONValue] = {"code": error.code, "message": error.message}
     if error.data is not None:
         err["data"] = error.data
-    text = json.dumps(err, separators=(",", ":"), ensure_ascii=False)
-    return b'{"jsonrpc":"2.0","error":' + text.encode() + b',"id":' + id_json + b"}"
+    try:
+        text = json.dumps(err, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        data = text.encode()
+    except (UnicodeEncodeError, ValueError):
+        # A message quoting text that is not Unicode (a lone surrogate) or a number that is
+        # not JSON: escaped, or left out, so that the answer is always JSON.
+        try:
+            data = json.dumps(err, separators=(",", ":"), allow_nan=False).encode()
+        except ValueError:
+            err.pop("data", None)
+            data = json.dumps(err, separators=(",", ":")).encode()
+    return b'{"jsonrpc":"2.0","error":' + data + b',"id":' + id_json + b"}"
 
 
 def _result_body(result: bytes, id_json: bytes) -> bytes:
@@ -213,6 +225,46 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unpaired(text: str) -> str | None:
+    r"""The first lone surrogate of ``text`` as an escape (``\ud800``), or None."""
+    m = _SURROGATE.search(text)
+    return None if m is None else f"\\u{ord(m.group()):04x}"
+
+
+def _not_unicode(where: str, escape: str) -> str:
+    return f"{where}: not valid Unicode (a lone surrogate {escape})"
+
+
+def _check_text(params: object) -> None:
+    r"""Refuse params holding a string (or key) that is not Unicode, naming where it is.
+
+    JSON text can escape half of a UTF-16 pair (``"\ud800"``); such a string cannot be
+    encoded as UTF-8, so it would fail wherever it is quoted or logged.
+
+    Raises:
+        InvalidParamsError: the path of the first such string (``otherVersions``, ``a.b[2]``).
+    """
+    stack: list[tuple[str, object]] = [("params", params)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            bad = _unpaired(value)
+            if bad is not None:
+                raise InvalidParamsError(_not_unicode(where, bad))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                bad = _unpaired(key)
+                if bad is not None:
+                    problem = f"a key is not valid Unicode (a lone surrogate {bad})"
+                    raise InvalidParamsError(f"{where}: {problem}")
+                stack.append((key if where == "params" else f"{where}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+
+
 def _envelope(message: object) -> tuple[bytes, str, object]:
     """The id (as JSON), method and params of one request; ``jsonrpc`` is ignored, as upstream."""
     if not isinstance(message, dict):
@@ -220,10 +272,17 @@ def _envelope(message: object) -> tuple[bytes, str, object]:
     rid = message.get("id")
     if isinstance(rid, bool) or not isinstance(rid, int | float | str | None):
         raise _RpcError(INVALID_REQUEST, "id: expected a number, a string or null")
+    if isinstance(rid, float) and not math.isfinite(rid):
+        # 1e999 parses as infinity, which JSON cannot write back.
+        raise _RpcError(INVALID_REQUEST, "id: a number out of range (not a finite double)")
+    if isinstance(rid, str) and (bad := _unpaired(rid)) is not None:
+        raise _RpcError(INVALID_REQUEST, _not_unicode("id", bad))
     id_json = json.dumps(rid, ensure_ascii=False).encode()
     method = message.get("method")
     if not isinstance(method, str):
         raise _RpcError(INVALID_REQUEST, "method: expected a string")
+    if (bad := _unpaired(method)) is not None:
+        raise _RpcError(INVALID_REQUEST, _not_unicode("method", bad))
     return id_json, method, message.get("params")
 
 
@@ -356,6 +415,7 @@ class RpcHandler:
             raise _RpcError(METHOD_NOT_FOUND)
         if params is not None and not isinstance(params, dict):
             raise InvalidParamsError("params: expected an object")
+        _check_text(params)
         if snap is None:
             raise _RpcError(INTERNAL_ERROR, "the registry's site is not loaded yet")
         if method == "package.get":

@@ -33,15 +33,21 @@ class ServeSettings:
             mode), from ``serve.s3`` or the publish target of the same bucket; None leaves
             it to the AWS chain.
         max_body: largest accepted request body, in bytes.
-        client_timeout: seconds a client may take to send the request head or body, and the
-            idle time allowed between requests on one connection (slow clients are cut off).
+        client_timeout: seconds a client may take to send a whole request head (counted from
+            the connection's opening or the previous answer), a whole body, and the idle time
+            allowed between requests on one connection (slow clients are cut off).
         refresh_interval: seconds between checks of the site's ``index.json`` for changes.
         hostnames: registry host names accepted as the signature context of
             ``X-StartOS-Auth-Sig``; empty means the host of the site's ``apiUrl`` and the
             request's ``Host``.
         auth_window: largest accepted clock difference of a signed request, in seconds.
         language: locale assumed for devices older than 0.4.0-alpha.18 that send none.
-        max_connections: simultaneous connections; more are closed at once.
+        max_connections: simultaneous connections; at the cap a new client takes the place of
+            the oldest connection that has not sent a whole request yet (else of the oldest
+            idle one).
+        max_connections_per_client: simultaneous connections from one address (one IPv6
+            /64); more are closed at once. Behind a reverse proxy every client has the proxy's
+            address: raise it to ``max_connections`` there.
         max_batch: largest JSON-RPC batch answered.
         workers: processes answering on the one listening socket (each loads the site
             itself); 1 answers in this process.
@@ -61,6 +67,7 @@ class ServeSettings:
     auth_window: int = 30
     language: str = "en_US"
     max_connections: int = 512
+    max_connections_per_client: int = 64
     max_batch: int = 32
     workers: int = 1
     tls_cert: Path | None = None
@@ -76,8 +83,14 @@ class ServeSettings:
             problems.append("client_timeout must be positive")
         if self.refresh_interval <= 0:
             problems.append("refresh_interval must be positive")
-        if self.max_connections < 1 or self.max_batch < 1 or self.auth_window < 1:
-            problems.append("max_connections, max_batch and auth_window must be at least 1")
+        if (
+            min(self.max_connections, self.max_connections_per_client, self.max_batch) < 1
+            or self.auth_window < 1
+        ):
+            problems.append(
+                "max_connections, max_connections_per_client, max_batch and auth_window "
+                "must be at least 1"
+            )
         if not 1 <= self.workers <= MAX_WORKERS:
             problems.append(f"workers must be from 1 to {MAX_WORKERS}")
         if (self.tls_cert is None) != (self.tls_key is None):

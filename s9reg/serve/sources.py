@@ -99,7 +99,12 @@ class Source(Protocol):
 
     @property
     def description(self) -> str:
-        """Where the site is, for logs and ``/health`` (no credentials)."""
+        """Where the site is, for logs (no credentials)."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """``local``, ``http`` or ``s3``: what ``/health`` says of the source (not where it is)."""
         ...
 
     def fetch(self, rel: str, etag: str | None = None) -> Fetched | None:
@@ -122,6 +127,8 @@ def _read_capped(stream: IO[bytes], where: str) -> bytes:
 class LocalSource:
     """A site directory on this machine; files are also served from it directly."""
 
+    kind = "local"
+
     def __init__(self, root: Path) -> None:
         self.root = root
 
@@ -130,9 +137,15 @@ class LocalSource:
         """The directory."""
         return str(self.root)
 
-    def path(self, rel: str) -> Path:
-        """The file ``rel`` of the site (``rel`` must already be a safe relative path)."""
-        return self.root / rel
+    def path(self, rel: str) -> Path | None:
+        """The file ``rel`` (a safe relative path) with its links resolved; None if outside.
+
+        A link inside the site to a file elsewhere (``x.json -> /etc/passwd``) is not served;
+        the site directory itself may be a link.
+        """
+        root = Path(os.path.realpath(self.root))
+        path = Path(os.path.realpath(root / rel))
+        return path if path.is_relative_to(root) else None
 
     def fetch(self, rel: str, etag: str | None = None) -> Fetched | None:
         """Read ``rel``; its tag is its inode, size and modification time.
@@ -141,7 +154,9 @@ class LocalSource:
             SourceNotFoundError: no such file.
             SourceError: it cannot be read.
         """
-        path = self.root / rel
+        path = self.path(rel)
+        if path is None:
+            raise SourceNotFoundError(f"{self.root / rel}: a link to outside the site")
         try:
             with path.open("rb") as f:
                 st = os.fstat(f.fileno())
@@ -157,6 +172,8 @@ class LocalSource:
 
 class HttpSource:
     """A site published on a static web host or CDN, read over HTTP(S)."""
+
+    kind = "http"
 
     def __init__(self, base: str) -> None:
         self.base = base.rstrip("/") + "/"
@@ -211,6 +228,8 @@ class S3Source:
     Raises:
         SourceError: no client can be created for the location (a malformed endpoint URL).
     """
+
+    kind = "s3"
 
     def __init__(self, location: S3Location, client: object | None = None) -> None:
         self.location = location

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from s9reg.builder import BuildSettings, CategorySettings, build_site
+from s9reg.builder.limits import TEXT_LIMITS
 from s9reg.catalogue import CatalogueOptions, PackageExtras, render
 from s9reg.exver import Version, VersionRange
 from s9reg.registry import FullIndex, Guid, OsIndex, OsVersionInfo, RegistryAsset, SignerInfo
@@ -35,6 +36,7 @@ API_URL = "https://registry.example.com/"
 FILE_URLS = ("https://cdn.example.com/", "https://origin.example.com/files")
 
 # Every field a package author controls, filled with attempts to run script or break out.
+TITLE_MAX = TEXT_LIMITS["title"].limit
 HOSTILE_TITLE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">Evil'
 HOSTILE_SHORT = '"><svg onload="window.__pwned=3">short & <b>bold</b>'
 HOSTILE_LONG = (
@@ -71,7 +73,8 @@ def _hostile_tree() -> object:
         arches=("x86_64",),
         with_deps=["hello"],
         manifest_overrides={
-            "title": HOSTILE_TITLE + " " + "W" * 3000,
+            # As long as the build lets a title be, ending in an unbreakable word.
+            "title": HOSTILE_TITLE + " " + "W" * (TITLE_MAX - len(HOSTILE_TITLE) - 1),
             "description": {"short": HOSTILE_SHORT, "long": HOSTILE_LONG},
             "releaseNotes": HOSTILE_NOTES,
             "marketingUrl": HOSTILE_MARKETING,

@@ -461,7 +461,8 @@ def test_health(server: BackgroundServer, built_site: BuiltSite) -> None:
     doc = r.json()
     assert doc["status"] == "ok"
     assert len(doc["revision"]) == 16
-    assert doc["source"] == str(built_site.path)
+    assert doc["source"] == "local"
+    assert str(built_site.path) not in r.body.decode()
 
 
 def test_metrics_text_format(server: BackgroundServer) -> None:
@@ -509,6 +510,8 @@ def test_local_site_refresh(tmp_path: Path, built_site: BuiltSite) -> None:
         assert health["status"] == "stale"
         assert health["revision"] == after
         assert "not JSON" in health["lastError"]
+        assert health["lastError"].startswith("<site>/index.json: ")
+        assert str(tmp_path) not in json.dumps(health)
         assert rpc(s.url, {"method": "package.get", "params": {"id": "pkg00"}}).json()["result"][
             "best"
         ]

@@ -35,7 +35,8 @@ def test_serve_section(tmp_path: Path) -> None:
     cfg = load(
         tmp_path,
         "serve:\n  listen: 0.0.0.0:8080\n  site: pub\n  max_body: 2048\n"
-        "  client_timeout: 2.5\n  refresh_interval: 60\n  hostnames: [registry.example.com]\n",
+        "  client_timeout: 2.5\n  refresh_interval: 60\n  hostnames: [registry.example.com]\n"
+        "  max_connections: 2000\n  max_connections_per_client: 2000\n",
     )
     assert cfg.serve == ServeSettings(
         host="0.0.0.0",
@@ -45,6 +46,8 @@ def test_serve_section(tmp_path: Path) -> None:
         client_timeout=2.5,
         refresh_interval=60,
         hostnames=("registry.example.com",),
+        max_connections=2000,
+        max_connections_per_client=2000,
     )
     remote = load(tmp_path, "serve:\n  site: s3://bucket/prefix\n")
     assert remote.serve.site == "s3://bucket/prefix"
@@ -62,6 +65,11 @@ def test_serve_section(tmp_path: Path) -> None:
             id="not a number",
         ),
         pytest.param("serve:\n  client_timeout: yes\n", "expected a number", id="boolean timeout"),
+        pytest.param(
+            "serve:\n  max_connections_per_client: 0\n",
+            "serve.max_connections_per_client: must be at least 1",
+            id="no connection per client",
+        ),
         pytest.param("serve:\n  listen: nowhere\n", "expected a listen address", id="bad listen"),
         pytest.param("serve:\n  lisen: 1.2.3.4:5\n", "did you mean 'listen'", id="typo"),
     ],

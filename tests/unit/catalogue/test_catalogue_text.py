@@ -133,4 +133,3 @@ def test_relative_root(page: str, root: str) -> None:
 def test_version_anchor_drops_the_flavor_hash() -> None:
     assert version_anchor("#knots:28.1:0") == "v-knots:28.1:0"
     assert version_anchor("1.0.0:0") == "v-1.0.0:0"
-

@@ -10,10 +10,12 @@ here knows what the tree holds. A work directory's name carries its process id a
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,3 +138,53 @@ def replace_dir(staged: Path, output: Path, *, error: type[S9regError]) -> None:
         raise error(f"{output}: cannot replace the site: {e}") from e
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def regular_file(path: Path, what: str, *, error: type[S9regError]) -> os.stat_result:
+    """``path``'s status once it is known to be a regular file (symlinks followed), unopened.
+
+    A FIFO would block on open, a device read without end, a symlink loop fail deep inside the
+    standard library: each is refused here by its ``stat`` alone.
+
+    Raises:
+        S9regError: (``error``) ``path`` is missing, a symlink loop, or not a regular file.
+    """
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise error(f"{path}: {what} is a symlink loop") from None
+        raise error(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise error(f"{path}: {what} is {kind}, not a regular file")
+    return st
+
+
+def read_small_file(path: Path, what: str, max_bytes: int, *, error: type[S9regError]) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``max_bytes`` (checked before reading).
+
+    Raises:
+        S9regError: (``error``) ``path`` is not a regular file (:func:`regular_file`), is
+            larger, or cannot be read.
+    """
+    st = regular_file(path, what, error=error)
+    if st.st_size > max_bytes:
+        raise error(f"{path}: the {what} is larger than {max_bytes} bytes ({st.st_size})")
+    try:
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise error(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if len(data) > max_bytes:
+        raise error(f"{path}: the {what} is larger than {max_bytes} bytes")
+    return data

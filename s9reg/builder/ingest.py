@@ -6,15 +6,14 @@ kept in the cache. Assembling the index is :mod:`s9reg.builder.assemble`'s.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
-import stat
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from s9reg import _fs
 from s9reg.builder._state import AssetKey, State, Variant
 from s9reg.builder.errors import BuildError
 from s9reg.builder.limits import check_texts
@@ -42,54 +41,14 @@ __all__ = [
 ]
 
 
-_KINDS = {
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFDIR: "a directory",
-}
-
-
 def regular_file(path: Path, what: str = "source") -> os.stat_result:
-    """``path``'s status once it is known to be a regular file (symlinks followed), unopened.
-
-    A FIFO would block the build on open, a device read without end, a symlink loop fail
-    deep inside the standard library: each is refused here by its ``stat`` alone.
-
-    Raises:
-        BuildError: ``path`` is missing, a symlink loop, or not a regular file.
-    """
-    try:
-        st = path.stat()
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise BuildError(f"{path}: {what} is a symlink loop") from None
-        raise BuildError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
-        raise BuildError(f"{path}: {what} is {kind}, not a regular file")
-    return st
+    """:func:`s9reg._fs.regular_file` raising :class:`BuildError`."""
+    return _fs.regular_file(path, what, error=BuildError)
 
 
 def read_small_file(path: Path, what: str, max_bytes: int) -> bytes:
-    """The bytes of ``path``, a regular file of at most ``max_bytes`` (checked before reading).
-
-    Raises:
-        BuildError: ``path`` is not a regular file (:func:`regular_file`), is larger, or
-            cannot be read.
-    """
-    st = regular_file(path, what)
-    if st.st_size > max_bytes:
-        raise BuildError(f"{path}: the {what} is larger than {max_bytes} bytes ({st.st_size})")
-    try:
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as e:
-        raise BuildError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
-    if len(data) > max_bytes:
-        raise BuildError(f"{path}: the {what} is larger than {max_bytes} bytes")
-    return data
+    """:func:`s9reg._fs.read_small_file` raising :class:`BuildError`."""
+    return _fs.read_small_file(path, what, max_bytes, error=BuildError)
 
 
 def unique_sources(sources: tuple[Path, ...]) -> list[Path]:

@@ -38,6 +38,10 @@ _YAML_TYPE_NAMES = {
     "tag:yaml.org,2002:binary": "binary data",
 }
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# RFC 3986: what a URL may hold unescaped (anything else must be percent-encoded).
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
 _LISTEN_RE = re.compile(
     r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>[0-9]{1,5})"
 )
@@ -164,17 +168,25 @@ class Checker:
         self.add(node, f"expected true or false, got {describe(node)}")
         return None
 
-    def url(self, node: Node, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    def url(
+        self,
+        node: Node,
+        schemes: tuple[str, ...] = ("http", "https"),
+        *,
+        published: bool = False,
+        base: bool = False,
+    ) -> str | None:
+        """An absolute URL of ``schemes``, written only with characters a URL may hold.
+
+        ``published``: devices are given it, so it must not carry ``user:password@``.
+        ``base``: paths are appended to it, so it has no query or fragment either.
+        """
         text = self.string(node, "a URL")
         if text is None:
             return None
-        try:
-            parts = urlsplit(text)
-        except ValueError as e:
-            self.add(node, f"not a valid URL: {e}")
-            return None
-        if parts.scheme.lower() not in schemes or not parts.netloc:
-            self.add(node, f"expected an absolute {'/'.join(schemes)} URL, got {text!r}")
+        problem = _url_problem(text, schemes, published=published, base=base)
+        if problem is not None:
+            self.add(node, problem)
             return None
         return text
 
@@ -198,7 +210,7 @@ class Checker:
         if text is None:
             return None
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
-            return self.url(node)
+            return self.url(node, published=True)
         return self.resolve(node, text)
 
     def package_id(self, node: Node) -> str | None:
@@ -269,3 +281,39 @@ def describe(node: Node) -> str:
 
 def is_null(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == TAG_NULL
+
+
+def _url_problem(text: str, schemes: tuple[str, ...], *, published: bool, base: bool) -> str | None:
+    """What is wrong with ``text`` as a URL of ``Checker.url``, or None."""
+    bad = _URL_CHARS.sub("", text)
+    if bad or _BAD_ESCAPE.search(text):
+        what = f"character {bad[0]!r}" if bad else "% escape"
+        return f"not a valid URL: invalid {what} (percent-encode it)"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as e:
+        return f"not a valid URL: {e}"
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        return f"expected an absolute {'/'.join(schemes)} URL, got {text!r}"
+    return _published_url_problem(
+        text, parts.netloc, parts.hostname, published=published, base=base
+    )
+
+
+def _published_url_problem(
+    text: str, netloc: str, hostname: str, *, published: bool, base: bool
+) -> str | None:
+    """What a URL given to devices, or extended with paths (``base``), must not have."""
+    kind = "a base URL" if base else "a published URL"
+    if (published or base) and "@" in netloc:
+        # Every device would be given the credentials: never echo them.
+        return f"{kind} must not have user info (…@{hostname})"
+    if not base:
+        return None
+    parts = urlsplit(text)
+    if parts.query or text.endswith("?"):
+        return f"a base URL must not have a query (?{parts.query})"
+    if parts.fragment or text.endswith("#"):
+        return f"a base URL must not have a fragment (#{parts.fragment})"
+    return None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from s9reg._fs import read_small_file
 from s9reg.builder import CategorySettings
 from s9reg.builder.settings import OS_IMAGE_KINDS, IncompleteArches, OsReleaseSettings
 from s9reg.config._checker import Checker, describe, is_null
@@ -29,7 +30,8 @@ from s9reg.config.schema import (
     RemoteSource,
     Signer,
 )
-from s9reg.errors import S9regError
+from s9reg.config.secrets import MAX_SECRET_BYTES
+from s9reg.errors import ConfigError, S9regError
 from s9reg.exver import Version, VersionRange
 from s9reg.registry import ContactInfo
 from s9reg.s9pk.keys import PublicKey
@@ -72,7 +74,7 @@ def registry(c: Checker, node: Node) -> RegistrySettings | None:
                 name = None
     if "url" in m:
         with c.at("url"):
-            url = c.url(m["url"])
+            url = c.url(m["url"], base=True)
     icon: Path | str | None = None
     if "icon" in m and not is_null(m["icon"]):
         with c.at("icon"):
@@ -80,13 +82,13 @@ def registry(c: Checker, node: Node) -> RegistrySettings | None:
     file_urls: tuple[str, ...] = ()
     if "file_urls" in m:
         with c.at("file_urls"):
-            file_urls = c.each(m["file_urls"], c.url)
+            file_urls = c.each(m["file_urls"], lambda n: c.url(n, base=True))
             if not file_urls and isinstance(m["file_urls"], SequenceNode):
                 c.add(m["file_urls"], "expected at least one URL")
     mirrors: tuple[str, ...] = ()
     if "mirrors" in m:
         with c.at("mirrors"):
-            mirrors = c.each(m["mirrors"], c.url)
+            mirrors = c.each(m["mirrors"], lambda n: c.url(n, base=True))
     key = None
     if "signing_key" in m and not is_null(m["signing_key"]):
         with c.at("signing_key"):
@@ -174,7 +176,7 @@ def _contact(c: Checker, node: Node) -> ContactInfo | None:
         return None
     ((kind, value_node),) = m.items()
     with c.at(kind):
-        value = c.url(value_node) if kind == "website" else c.nonempty(value_node)
+        value = c.url(value_node, published=True) if kind == "website" else c.nonempty(value_node)
     if value is None:
         return None
     if kind == "email":
@@ -186,25 +188,34 @@ def _contact(c: Checker, node: Node) -> ContactInfo | None:
 
 def _public_key(c: Checker, node: Node) -> PublicKey | None:
     text = c.string(node, "a PEM public key or file:PATH")
+    if text is not None and text.startswith("file:"):
+        text = _public_key_file(c, node, text[5:].strip())
     if text is None:
         return None
-    if text.startswith("file:"):
-        path = c.resolve(node, text[5:].strip())
-        if path is None:
-            return None
-        try:
-            text = path.read_text(encoding="ascii")
-        except FileNotFoundError:
-            c.add(node, f"{path}: no such public key file (for the examples: s9reg demo examples)")
-            return None
-        except (OSError, UnicodeDecodeError) as e:
-            c.add(node, f"{path}: cannot read the public key: {getattr(e, 'strerror', None) or e}")
-            return None
     try:
         return PublicKey.from_pem(text)
     except S9regError as e:
         c.add(node, f"not a PEM public key ({e.message})")
         return None
+
+
+def _public_key_file(c: Checker, node: Node, name: str) -> str | None:
+    """The text of a public key file: a regular file of at most a few KiB (#16)."""
+    path = c.resolve(node, name)
+    if path is None:
+        return None
+    if not path.exists() and not path.is_symlink():
+        c.add(node, f"{path}: no such public key file (for the examples: s9reg demo examples)")
+        return None
+    try:
+        return read_small_file(path, "public key", MAX_SECRET_BYTES, error=ConfigError).decode(
+            "ascii"
+        )
+    except ConfigError as e:
+        c.add(node, e.message)
+    except UnicodeDecodeError:
+        c.add(node, f"{path}: the public key is not a PEM text")
+    return None
 
 
 def _unique_names(c: Checker, node: Node, signers: tuple[Signer, ...]) -> None:

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from s9reg._fs import read_small_file
 from s9reg.builder import BuildSettings
-from s9reg.builder.errors import BuildError
-from s9reg.builder.ingest import read_small_file
 from s9reg.config.schema import (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
@@ -55,10 +54,8 @@ def _icon_data_url(icon: Path | str | None) -> str | None:
         msg = f"{icon}: registry icon must be an image (png, svg, webp, …)"
         raise ConfigError(msg)
     # A regular file of bounded size (#16): a FIFO would hang the build, a device never end.
-    try:
-        return data_url(mime_type, read_small_file(icon, "registry icon", MAX_REGISTRY_ICON))
-    except BuildError as e:
-        raise ConfigError(e.message) from None
+    data = read_small_file(icon, "registry icon", MAX_REGISTRY_ICON, error=ConfigError)
+    return data_url(mime_type, data)
 
 
 def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:

@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from s9reg._fs import read_small_file
 from s9reg.errors import ConfigError, S9regError
 from s9reg.s9pk.keys import PrivateKey
 
 __all__ = ["SecretRef"]
+
+#: Largest file a `file:` secret may name: a PEM key is under 1 KiB, a token far less.
+MAX_SECRET_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -71,10 +75,15 @@ class SecretRef:
                 )
             return text
         target = self.path if self.path is not None else Path(self.name).expanduser()
+        # A regular file, read up to a cap (#16): `file:/dev/zero` was read without end.
         try:
-            return target.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{label}: cannot read {target}: {e}") from e
+            data = read_small_file(target, "secret", MAX_SECRET_BYTES, error=ConfigError)
+        except ConfigError as e:
+            raise ConfigError(f"{label}: {e.message}") from None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{label}: {target} is not UTF-8 text") from e
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> PrivateKey:
         """Read the PEM the reference points to and parse it as an Ed25519 private key.

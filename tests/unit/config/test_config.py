@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -369,7 +370,7 @@ def test_file_secret_missing(tmp_path: Path) -> None:
     cfg = load(write(tmp_path, MINIMAL + "  signing_key: file:nope.pem\n"))
     ref = cfg.registry.signing_key
     assert ref is not None
-    with pytest.raises(ConfigError, match=r"file:nope\.pem: cannot read"):
+    with pytest.raises(ConfigError, match=r"^file:nope\.pem: \S+nope\.pem: cannot read the secret"):
         ref.resolve()
 
 
@@ -1080,3 +1081,59 @@ def test_serve_numbers_are_finite_and_bounded(tmp_path: Path, value: str) -> Non
     # `1e999` read as infinity reached the responder's timers (#16).
     text = MINIMAL + f"serve:\n  client_timeout: {value}\n"
     assert one_problem(tmp_path, text) == "5: serve.client_timeout: must be at most 1000000000"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://cdn.example.com/a?x=1", "a base URL must not have a query (?x=1)"),
+        ("http://cdn.example.com/a#top", "a base URL must not have a fragment (#top)"),
+        (
+            "https://user:secret@cdn.example.com/",
+            "a base URL must not have user info (…@cdn.example.com)",
+        ),
+        (
+            "https://cdn.example.com/a b/",
+            "not a valid URL: invalid character ' ' (percent-encode it)",
+        ),
+        ("https://cdn.example.com/%zz/", "not a valid URL: invalid % escape (percent-encode it)"),
+        ("https://cdn.example.com:99999/", "not a valid URL: Port out of range 0-65535"),
+    ],
+)
+def test_base_urls_are_refused_at_load(tmp_path: Path, url: str, problem: str) -> None:
+    # Such a base was published to every device: `…/a?x=1/bitcoind/…`, credentials (#16).
+    text = MINIMAL + f"  file_urls: [{url!r}]\n"
+    found = problems(tmp_path, text)
+    assert found[0] == f"4: registry.file_urls[0]: {problem}"
+    assert "secret" not in " ".join(found)
+
+
+def test_published_source_urls_carry_no_credentials(tmp_path: Path) -> None:
+    # A remote source URL is listed to devices as a fallback mirror.
+    text = MINIMAL + "packages:\n  sources: ['https://u:secret@files.example.com/a.s9pk?sig=1']\n"
+    found = one_problem(tmp_path, text)
+    assert (
+        found
+        == "5: packages.sources[0]: a published URL must not have user info (…@files.example.com)"
+    )
+    ok = MINIMAL + "packages:\n  sources: ['https://files.example.com/a.s9pk?sig=1']\n"
+    assert load(write(tmp_path, ok)).sources
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo", "big.pem"])
+def test_file_references_are_bounded(tmp_path: Path, target: str) -> None:
+    # `file:/dev/zero` was read without end (3 GB in 8 s), a FIFO blocked for ever (#16).
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    if target == "big.pem":
+        (tmp_path / "big.pem").write_bytes(b"x" * (1 << 20))
+    cfg = load(write(tmp_path, MINIMAL + f"  signing_key: file:{target}\n"))
+    ref = cfg.registry.signing_key
+    assert ref is not None
+    with pytest.raises(ConfigError, match=r"character device|FIFO|larger than 65536") as e:
+        ref.resolve()
+    assert "\n" not in e.value.message
+    signer = f"signers:\n  - name: A\n    keys: ['file:{target}']\n"
+    assert re.search(
+        "character device|FIFO|larger than 65536", one_problem(tmp_path, MINIMAL + signer)
+    )

@@ -25,7 +25,7 @@ import pytest
 from serve_client import BuiltSite, free_port, request, serve_process, stop, until
 
 from s9reg.serve import BackgroundServer, ServeSettings
-from s9reg.serve.http import client_group
+from s9reg.serve.connection import client_group
 
 ATTACKERS = 600
 PROBE_SECONDS = 10.0

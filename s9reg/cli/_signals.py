@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["EXIT_TERMINATED", "Terminated", "terminate_as_interrupt"]
+__all__ = ["EXIT_TERMINATED", "Terminated", "handle_terminate", "terminate_as_interrupt"]
 
 #: 128 + SIGTERM, the shell's convention for a process ended by the signal.
 EXIT_TERMINATED = 128 + signal.SIGTERM
@@ -24,6 +24,16 @@ class Terminated(KeyboardInterrupt):
 
 def _raise(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 - signal API
     raise Terminated
+
+
+def handle_terminate() -> None:
+    """From now until the process ends, SIGTERM raises :class:`Terminated` (main thread only).
+
+    For a command that ends the process: a signal that arrives while it prints its result is
+    still one ``Terminated.`` line and exit 143, never the default silent death.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise)
 
 
 @contextmanager

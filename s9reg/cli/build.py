@@ -17,7 +17,7 @@ from s9reg.builder.report import BuildReport
 from s9reg.cli._app import config_option, console_err
 from s9reg.cli._progress import BuildBar
 from s9reg.cli._published import published_source
-from s9reg.cli._signals import terminate_as_interrupt
+from s9reg.cli._signals import handle_terminate
 from s9reg.units import human_size
 
 
@@ -83,10 +83,10 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     """
     if previous is not None and no_previous:
         raise click.UsageError("--previous and --no-previous exclude each other")
-    with terminate_as_interrupt():
-        _build(config_path, out, skip_invalid=skip_invalid, force=force, no_cache=no_cache,
-               previous=previous, no_previous=no_previous, max_download_mb=max_download_mb,
-               as_json=as_json)  # fmt: skip
+    handle_terminate()
+    _build(config_path, out, skip_invalid=skip_invalid, force=force, no_cache=no_cache,
+           previous=previous, no_previous=no_previous, max_download_mb=max_download_mb,
+           as_json=as_json)  # fmt: skip
 
 
 def _build(  # noqa: PLR0913 - one parameter per option

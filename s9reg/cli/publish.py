@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from s9reg.builder import build_site
 from s9reg.cli._app import App, config_option, console_err, is_tty
 from s9reg.cli._progress import transfer_bar
 from s9reg.cli._published import live_source
+from s9reg.cli._signals import terminate_as_interrupt
 from s9reg.publish import (
     PublishError,
     PublishProgress,
@@ -224,7 +224,7 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         _verify(settings, content=content, repair=repair, as_json=as_json)
         return
     if files:
-        with _sigterm_as_interrupt(), _progress(is_tty() and not as_json) as progress:
+        with terminate_as_interrupt(), _progress(is_tty() and not as_json) as progress:
             overlay = publish_files(config.build_settings(cfg), settings, files, progress=progress)
         if overlay.interrupted:
             console_err(
@@ -252,29 +252,9 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
             built = build_site(build_settings)
             for warning in built.warnings:
                 console_err(f"warning: {warning}")
-    with _sigterm_as_interrupt(), _progress(is_tty() and not as_json) as progress:
+    with terminate_as_interrupt(), _progress(is_tty() and not as_json) as progress:
         report = publish_site(settings, progress=progress)
     _finish(report, as_json=as_json, dry_run=dry_run)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, systemd stopping) stops a publish as Ctrl-C does.
-
-    The publish then releases its lease and says what is live, instead of dying with it held.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _RetryLines(logging.Handler):

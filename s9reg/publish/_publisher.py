@@ -164,6 +164,25 @@ class Publisher:
             raise PublishConflictError(msg, hint=hint) from None
         self.pointer = pointer
 
+    def _confirm(self, lease: Lease) -> None:
+        """Read the pointer back after writing ``lease``, before anything is uploaded.
+
+        The conditional write alone decides on a store whose ``If-Match`` is atomic; reading
+        the pointer back also catches a store (or proxy) where two such writes both succeed:
+        only the publish whose lease is stored goes on, the other stops having written nothing.
+
+        Raises:
+            PublishConflictError: another publish changed the pointer, or holds it now.
+        """
+        got = self.target.read(POINTER_KEY)
+        stored = None if got is None else Pointer.from_json(got[0], f"{self.target}: {POINTER_KEY}")
+        if got is None or stored is None or stored.lease is None or stored.lease.id != lease.id:
+            self._holding = False
+            msg = f"{self.target}: another publish changed {POINTER_KEY} at the same time"
+            hint = "nothing of this publish is live; run it again when the other is done"
+            raise PublishConflictError(msg, hint=hint)
+        self.etag = got[1]
+
     def _check_lease(self, now: datetime) -> None:
         lease = self.pointer.lease
         if lease is None:
@@ -347,6 +366,7 @@ class Publisher:
         self._last_beat = now
         step = "starting"
         try:
+            self._confirm(lease)
             if plan.resume:
                 step = "aborting unfinished multipart uploads"
                 self.target.abort_uploads(now)

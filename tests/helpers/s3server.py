@@ -108,31 +108,45 @@ def seaweedfs_s3(data_dir: Path | None = None, *, timeout: float = 30.0) -> Iter
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weed-")))
         data_dir.mkdir(parents=True, exist_ok=True)
-        # Every HTTP and gRPC port explicitly: the defaults collide between parallel servers.
-        (master, master_g, volume, volume_g, filer, filer_g, s3, s3_g, admin, admin_g) = free_ports(
-            10
-        )
-        endpoint = S3Endpoint(
-            url=f"http://127.0.0.1:{s3}", access_key="s9admin", secret_key="s9secret-test"
-        )
-        env = {**os.environ, **endpoint.env()}
-        args = [
-            _weed(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
-            f"-master.port={master}", f"-master.port.grpc={master_g}",
-            f"-volume.port={volume}", f"-volume.port.grpc={volume_g}",
-            f"-filer.port={filer}", f"-filer.port.grpc={filer_g}",
-            f"-s3.port={s3}", f"-s3.port.grpc={s3_g}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-admin.port={admin}", f"-admin.port.grpc={admin_g}",
-        ]  # fmt: skip
-        log = (data_dir / "weed.log").open("wb")
-        stack.callback(log.close)
-        proc = subprocess.Popen(
-            args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        stack.callback(_stop, proc)
-        _wait_ready(endpoint, proc, timeout, data_dir / "weed.log")
+        # Ports are picked free, but another process may take one before weed binds it: then
+        # weed exits at once naming the port, and a new set is tried.
+        for attempt in range(_PORT_ATTEMPTS):
+            try:
+                endpoint = _start_weed(data_dir, stack, timeout)
+                break
+            except RuntimeError as e:
+                if attempt + 1 == _PORT_ATTEMPTS or "is not available" not in str(e):
+                    raise
         yield endpoint
+
+
+_PORT_ATTEMPTS = 3
+
+
+def _start_weed(data_dir: Path, stack: ExitStack, timeout: float) -> S3Endpoint:
+    # Every HTTP and gRPC port explicitly: the defaults collide between parallel servers.
+    (master, master_g, volume, volume_g, filer, filer_g, s3, s3_g, admin, admin_g) = free_ports(10)
+    endpoint = S3Endpoint(
+        url=f"http://127.0.0.1:{s3}", access_key="s9admin", secret_key="s9secret-test"
+    )
+    env = {**os.environ, **endpoint.env()}
+    args = [
+        _weed(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
+        f"-master.port={master}", f"-master.port.grpc={master_g}",
+        f"-volume.port={volume}", f"-volume.port.grpc={volume_g}",
+        f"-filer.port={filer}", f"-filer.port.grpc={filer_g}",
+        f"-s3.port={s3}", f"-s3.port.grpc={s3_g}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        f"-admin.port={admin}", f"-admin.port.grpc={admin_g}",
+    ]  # fmt: skip
+    log = (data_dir / "weed.log").open("wb")
+    stack.callback(log.close)
+    proc = subprocess.Popen(
+        args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    stack.callback(_stop, proc)
+    _wait_ready(endpoint, proc, timeout, data_dir / "weed.log")
+    return endpoint
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

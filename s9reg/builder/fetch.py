@@ -231,6 +231,8 @@ class _Watchdog:
 
 
 class _WatchedHTTP(http.client.HTTPConnection):
+    """A connection whose socket the watchdog can shut down (plain HTTP)."""
+
     def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:  # noqa: ANN401 - http.client's signature
         super().__init__(*args, **kwargs)
         self._watchdog = watchdog
@@ -240,14 +242,8 @@ class _WatchedHTTP(http.client.HTTPConnection):
         self._watchdog.attach(self.sock)
 
 
-class _WatchedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:  # noqa: ANN401 - http.client's signature
-        super().__init__(*args, **kwargs)
-        self._watchdog = watchdog
-
-    def connect(self) -> None:
-        super().connect()
-        self._watchdog.attach(self.sock)
+class _WatchedHTTPS(_WatchedHTTP, http.client.HTTPSConnection):
+    """The same over TLS: ``connect`` reaches HTTPSConnection's, then attaches its socket."""
 
 
 class _HttpHandler(urllib.request.HTTPHandler):

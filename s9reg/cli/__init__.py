@@ -60,6 +60,7 @@ _COMMANDS = {
     "key": "s9reg.cli.key:key",
     "publish": "s9reg.cli.publish:publish",
     "pull": "s9reg.cli.pull:pull",
+    "registry": "s9reg.cli.registry:registry",
     "s9pk": "s9reg.cli.s9pk:s9pk",
     "serve": "s9reg.cli.serve:serve",
 }

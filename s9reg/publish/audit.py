@@ -139,7 +139,7 @@ def _check_head(target: Target, key: str, entry: ObjectEntry) -> AuditProblem | 
     elif remote.sha256 is not None and remote.sha256 != entry.sha256:
         problem = AuditProblem(key, "sha256", f"metadata says {remote.sha256[:16]}…")
     elif remote.headers != entry.headers:
-        got = f"{remote.headers.content_type}; {remote.headers.cache_control}"
+        got = remote.headers.describe()
         problem = AuditProblem(key, "headers", f"stored with {got}")
     return problem
 

@@ -44,9 +44,9 @@ _TEXT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
     "txt": "text/plain; charset=utf-8",
     "md": "text/markdown; charset=utf-8",
-    # Stated, never sniffed. S3 stores no Content-Security-Policy, so what keeps an SVG opened
-    # directly from running script is the build's sanitizer (s9reg.catalogue) and, where a
-    # host can add headers, the CSP `s9reg serve` sends (docs/catalogue.md).
+    # Stated, never sniffed. S3 stores no Content-Security-Policy; what keeps an SVG opened
+    # directly from running script is the build's sanitizer (s9reg.catalogue), the
+    # Content-Disposition below (what S3 can store), and the CSP `s9reg serve` sends.
     "svg": "image/svg+xml",
     "png": "image/png",
     "jpg": "image/jpeg",
@@ -62,6 +62,11 @@ _TEXT_TYPES = {
 }
 _DOCUMENTS = frozenset({"json", "html", "htm", "xml", "atom", "rss", "txt", "md"})
 _FEEDS = frozenset({"xml", "atom", "rss"})
+# Extensions a browser would run script from if the file were opened as a page. Stored with
+# ``Content-Disposition: attachment``: opening the URL downloads it, while ``<img>`` and CSS
+# (which ignore the disposition) still show it.
+_ACTIVE_IMAGES = frozenset({"svg", "svgz"})
+ATTACHMENT = "attachment"
 # Top-level files published last of all: the entry points that name everything else.
 RPC_PREFIX = RPC_DIR + "/"
 
@@ -86,10 +91,16 @@ class Phase(IntEnum):
 
 @dataclass(frozen=True, slots=True, order=True)
 class ObjectHeaders:
-    """The HTTP headers stored with an object."""
+    """The HTTP headers stored with an object (``content_disposition`` empty: none)."""
 
     content_type: str
     cache_control: str
+    content_disposition: str = ""
+
+    def describe(self) -> str:
+        """One line for messages: ``type; cache-control[; disposition]``."""
+        parts = (self.content_type, self.cache_control, self.content_disposition)
+        return "; ".join(p for p in parts if p)
 
 
 def _extension(key: str) -> str:
@@ -112,17 +123,19 @@ def classify(key: str) -> tuple[Phase, ObjectHeaders]:
     """The phase and headers of the site file at ``key`` (a relative POSIX path).
 
     ``.s9pk`` files and everything under ``_icons/`` are immutable content; other non-document
-    assets go first too (documents refer to them) with a document lifetime. Top-level documents
+    assets go first too (documents refer to them) with a document lifetime; SVG images are
+    stored as attachments. Top-level documents
     and ``rpc.v0/`` results are short-lived entry points; documents elsewhere (per-package
     pages) are published before them.
     """
     ext = _extension(key)
     ctype = content_type(key)
+    disposition = ATTACHMENT if ext in _ACTIVE_IMAGES else ""
     top_level = "/" not in key
     if ext == "s9pk" or key.startswith(IMMUTABLE_PREFIXES):
-        return Phase.FILES, ObjectHeaders(ctype, CACHE_IMMUTABLE)
+        return Phase.FILES, ObjectHeaders(ctype, CACHE_IMMUTABLE, disposition)
     if ext not in _DOCUMENTS:
-        return Phase.FILES, ObjectHeaders(ctype, CACHE_DOCUMENT)
+        return Phase.FILES, ObjectHeaders(ctype, CACHE_DOCUMENT, disposition)
     if key in ROOT_DOCUMENTS:
         return Phase.INDEX, ObjectHeaders(ctype, CACHE_MUTABLE)
     if key.startswith(RPC_PREFIX) or top_level or ext in _FEEDS:

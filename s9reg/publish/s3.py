@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -38,6 +38,20 @@ MAX_COPY_SIZE = 5 << 30
 TRANSFER_READ_TIMEOUT = 60.0
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _PRECONDITION = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
+
+
+class _HeaderArgs(TypedDict):
+    ContentType: str
+    CacheControl: str
+    ContentDisposition: NotRequired[str]
+
+
+def _header_args(headers: ObjectHeaders) -> _HeaderArgs:
+    """The stored headers as ``PutObject``/``CopyObject`` arguments (an unset one left out)."""
+    args = _HeaderArgs(ContentType=headers.content_type, CacheControl=headers.cache_control)
+    if headers.content_disposition:
+        args["ContentDisposition"] = headers.content_disposition
+    return args
 
 
 class S3Target:
@@ -121,7 +135,11 @@ class S3Target:
         return RemoteObject(
             size=r["ContentLength"],
             sha256=r.get("Metadata", {}).get(SHA256_METADATA),
-            headers=ObjectHeaders(r.get("ContentType", ""), r.get("CacheControl", "")),
+            headers=ObjectHeaders(
+                r.get("ContentType", ""),
+                r.get("CacheControl", ""),
+                r.get("ContentDisposition", ""),
+            ),
         )
 
     def write(
@@ -138,8 +156,7 @@ class S3Target:
             "Bucket": self.s3.bucket,
             "Key": self.key(key),
             "Body": data,
-            "ContentType": headers.content_type,
-            "CacheControl": headers.cache_control,
+            **_header_args(headers),
             "Metadata": {SHA256_METADATA: hashlib.sha256(data).hexdigest()},
         }
         if if_match is not None:
@@ -167,8 +184,7 @@ class S3Target:
     ) -> None:
         """See :meth:`s9reg.publish.target.Target.upload` (multipart above the threshold)."""
         extra: dict[str, Any] = {
-            "ContentType": headers.content_type,
-            "CacheControl": headers.cache_control,
+            **_header_args(headers),
             "Metadata": {SHA256_METADATA: sha256},
         }
         try:
@@ -183,9 +199,8 @@ class S3Target:
                         Bucket=self.s3.bucket,
                         Key=self.key(key),
                         Body=body,
-                        ContentType=headers.content_type,
-                        CacheControl=headers.cache_control,
                         Metadata={SHA256_METADATA: sha256},
+                        **_header_args(headers),
                     )
             except (ClientError, BotoCoreError) as e:
                 raise self._fail("cannot upload", key, e) from e
@@ -218,8 +233,7 @@ class S3Target:
                 Key=full,
                 CopySource={"Bucket": self.s3.bucket, "Key": full},
                 MetadataDirective="REPLACE",
-                ContentType=headers.content_type,
-                CacheControl=headers.cache_control,
+                **_header_args(headers),
                 Metadata={SHA256_METADATA: sha256},
             )
         except (ClientError, BotoCoreError) as e:

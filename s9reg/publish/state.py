@@ -67,13 +67,16 @@ class ObjectEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape."""
-        return {
+        data: dict[str, Any] = {
             "sha256": self.sha256,
             "size": self.size,
             "contentType": self.headers.content_type,
             "cacheControl": self.headers.cache_control,
-            "firstPublished": format_time(self.first_published),
         }
+        if self.headers.content_disposition:  # absent from manifests before it existed
+            data["contentDisposition"] = self.headers.content_disposition
+        data["firstPublished"] = format_time(self.first_published)
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> ObjectEntry:  # noqa: ANN401 - parsed JSON
@@ -85,7 +88,11 @@ class ObjectEntry:
         return cls(
             sha256=str(data["sha256"]),
             size=int(data["size"]),
-            headers=ObjectHeaders(str(data["contentType"]), str(data["cacheControl"])),
+            headers=ObjectHeaders(
+                str(data["contentType"]),
+                str(data["cacheControl"]),
+                str(data.get("contentDisposition", "")),
+            ),
             first_published=parse_time(data["firstPublished"]),
         )
 

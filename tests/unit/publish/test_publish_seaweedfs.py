@@ -96,3 +96,58 @@ def test_concurrent_publishers_on_seaweedfs(seaweed: S3Endpoint, tmp_path: Path)
         publish(bucket, sites[losers[0]])
         bucket.assert_matches(site_files(f"r{round_}p{losers[0]}"))
     assert manifest_key(bucket.pointer().generation) in bucket.stored()
+
+
+def test_svg_stored_as_attachment_and_older_publishes_upgraded(
+    seaweed: S3Endpoint, tmp_path: Path
+) -> None:
+    """An SVG opened from the bucket downloads instead of rendering (scripts never run)."""
+    bucket = Bucket(seaweed, seaweed.new_bucket("svg"))
+    files = site_files("a")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+    files[f"_icons/{sha(svg)[:16]}.svg"] = svg
+    svg_key = f"_icons/{sha(svg)[:16]}.svg"
+    png_key = next(k for k in files if k.endswith(".png"))
+    site = write_site(tmp_path / "site", files)
+    publish(bucket, site)
+    bucket.client.put_bucket_policy(Bucket=bucket.name, Policy=_public_read(bucket.name))
+
+    def served(key: str) -> tuple[str | None, str | None]:
+        with urllib.request.urlopen(f"{bucket.endpoint.url}/{bucket.name}/{bucket.key(key)}") as r:
+            return r.headers["Content-Type"], r.headers["Content-Disposition"]
+
+    assert served(svg_key) == ("image/svg+xml", "attachment")
+    assert served(png_key) == ("image/png", None)
+    assert bucket.manifest().objects[svg_key].headers.content_disposition == "attachment"
+
+    # A bucket published before the header existed: object and manifest without it. The next
+    # publish sets it with one in-place copy (no upload), then has nothing left to do.
+    full = bucket.key(svg_key)
+    bucket.client.copy_object(
+        Bucket=bucket.name, Key=full, CopySource={"Bucket": bucket.name, "Key": full},
+        MetadataDirective="REPLACE", ContentType="image/svg+xml",
+        CacheControl=IMMUTABLE, Metadata=bucket.client.head_object(Bucket=bucket.name, Key=full)["Metadata"],
+    )  # fmt: skip
+    manifest = bucket.manifest()
+    old = manifest.to_json().replace(b',"contentDisposition":"attachment"', b"", 1)
+    assert old != manifest.to_json()
+    key = bucket.key(manifest_key(manifest.generation))
+    bucket.client.put_object(Bucket=bucket.name, Key=key, Body=old)
+    assert served(svg_key) == ("image/svg+xml", None)
+    rec = Recorder()
+    report = publish(bucket, write_site(tmp_path / "fresh", files), rec)
+    assert report.uploads == ()
+    assert [i.key for i in report.header_updates] == [svg_key]
+    assert [op for op, _ in rec.ops("CopyObject")] == ["CopyObject"]
+    assert served(svg_key) == ("image/svg+xml", "attachment")
+    assert publish(bucket, site).header_updates == ()
+
+
+def _public_read(name: str) -> str:
+    statement = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": ["s3:GetObject"],
+        "Resource": [f"arn:aws:s3:::{name}/*"],
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})

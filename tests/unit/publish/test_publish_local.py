@@ -39,45 +39,61 @@ HTML = "text/html; charset=utf-8"
 
 
 @pytest.mark.parametrize(
-    ("key", "phase", "ctype", "cache"),
+    ("key", "phase", "ctype", "cache", "disposition"),
     [
         pytest.param(
             "hello/1.0:0/hello.s9pk",
             Phase.FILES,
             "application/octet-stream",
             CACHE_IMMUTABLE,
+            "",
             id="s9pk",
         ),
-        pytest.param("_icons/0123abcd.png", Phase.FILES, "image/png", CACHE_IMMUTABLE, id="icon"),
         pytest.param(
-            "_icons/0123abcd.svg", Phase.FILES, "image/svg+xml", CACHE_IMMUTABLE, id="svg-icon"
+            "_icons/0123abcd.png", Phase.FILES, "image/png", CACHE_IMMUTABLE, "", id="icon"
         ),
         pytest.param(
-            "_assets/site.css", Phase.FILES, "text/css; charset=utf-8", CACHE_DOCUMENT, id="css"
+            "_icons/0123abcd.svg",
+            Phase.FILES,
+            "image/svg+xml",
+            CACHE_IMMUTABLE,
+            "attachment",
+            id="svg-icon",
         ),
-        pytest.param("hello/index.json", Phase.PAGES, JSON, CACHE_DOCUMENT, id="package-json"),
-        pytest.param("hello/index.html", Phase.PAGES, HTML, CACHE_DOCUMENT, id="package-page"),
-        pytest.param("rpc.v0/package.get/_all/full.json", Phase.API, JSON, CACHE_MUTABLE, id="rpc"),
         pytest.param(
-            "feed.atom", Phase.API, "application/atom+xml; charset=utf-8", CACHE_MUTABLE, id="feed"
+            "_assets/site.css", Phase.FILES, "text/css; charset=utf-8", CACHE_DOCUMENT, "", id="css"
+        ),
+        pytest.param("hello/index.json", Phase.PAGES, JSON, CACHE_DOCUMENT, "", id="package-json"),
+        pytest.param("hello/index.html", Phase.PAGES, HTML, CACHE_DOCUMENT, "", id="package-page"),
+        pytest.param(
+            "rpc.v0/package.get/_all/full.json", Phase.API, JSON, CACHE_MUTABLE, "", id="rpc"
+        ),
+        pytest.param(
+            "feed.atom",
+            Phase.API,
+            "application/atom+xml; charset=utf-8",
+            CACHE_MUTABLE,
+            "",
+            id="feed",
         ),
         pytest.param(
             "hello/feed.xml",
             Phase.API,
             "application/xml; charset=utf-8",
             CACHE_MUTABLE,
+            "",
             id="package-feed",
         ),
-        pytest.param("index.json", Phase.INDEX, JSON, CACHE_MUTABLE, id="index"),
-        pytest.param("index.html", Phase.INDEX, HTML, CACHE_MUTABLE, id="home"),
-        pytest.param("s9reg-site.json", Phase.INDEX, JSON, CACHE_MUTABLE, id="marker"),
+        pytest.param("index.json", Phase.INDEX, JSON, CACHE_MUTABLE, "", id="index"),
+        pytest.param("index.html", Phase.INDEX, HTML, CACHE_MUTABLE, "", id="home"),
+        pytest.param("s9reg-site.json", Phase.INDEX, JSON, CACHE_MUTABLE, "", id="marker"),
         pytest.param(
-            "hello/blob", Phase.FILES, "application/octet-stream", CACHE_DOCUMENT, id="no-ext"
+            "hello/blob", Phase.FILES, "application/octet-stream", CACHE_DOCUMENT, "", id="no-ext"
         ),
     ],
 )
-def test_classify(key: str, phase: Phase, ctype: str, cache: str) -> None:
-    assert classify(key) == (phase, ObjectHeaders(ctype, cache))
+def test_classify(key: str, phase: Phase, ctype: str, cache: str, disposition: str) -> None:
+    assert classify(key) == (phase, ObjectHeaders(ctype, cache, disposition))
 
 
 def test_state_round_trip_and_errors() -> None:

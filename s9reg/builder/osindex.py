@@ -24,7 +24,7 @@ from s9reg.builder.report import DownloadProgress
 from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, IndexSource, OsReleaseSettings
 from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
 from s9reg.exver import Version
-from s9reg.registry.model import FullIndex, Guid, OsIndex, OsVersionInfo, RegistryAsset
+from s9reg.registry.model import FullIndex, OsIndex, OsVersionInfo, RegistryAsset
 from s9reg.s9pk.commitment import Blake3Commitment
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.site_layout import asset_urls
@@ -151,7 +151,6 @@ def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
     if key is None:  # pragma: no cover - BuildSettings refuses it
         raise BuildError("StartOS releases need a registry signing key")
     pem = key.public_key.to_pem()
-    authorized = tuple(sorted(Guid(g) for g in settings.admins))
     versions: dict[Version, OsVersionInfo] = {}
     for release in sorted(settings.os_releases, key=lambda r: r.version.sort_key):
         by_kind: dict[str, dict[str, RegistryAsset[Blake3Commitment]]] = {
@@ -189,6 +188,7 @@ def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
                 commitment=commitment,
                 signatures={pem: commitment.sign(key).to_pem()},
             )
+        authorized = tuple(sorted({*settings.admins, *release.signers}))
         versions[release.version] = OsVersionInfo(
             headline=release.headline,
             release_notes=release.release_notes,

@@ -72,6 +72,8 @@ class OsReleaseSettings:
         images: kind (``iso``, ``img``, ``squashfs``) → platform → a local file (published in
             the site) or an ``http(s)`` URL (downloaded to compute its commitment, then listed
             as is).
+        signers: signers authorized for this version besides the admins (upstream's
+            ``OsVersionInfo.authorized`` is both).
     """
 
     version: Version
@@ -79,6 +81,7 @@ class OsReleaseSettings:
     release_notes: str = ""
     source_version: VersionRange
     images: Mapping[str, Mapping[str, Path | str]] = field(default_factory=dict)
+    signers: tuple[Guid, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,6 +199,7 @@ class BuildSettings:
                     r.release_notes,
                     str(r.source_version),
                     {k: {p: str(v) for p, v in sorted(m.items())} for k, m in r.images.items()},
+                    sorted(r.signers),
                 ]
                 for r in self.os_releases
             ],
@@ -219,6 +223,12 @@ class BuildSettings:
         out.extend(
             f"admins: {g} is not a registered signer"
             for g in sorted(self.admins)
+            if g not in self.signers
+        )
+        out.extend(
+            f"os.{r.version}: signer {g} is not a registered signer"
+            for r in self.os_releases
+            for g in r.signers
             if g not in self.signers
         )
         for pid, scopes in sorted(self.authorized.items()):

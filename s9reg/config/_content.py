@@ -12,6 +12,7 @@ import base64
 import binascii
 import difflib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -33,7 +34,8 @@ from s9reg.config.schema import (
 from s9reg.config.secrets import MAX_SECRET_BYTES
 from s9reg.errors import ConfigError, S9regError
 from s9reg.exver import Version, VersionRange
-from s9reg.registry import ContactInfo
+from s9reg.registry import ContactInfo, Guid
+from s9reg.registry.errors import RegistryError
 from s9reg.s9pk.keys import PublicKey
 from s9reg.s9pk.manifest import LocaleString, is_id
 
@@ -57,6 +59,7 @@ def signers(c: Checker, node: Node) -> tuple[Signer, ...]:
     """The ``signers:`` list; names must be unique."""
     out = c.each(node, lambda n: _signer(c, n))
     _unique_names(c, node, out)
+    _unique_ids(c, node, out)
     return out
 
 
@@ -144,11 +147,20 @@ def _icon(c: Checker, node: Node) -> Path | str | None:
 
 
 def _signer(c: Checker, node: Node) -> Signer | None:
-    m = c.mapping(node, ("name",), ("contact", "keys", "admin"))
+    m = c.mapping(node, ("name",), ("id", "contact", "keys", "admin"))
     if m is None:
         return None
     with c.at("name"):
         name = c.nonempty(m["name"]) if "name" in m else None
+    guid = None
+    if "id" in m:
+        with c.at("id"):
+            text = c.string(m["id"], "a signer id (32 characters of A-Z and 2-7)")
+            if text is not None:
+                try:
+                    guid = Guid(text)
+                except RegistryError as e:
+                    c.add(m["id"], e.problem)
     contacts: tuple[ContactInfo, ...] = ()
     if "contact" in m:
         with c.at("contact"):
@@ -163,7 +175,7 @@ def _signer(c: Checker, node: Node) -> Signer | None:
             admin = bool(c.boolean(m["admin"]))
     if name is None:
         return None
-    return Signer(name=name, contacts=contacts, keys=keys, admin=admin)
+    return Signer(name=name, id=guid, contacts=contacts, keys=keys, admin=admin)
 
 
 def _contact(c: Checker, node: Node) -> ContactInfo | None:
@@ -229,6 +241,21 @@ def _unique_names(c: Checker, node: Node, signers: tuple[Signer, ...]) -> None:
             with c.at(where, "name"):
                 c.add(items[where] if items else node, f"duplicate signer name {signer.name!r}")
         seen.add(signer.name)
+
+
+def _unique_ids(c: Checker, node: Node, signers: tuple[Signer, ...]) -> None:
+    """Two signers cannot share a Guid (an ``id`` may equal another name's derived one)."""
+    seen: dict[str, str] = {}
+    for i, signer in enumerate(signers):
+        other = seen.get(signer.guid)
+        if other is not None and other != signer.name:  # a duplicate name is reported once
+            items = node.value if isinstance(node, SequenceNode) else []
+            with c.at(i, "id"):
+                c.add(
+                    items[i] if i < len(items) else node,
+                    f"signer {signer.name!r} has the id {signer.guid} of signer {other!r}",
+                )
+        seen.setdefault(signer.guid, signer.name)
 
 
 def _name_of(node: Node) -> str | None:
@@ -347,14 +374,16 @@ def _source(c: Checker, node: Node) -> PackageSource | None:
     return LocalSource(pattern=location)
 
 
-def os_releases(c: Checker, node: Node) -> tuple[OsReleaseSettings, ...]:
-    """The ``os:`` list of StartOS releases."""
-    return c.each(node, lambda n: _os_release(c, n))
+def os_releases(c: Checker, node: Node, guids: Mapping[str, Guid]) -> tuple[OsReleaseSettings, ...]:
+    """The ``os:`` list of StartOS releases; ``guids``: the signers' Guids by name."""
+    return c.each(node, lambda n: _os_release(c, n, guids))
 
 
-def _os_release(c: Checker, node: Node) -> OsReleaseSettings | None:
+def _os_release(c: Checker, node: Node, guids: Mapping[str, Guid]) -> OsReleaseSettings | None:
     m = c.mapping(
-        node, ("version", "headline"), ("release_notes", "source_version", *OS_IMAGE_KINDS)
+        node,
+        ("version", "headline"),
+        ("release_notes", "source_version", "signers", *OS_IMAGE_KINDS),
     )
     if m is None:
         return None
@@ -379,6 +408,10 @@ def _os_release(c: Checker, node: Node) -> OsReleaseSettings | None:
     if "source_version" in m:
         with c.at("source_version"):
             source = c.version_range(m["source_version"]) or source
+    signers: tuple[Guid, ...] = ()
+    if "signers" in m:
+        with c.at("signers"):
+            signers = c.each(m["signers"], lambda n: _signer_ref(c, n, guids))
     images: dict[str, dict[str, Path | str]] = {}
     for kind in OS_IMAGE_KINDS:
         images[kind] = {}
@@ -393,7 +426,20 @@ def _os_release(c: Checker, node: Node) -> OsReleaseSettings | None:
         release_notes=notes,
         source_version=source,
         images={kind: platforms for kind, platforms in images.items() if platforms},
+        signers=tuple(dict.fromkeys(signers)),
     )
+
+
+def _signer_ref(c: Checker, node: Node, guids: Mapping[str, Guid]) -> Guid | None:
+    name = c.string(node, "a signer name")
+    if name is None:
+        return None
+    if name not in guids:
+        close = difflib.get_close_matches(name, sorted(guids), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        c.add(node, f"no signer named {name!r} in 'signers'{hint}")
+        return None
+    return guids[name]
 
 
 def _platform_map(c: Checker, node: Node) -> dict[str, Path | str]:

@@ -104,7 +104,8 @@ def _site(c: Checker, root: Node, path: Path) -> SiteConfig | None:
         (),
         IncompleteArches.WARN,
     )
-    releases = _section(c, top, "os", lambda n: _content.os_releases(c, n)) or ()
+    guids = {s.name: s.guid for s in signers}
+    releases = _section(c, top, "os", lambda n: _content.os_releases(c, n, guids)) or ()
     output = _section(c, top, "output", c.path) or c.base / "_site"
     storage = _section(c, top, "storage", lambda n: _services.storage(c, n))
     serve = _section(c, top, "serve", lambda n: _services.serve(c, n)) or ServeSettings()

@@ -37,8 +37,8 @@ __all__ = ["build_settings", "cache_settings", "publish_settings", "serve_settin
 
 
 def signer_guid(signer: Signer) -> Guid:
-    """The stable Guid of a configured signer (derived from its name, so rebuilds agree)."""
-    return Guid.generate(seed=signer.name.encode())
+    """The stable Guid of a configured signer: its ``id``, else derived from its name."""
+    return signer.guid
 
 
 #: Largest registry icon file: it is inlined in every device's index (``info.icon``).

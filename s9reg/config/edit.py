@@ -215,6 +215,29 @@ class EditSession:
                 grand, parent_key = self._parent(path[:-1], create=False)
                 _put_tail(grand, parent_key, _take_tail(grand, parent_key) + tail)
 
+    def rename(self, path: KeyPath, new_key: str) -> None:
+        """Rename the mapping key at ``path`` in place: position, value and comments kept.
+
+        Raises:
+            ConfigError: there is nothing at ``path``, it is a list item, or ``new_key`` is
+                already a key of that mapping.
+        """
+        parent, key = self._parent(path, create=False)
+        self._node(path)  # raises if absent
+        if not isinstance(parent, CommentedMap) or not isinstance(key, str):
+            raise ConfigError(f"{self._display}: {_dotted(path)}: not a mapping key")
+        if new_key == key:
+            return
+        if new_key in parent:
+            raise ConfigError(f"{self._display}: {_dotted([*path[:-1], new_key])}: already exists")
+        keys = list(parent)
+        index = keys.index(key)
+        comments = parent.ca.items.pop(key, None)
+        value = parent.pop(key)
+        parent.insert(index, _key(new_key, flow=_is_flow(parent)), value)
+        if comments is not None:
+            parent.ca.items[new_key] = comments
+
     # --- writing ------------------------------------------------------------------------------
 
     def commit(self) -> SiteConfig:

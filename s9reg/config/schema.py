@@ -20,7 +20,7 @@ from s9reg.config.secrets import SecretRef
 from s9reg.exver import VersionRange
 from s9reg.imagecache import DEFAULT_CURATED, DEFAULT_UPSTREAMS, S3Storage, UploadPurging
 from s9reg.publish.settings import S3Settings
-from s9reg.registry import ContactInfo
+from s9reg.registry import ContactInfo, Guid
 from s9reg.s9pk.keys import PublicKey
 from s9reg.serve.settings import ServeSettings
 
@@ -55,12 +55,23 @@ DEFAULT_CACHE_API_LISTEN = ("127.0.0.1", 5080)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signer:
-    """A person or team whose keys may sign packages; ``admin`` signers manage the registry."""
+    """A person or team whose keys may sign packages; ``admin`` signers manage the registry.
+
+    Attributes:
+        name: unique display name; ``authorized`` and ``os[].signers`` refer to it.
+        id: the signer's Guid as written (``id:``), or None to derive it from the name.
+    """
 
     name: str
+    id: Guid | None = None
     contacts: tuple[ContactInfo, ...] = ()
     keys: tuple[PublicKey, ...] = ()
     admin: bool = False
+
+    @property
+    def guid(self) -> Guid:
+        """The signer's Guid in the built index: ``id``, else derived from the name (stable)."""
+        return self.id if self.id is not None else Guid.generate(seed=self.name.encode())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

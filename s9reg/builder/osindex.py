@@ -26,6 +26,7 @@ from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
 from s9reg.exver import Version
 from s9reg.registry.model import FullIndex, OsIndex, OsVersionInfo, RegistryAsset
 from s9reg.s9pk.commitment import Blake3Commitment
+from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.site_layout import asset_urls
 
@@ -125,6 +126,25 @@ def _previous_asset(
     return assets.get(ref.platform)
 
 
+def _further(
+    release: OsReleaseSettings, ref: ImageRef, commitment: Blake3Commitment, where: str
+) -> dict[str, str]:
+    """The image's further signatures (``os asset sign``), each checked against its bytes."""
+    out: dict[str, str] = {}
+    for extra in release.signatures:
+        if (extra.kind, extra.platform) != (ref.kind, ref.platform):
+            continue
+        try:
+            commitment.verify_pems({extra.key: extra.signature})
+        except S9pkError as e:
+            raise BuildError(
+                f"{where}: a further signature does not match the image ({e.message})",
+                hint="the image changed since it was signed: sign it again (os asset sign)",
+            ) from None
+        out[extra.key] = extra.signature
+    return out
+
+
 def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
     settings: BuildSettings,
     staged: Path,
@@ -186,7 +206,10 @@ def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
                 published_at=old.published_at if old is not None else now,
                 urls=asset_url,
                 commitment=commitment,
-                signatures={pem: commitment.sign(key).to_pem()},
+                signatures={
+                    pem: commitment.sign(key).to_pem(),
+                    **_further(release, ref, commitment, where),
+                },
             )
         authorized = tuple(sorted({*settings.admins, *release.signers}))
         versions[release.version] = OsVersionInfo(

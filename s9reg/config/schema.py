@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from s9reg.builder import CategorySettings
-from s9reg.builder.settings import IncompleteArches, OsReleaseSettings
+from s9reg.builder.settings import Exclusion, IncompleteArches, Mirror, OsReleaseSettings
 from s9reg.config.secrets import SecretRef
 from s9reg.exver import VersionRange
 from s9reg.imagecache import DEFAULT_CURATED, DEFAULT_UPSTREAMS, S3Storage, UploadPurging
@@ -185,6 +185,8 @@ class SiteConfig:
     Attributes:
         path: the config file it was loaded from (resolved).
         authorized: package id → signer name → version range that signer may publish.
+        exclude: package versions or variants the build leaves out (``packages.exclude``).
+        mirrors: further URLs of package files (``packages.mirrors``).
         output: directory the build writes (resolved).
         storage: publish target, or None.
         publish: S3 settings, or None.
@@ -199,6 +201,8 @@ class SiteConfig:
     categories: tuple[CategorySettings, ...] = ()
     sources: tuple[PackageSource, ...] = ()
     incomplete_arches: IncompleteArches = IncompleteArches.WARN
+    exclude: tuple[Exclusion, ...] = ()
+    mirrors: tuple[Mirror, ...] = ()
     os_releases: tuple[OsReleaseSettings, ...] = ()
     output: Path
     storage: StorageSettings | None = None

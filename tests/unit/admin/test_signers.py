@@ -223,8 +223,11 @@ def test_info_set_icon(
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("    id: nope\n", "signers[1].id: invalid signer id 'nope'"),
-        (f"    id: {Guid.generate(seed=b'Admin')}\n", "signer 'Dev' has the id"),
+        ("    id: nope\n", "signers[1].id: not a signer id (32 characters of A-Z and 2-7): 'nope'"),
+        (
+            f"    id: {Guid.generate(seed=b'Admin')}\n",
+            "signers[1].id: signers 'Admin' and 'Dev' have the same id",
+        ),
     ],
 )
 def test_config_signer_ids_are_checked(site: Path, entry: str, message: str) -> None:

@@ -156,13 +156,17 @@ def _copy(file: Path, target: Path) -> None:
     """Copy into the source directory atomically (a partial file is never a source)."""
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        os.close(fd)
+    except OSError as e:
+        raise AdminError(f"{target.parent}: cannot copy the package: {e.strerror or e}") from None
+    os.close(fd)
+    try:
         shutil.copyfile(file, tmp)
         Path(tmp).replace(target)
     except OSError as e:
-        with contextlib.suppress(OSError, UnboundLocalError):
-            Path(tmp).unlink(missing_ok=True)
         raise AdminError(f"{target}: cannot copy the package: {e.strerror or e}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,13 @@
-"""Output of the ``s9reg registry`` editing commands: ``--json``/``--format``, tables, signers."""
+"""Output of the ``s9reg registry`` editing commands: ``--json``/``--format``, tables, signers.
+
+As start-cli prints: ``--format json`` compact, ``json-pretty`` indented by two spaces, ``yaml``
+with PEM keys as ``|`` blocks, and the list commands' default a prettytable-style table
+(``+---+`` rules between rows, the header centred). Keys appear in tables by fingerprint.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -17,17 +23,17 @@ _MATRIX_TO = "https://matrix.to/#/"
 
 
 def json_option(f: _F) -> _F:
-    """``--json``: print the result as JSON."""
+    """``--json``: print the result as JSON (compact, one line)."""
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
 
 
 def format_options(f: _F) -> _F:
-    """``--format table|json|yaml`` (upstream's) and ``--json`` (the same as ``--format json``)."""
+    """``--format json|json-pretty|yaml|table`` (start-cli's) and ``--json`` (``--format json``)."""
     f = click.option(
-        "--format", "fmt", type=click.Choice(["table", "json", "yaml"]), default=None,
-        help="Output format (default: a table, as upstream).",
+        "--format", "fmt", type=click.Choice(["json", "json-pretty", "yaml", "table"]),
+        default=None, help="Output format (default: a table, as start-cli).",
     )(f)  # fmt: skip
-    return json_option(f)
+    return click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(f)
 
 
 def chosen_format(fmt: str | None, as_json: bool) -> str:
@@ -38,13 +44,32 @@ def chosen_format(fmt: str | None, as_json: bool) -> str:
 
 
 def emit(value: object, fmt: str, text: Callable[[], str]) -> None:
-    """Print ``value`` as JSON or YAML, or the text ``text()`` gives."""
-    if fmt in ("json", "yaml"):
-        click.echo(dump(value, fmt), nl=False)
+    """Print ``value`` as JSON (compact or pretty) or YAML, or the text ``text()`` gives."""
+    if fmt == "json":
+        click.echo(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    elif fmt == "json-pretty":
+        click.echo(dump(value, "json"), nl=False)
+    elif fmt == "yaml":
+        click.echo(_yaml(value), nl=False)
     else:
         out = text()
         if out:
             click.echo(out)
+
+
+def _yaml(value: object) -> str:
+    """YAML as serde_yaml writes it: keys in order, multi-line strings (PEM keys) as ``|``."""
+    import yaml  # noqa: PLC0415 - only YAML output needs it
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    _Dumper.add_representer(str, text)
+    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30))
 
 
 def contact_text(c: ContactInfo) -> str:
@@ -71,17 +96,23 @@ def signers_json(signers: Mapping[Guid, Signer]) -> dict[str, object]:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Rows in aligned columns; a cell with several lines spreads over several lines."""
-    split = [[cell.splitlines() or [""] for cell in row] for row in [list(header), *rows]]
+    """A prettytable ``FORMAT_DEFAULT`` table (start-cli's): rules between rows, header centred.
+
+    A cell with several lines spreads over as many lines, the row's other cells padded.
+    """
+    split = [[cell.split("\n") for cell in row] for row in [list(header), *rows]]
     widths = [max(len(line) for row in split for line in row[i]) for i in range(len(header))]
-    lines = []
-    for row in split:
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    lines = [rule]
+    for n_row, row in enumerate(split):
         for n in range(max(len(cell) for cell in row)):
-            cells = [
-                (cell[n] if n < len(cell) else "").ljust(w)
-                for cell, w in zip(row, widths, strict=True)
-            ]
-            lines.append("  ".join(cells).rstrip())
+            cells = []
+            for cell, w in zip(row, widths, strict=True):
+                part = cell[n] if n < len(cell) else ""
+                left = (w - len(part)) // 2 if n_row == 0 else 0  # prettytable's centring
+                cells.append(" " + (" " * left + part).ljust(w) + " ")
+            lines.append("|" + "|".join(cells) + "|")
+        lines.append(rule)
     return "\n".join(lines)
 
 

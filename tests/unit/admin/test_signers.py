@@ -146,7 +146,19 @@ def test_signer_list_and_admins(run: Run, site: Path) -> None:
     assert list(data) == sorted(data)
     assert {v["name"] for v in data.values()} == {"Admin", "Dev"}
     _code, out, _ = run("admin", "signer", "list")
-    assert out.splitlines()[0].split() == ["ID", "NAME", "CONTACT", "KEYS"]
+    lines = out.splitlines()
+    assert lines[0].startswith("+---")
+    assert lines[0] == lines[2] == lines[-1]
+    assert [c.strip() for c in lines[1].strip("|").split("|")] == ["ID", "NAME", "CONTACT", "KEYS"]
+    assert f"| {Guid.generate(seed=b'Admin')} | Admin (admin) |" in out
+    _code, pretty, _ = run("admin", "signer", "list", "--format", "json-pretty")
+    assert json.loads(pretty) == data
+    assert pretty.startswith('{\n  "')
+    _code, compact, _ = run("admin", "signer", "list", "--format", "json")
+    assert compact.count("\n") == 1
+    assert json.loads(compact) == data
+    _code, yaml_text, _ = run("admin", "signer", "list", "--format", "yaml")
+    assert "  keys:\n  - |\n    -----BEGIN PUBLIC KEY-----\n" in yaml_text
     assert DEV.public_key.fingerprint[:16] in out
     dev = Guid.generate(seed=b"Dev")
     assert run("admin", "add", dev)[0] == 0

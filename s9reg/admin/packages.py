@@ -108,7 +108,8 @@ def _unexclude(d: Draft, pkg: Admitted, inventory: Inventory) -> None:
     for v in inventory.variants:
         if v.id != pkg.package_id or v.sighash == pkg.sighash:
             continue
-        if any(d.cfg.exclude[i].matches(v.id, v.version, v.sighash) for i in hits):
+        covering = [i for i, x in enumerate(d.cfg.exclude) if x.matches(v.id, v.version, v.sighash)]
+        if covering and set(covering) <= set(hits):  # only a dropped entry kept it out
             keep[(str(v.version), v.sighash if v.version == pkg.version else None)] = None
     for version, sighash in keep:
         entry = {"id": pkg.package_id, "version": Quoted(version)}
@@ -148,12 +149,16 @@ def add_package(path: str | os.PathLike[str], source: str) -> Placed:
         if target.exists() and not filecmp.cmp(file, target, shallow=False):
             raise AdminConflictError(f"{target}: another file of that name is there already")
         if not target.exists():
-            _copy(file, target)
+            _place(d, file, target)
     return Placed(pkg, str(target), changed=True)
 
 
-def _copy(file: Path, target: Path) -> None:
-    """Copy into the source directory atomically (a partial file is never a source)."""
+def _place(d: Draft, file: Path, target: Path) -> None:
+    """Copy ``file`` to ``target`` once the config is committed (never a partial source).
+
+    The copy is made beside the target under a name no source pattern matches (``.part``),
+    the config is validated and written, then the copy is renamed into place.
+    """
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     except OSError as e:
@@ -161,6 +166,7 @@ def _copy(file: Path, target: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(file, tmp)
+        d.doc.commit()
         Path(tmp).replace(target)
     except OSError as e:
         raise AdminError(f"{target}: cannot copy the package: {e.strerror or e}") from None

@@ -82,3 +82,20 @@ def test_lists_in_every_format(run: Run, kind: str) -> None:
     assert code == 0
     assert "featured" in out
     assert "hello" in out
+
+
+def test_adding_to_a_removed_package_brings_back_that_version_only(
+    run: Run, site: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pkg(site.parent / "s9pk", "hello-1.0.s9pk", DEV, version="1.0.0:0")
+    pkg(site.parent / "s9pk", "hello-1.1.s9pk", DEV, version="1.1.0:0")
+    assert run("package", "remove", "hello", "1.0.0:0")[0] == 0
+    assert run("package", "remove", "hello", "--force")[0] == 0
+    assert [str(x) for x in config.load(site).exclude] == ["hello"]
+    new = pkg(tmp_path_factory.mktemp("in"), "hello-1.2.s9pk", DEV, version="1.2.0:0")
+    assert run("package", "signer", "add", "hello", "Dev", "--new")[0] == 0
+    code, _, err = run("package", "add", str(new))
+    assert code == 0, err
+    assert sorted(str(x) for x in config.load(site).exclude) == ["hello 1.0.0:0", "hello 1.1.0:0"]
+    assert (site.parent / "s9pk/hello-1.2.s9pk").read_bytes() == new.read_bytes()
+    assert not [p for p in (site.parent / "s9pk").iterdir() if p.name.startswith(".")]

@@ -33,7 +33,7 @@ from s9reg.config.schema import (
 from s9reg.config.secrets import MAX_SECRET_BYTES
 from s9reg.errors import ConfigError, S9regError
 from s9reg.exver import Version, VersionRange
-from s9reg.registry import ContactInfo
+from s9reg.registry import ContactInfo, Guid
 from s9reg.s9pk.keys import PublicKey
 from s9reg.s9pk.manifest import LocaleString, is_id
 
@@ -49,6 +49,7 @@ __all__ = [
 
 CONTACT_KINDS = ("email", "matrix", "website")
 _LOCALE_RE = re.compile(r"[a-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*")
+_GUID_RE = re.compile(r"[A-Z2-7]{32}")
 _PLATFORM_RE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]*)")
 
@@ -57,6 +58,12 @@ def signers(c: Checker, node: Node) -> tuple[Signer, ...]:
     """The ``signers:`` list; names must be unique."""
     out = c.each(node, lambda n: _signer(c, n))
     _unique_names(c, node, out)
+    ids: dict[str, str] = {}
+    for signer in out:
+        guid = signer.id or Guid.generate(seed=signer.name.encode())
+        if guid in ids and ids[guid] != signer.name:
+            c.add(node, f"signers {ids[guid]!r} and {signer.name!r} have the same id {guid}")
+        ids.setdefault(guid, signer.name)
     return out
 
 
@@ -144,11 +151,18 @@ def _icon(c: Checker, node: Node) -> Path | str | None:
 
 
 def _signer(c: Checker, node: Node) -> Signer | None:
-    m = c.mapping(node, ("name",), ("contact", "keys", "admin"))
+    m = c.mapping(node, ("name",), ("id", "contact", "keys", "admin"))
     if m is None:
         return None
     with c.at("name"):
         name = c.nonempty(m["name"]) if "name" in m else None
+    guid = None
+    if "id" in m:
+        with c.at("id"):
+            guid = c.string(m["id"], "a signer id (32 characters of A-Z and 2-7)")
+            if guid is not None and _GUID_RE.fullmatch(guid) is None:
+                c.add(m["id"], f"not a signer id (32 characters of A-Z and 2-7): {guid!r}")
+                guid = None
     contacts: tuple[ContactInfo, ...] = ()
     if "contact" in m:
         with c.at("contact"):
@@ -163,7 +177,7 @@ def _signer(c: Checker, node: Node) -> Signer | None:
             admin = bool(c.boolean(m["admin"]))
     if name is None:
         return None
-    return Signer(name=name, contacts=contacts, keys=keys, admin=admin)
+    return Signer(name=name, id=guid, contacts=contacts, keys=keys, admin=admin)
 
 
 def _contact(c: Checker, node: Node) -> ContactInfo | None:

@@ -37,7 +37,9 @@ __all__ = ["build_settings", "cache_settings", "publish_settings", "serve_settin
 
 
 def signer_guid(signer: Signer) -> Guid:
-    """The stable Guid of a configured signer (derived from its name, so rebuilds agree)."""
+    """The Guid of a configured signer: its ``id``, else derived from its name (stable)."""
+    if signer.id is not None:
+        return Guid(signer.id)
     return Guid.generate(seed=signer.name.encode())
 
 

@@ -55,9 +55,14 @@ DEFAULT_CACHE_API_LISTEN = ("127.0.0.1", 5080)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signer:
-    """A person or team whose keys may sign packages; ``admin`` signers manage the registry."""
+    """A person or team whose keys may sign packages; ``admin`` signers manage the registry.
+
+    ``id`` is the signer's Guid when the file fixes it (a registry imported from
+    start-registryd keeps its ids); None derives it from the name.
+    """
 
     name: str
+    id: str | None = None
     contacts: tuple[ContactInfo, ...] = ()
     keys: tuple[PublicKey, ...] = ()
     admin: bool = False

@@ -8,6 +8,8 @@ below attaches its commands to them. The operations themselves are in :mod:`s9re
 
 from __future__ import annotations
 
+from s9reg.cli.registry import db as _db  # noqa: F401 - attaches db dump|apply|import
+from s9reg.cli.registry import read as _read  # noqa: F401 - attaches the read commands
 from s9reg.cli.registry._groups import registry
 
 __all__ = ["registry"]

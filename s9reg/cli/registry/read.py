@@ -19,7 +19,7 @@ from s9reg.cli.registry._groups import os_, os_asset, os_version, package, regis
 from s9reg.cli.registry._output import Table, emit, format_options
 from s9reg.cli.registry._site import open_site, site_options
 from s9reg.exver import ExtendedVersion, Version, VersionRange, VersionString, compare
-from s9reg.registry.requests import OS_IMAGE_KINDS
+from s9reg.registry.requests import OS_IMAGE_KINDS, InvalidParamsError
 from s9reg.s9pk.manifest import is_id
 from s9reg.s9pk.metadata import LocaleString
 
@@ -144,7 +144,7 @@ def _range(text: str | None) -> str | None:
 
 def _package_id(text: str) -> str:
     if not is_id(text):
-        raise click.BadParameter(f"{text!r} is not a package id (lowercase words joined by -)")
+        raise InvalidParamsError(f"{text!r} is not a package id (lowercase words joined by -)")
     return text
 
 

@@ -38,8 +38,8 @@ _HEADER = """\
 # Package sources are the dump's package URLs: the build downloads and verifies every one.
 
 registry:
-  name: {name}
-  url: {url}
+  name: imported
+  url: http://localhost/
 """
 
 
@@ -148,9 +148,7 @@ def import_dump(  # noqa: PLR0913 - the dump, the output and four choices for th
     text = _HEADER.format(
         source=dump.name,
         imported=IMPORTED_DIR,
-        name=json.dumps(registry_name, ensure_ascii=False),
-        url=json.dumps(url),
-    )
+    )  # name and URL are set below, quoted only where YAML needs it
     try:
         with config_path.open("x", encoding="utf-8") as f:  # never over an existing file
             f.write(text)
@@ -158,6 +156,8 @@ def import_dump(  # noqa: PLR0913 - the dump, the output and four choices for th
         raise ConfigError(f"{config_path}: cannot write: {e.strerror or e}") from None
     try:
         session = EditSession.open(config_path)
+        session.set(("registry", "name"), registry_name)
+        session.set(("registry", "url"), url)
         _fill(session, index, admins, signing_key, result, versions_too=not skip_os)
         session.commit()
     except BaseException:

@@ -353,14 +353,17 @@ def os_asset_get(  # noqa: PLR0913, PLR0917 - upstream's parameters plus the sit
     fmt: str | None,
     as_json: bool,
 ) -> None:
-    """Download a StartOS image and print its asset.
+    """Download a StartOS image to DIR/startos-VERSION_PLATFORM.KIND.
 
-    The file is DIR/startos-VERSION_PLATFORM.KIND, checked against its signed BLAKE3 and size.
+    The file is checked against its signed BLAKE3 and size. --json or --format prints the
+    asset (urls, commitment, signatures).
     """
     Version.parse(version)
     reader = open_site(config_path, site, key_path)
     got, asset = download_os_asset(
         reader, kind, version, platform, directory=directory, reverify=reverify
     )
-    click.echo(f"Downloaded {got.path} from {got.url}", err=True)
+    if fmt is None and not as_json:  # start-cli prints nothing but its progress
+        click.echo(f"Downloaded {got.path} ({got.size} bytes, from {got.url})")
+        return
     emit(asset, fmt, as_json=as_json)

@@ -7,8 +7,11 @@ refusals as one ``ERROR`` line and exit 1.
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
+import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import yaml
 
 from s9reg.admin.reader import RemoteError, RpcReader, SiteReader, open_reader
 from s9reg.registry import FullIndex
+from s9reg.s9pk.keys import write_private_key
 
 from helpers.buildkit import ALICE, G_ADMIN, G_ALICE, STRANGER
 from helpers.cli import run_cli
@@ -334,3 +338,70 @@ def test_default_site_is_the_configurations_output(
     code, out, _ = run_cli(["registry", "info", "--config", str(cfg), "--json"], capsys)
     assert code == 0
     assert json.loads(out)["name"] == "Test Registry"
+
+
+@pytest.fixture(scope="module")
+def rpc_only(served: ServedSite) -> Iterator[str]:
+    """A registry that answers only JSON-RPC, as start-registryd: POSTs go to the real
+    ``s9reg serve`` (headers and body as sent), every GET is 404."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            request = urllib.request.Request(served.url + "rpc/v0", body, headers)
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                data = answer.read()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_the_commands_ask_a_json_rpc_registry(
+    served: ServedSite, rpc_only: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    local = SiteReader.open(served.path)
+    code, out, err = run_cli(
+        ["registry", "package", "get", "hello", "full", "--json", "--site", rpc_only], capsys
+    )
+    assert (code, err) == (0, "")
+    assert json.loads(out) == local.call("package.get", {"id": "hello", "otherVersions": "full"})
+    code, out, err = run_cli(["registry", "index", "--site", rpc_only], capsys)
+    assert code == 1
+    assert "needs a registered signer's key" in err
+    key = tmp_path / "alice.pem"
+    write_private_key(key, ALICE)
+    code, out, err = run_cli(["registry", "index", "--site", rpc_only, "--key", str(key)], capsys)
+    assert (code, err) == (0, "")
+    assert json.loads(out) == local.index.to_dict()
+    code, out, _ = run_cli(
+        ["registry", "db", "dump", "--site", rpc_only, "--key", str(key), "--json"], capsys
+    )
+    assert code == 0
+    assert json.loads(out)["value"]["index"] == local.index.to_dict()
+    dest = tmp_path / "x.s9pk"
+    code, _, err = run_cli(
+        ["registry", "package", "download", "hello", "-v", "=1.1.0:0", "-d", str(dest),
+         "--site", rpc_only],
+        capsys,
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert dest.read_bytes() == served.sources["hello_new"].read_bytes()

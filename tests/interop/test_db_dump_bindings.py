@@ -10,10 +10,11 @@ in ``test_ts_bindings.py`` apply.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
-from test_ts_bindings import OSB, tsc
+from test_ts_bindings import OSB, PRELUDE, tsc
 
 from s9reg.admin.reader import SiteReader
 
@@ -47,21 +48,28 @@ def test_dump_type_checks(tmp_path: Path, dump: dict[str, object]) -> None:
     assert result.returncode == 0, (result.stdout + result.stderr)[:4000]
 
 
-@pytest.mark.parametrize(
-    ("path", "bad"),
-    [
-        pytest.param(("id",), "1", id="id as a string"),
-        pytest.param(("value", "admins"), [1], id="admins as numbers"),
-        pytest.param(("value", "extra"), 1, id="an unknown key"),
-    ],
-)
-def test_the_dump_check_catches_a_wrong_document(
-    tmp_path: Path, dump: dict[str, object], path: tuple[str, ...], bad: object
-) -> None:
-    doc = json.loads(json.dumps(dump))
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = bad
-    body = DUMP_TYPES.format(osb=OSB.as_posix()) + f"export const dump: Dump = {json.dumps(doc)};\n"
-    assert tsc(tmp_path, body).returncode != 0
+BAD = {
+    "idAsString": (("id",), "1"),
+    "adminsAsNumbers": (("value", "admins"), [1]),
+    "unknownKey": (("value", "extra"), 1),
+}
+
+
+def test_the_dump_check_catches_wrong_documents(tmp_path: Path, dump: dict[str, object]) -> None:
+    """One tsc run: each wrong document is reported, on its own line of the source."""
+    body = DUMP_TYPES.format(osb=OSB.as_posix())
+    lines = {}
+    for name, (path, bad) in BAD.items():
+        doc = json.loads(json.dumps(dump))
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = bad
+        lines[name] = body.count("\n") + 1
+        body += f"export const {name}: Dump = {json.dumps(doc)};\n"
+    result = tsc(tmp_path, body)
+    assert result.returncode != 0
+    offset = 1 + PRELUDE.count("\n")  # the prelude tsc() puts before the body
+    reported = {int(m) for m in re.findall(r"documents\.ts\((\d+),", result.stdout)}
+    for name, line in lines.items():
+        assert line + offset - 1 in reported, (name, result.stdout[:2000])

@@ -153,6 +153,8 @@ def _check_current(cfg: config.SiteConfig, db: Database) -> None:
         stale.append("signers")
     if db.admins != admins:
         stale.append("admins")
+    if set(db.index.os.versions) != {r.version for r in cfg.os_releases}:
+        stale.append("StartOS releases")
     if stale:
         raise ConfigError(
             f"db apply: the built site is older than {cfg.path.name} ({', '.join(stale)} differ)",
@@ -310,12 +312,15 @@ class _Differ:
             for g in self.old_names
             if g in self.new_names and self.old_names[g] != self.new_names[g]
         }
+        # A removed signer leaves the entries of packages the index does not list (no version
+        # built yet): the database cannot name them, and the file cannot keep them.
+        removed = {n for g, n in self.old_names.items() if g not in self.new_names}
         old = self.before.index.package.packages
         new = self.after.index.package.packages
         for pid in sorted(set(old) | set(new) | set(current)):
             scopes = current.get(pid) if isinstance(current.get(pid), dict) else {}
             have = {str(k): str(v) for k, v in cast("dict[str, object]", scopes or {}).items()}
-            want = {renames.get(n, n): r for n, r in have.items()}
+            want = {renames.get(n, n): r for n, r in have.items() if n not in removed}
             before = old[pid].authorized if pid in old else {}
             after = new[pid].authorized if pid in new else {}
             if dict(before) != dict(after):

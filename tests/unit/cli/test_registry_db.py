@@ -64,6 +64,8 @@ signers:
 authorized:
   hello:
     Alice: ">=1.0.0:0 <2.0.0:0"   # Alice's series
+  future:                         # no version built yet: not in the index
+    Bob: "*"
 
 categories:
   featured:
@@ -284,7 +286,7 @@ def test_apply_refusals_leave_the_file_byte_identical(
 def test_apply_refuses_a_site_older_than_the_config(
     ws: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = ws.config.read_text(encoding="utf-8").replace("name: Bob", "name: Robert")
+    text = ws.config.read_text(encoding="utf-8").replace("Bob", "Robert")
     ws.config.write_text(text, encoding="utf-8")
     code, _, err = run_cli(ws.argv("registry", "db", "apply", '.index.name = "X"'), capsys)
     assert code == 1

@@ -405,3 +405,19 @@ def test_the_commands_ask_a_json_rpc_registry(
     )  # fmt: skip
     assert (code, err) == (0, "")
     assert dest.read_bytes() == served.sources["hello_new"].read_bytes()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info"], ["index"], ["package", "index"], ["package", "get"], ["package", "download"],
+        ["os", "index"], ["os", "version", "get"], ["os", "asset", "get"],
+        ["db", "dump"], ["db", "apply"], ["db", "import"],
+    ],
+    ids=" ".join,
+)  # fmt: skip
+def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["registry", *argv, "--help"], capsys)
+    assert code == 0
+    assert out.startswith(f"Usage: s9reg registry {' '.join(argv)} ")
+    assert "--config" in out or argv == ["db", "import"]

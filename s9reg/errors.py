@@ -19,7 +19,8 @@ more than one layer needs. A class without a module named is defined in its pare
     ├── RegistryError                   REGISTRY                    s9reg.registry.errors
     │   ├── UnauthorizedSignerError     UNAUTHORIZED_SIGNER
     │   ├── QueryError                  QUERY                       s9reg.registry.requests
-    │   └── InvalidParamsError          INVALID_PARAMS              s9reg.registry.requests
+    │   ├── InvalidParamsError          INVALID_PARAMS              s9reg.registry.requests
+    │   └── RemoteError                 REMOTE                      s9reg.admin.reader
     ├── CatalogueError                  CATALOGUE                   s9reg.catalogue.errors
     ├── BuildError                      BUILD                       s9reg.builder.errors
     ├── StorageError                    STORAGE                     s9reg.s3.errors

@@ -204,10 +204,13 @@ def _build(
             )
         clock = state.lap("os", clock)
         index = replace(assemble(state), os=os_index)
+        admins: list[JSONValue] = [str(g) for g in sorted(settings.admins)]
         meta: dict[str, JSONValue] = {
             "format": SITE_FORMAT,
             "apiUrl": settings.api_url,
             "fileUrls": list(settings.file_urls),
+            # Upstream keeps admins outside the index; `s9reg registry db dump` reads them here.
+            "admins": admins,
         }
         files = site_files(index, meta)
         _warn_dominant(state, index, files)

@@ -60,6 +60,7 @@ __all__ = [
 
 CONTACT_KINDS = ("email", "matrix", "website")
 _LOCALE_RE = re.compile(r"[a-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*")
+_GUID_RE = re.compile(r"[A-Z2-7]{32}")
 _PLATFORM_RE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]*)")
 

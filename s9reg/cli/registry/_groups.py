@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
+
+from s9reg.cli.registry._output import format_options
+from s9reg.cli.registry._site import show_info, site_options
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -10,12 +18,18 @@ def registry() -> None:
     """Administer the registry as `start-cli registry …` does, on site-config.yaml."""
 
 
+def _info_options(f: _F) -> _F:
+    """``registry info``'s own options (the read command; in :mod:`.read`)."""
+    return site_options(format_options(table=False)(f))
+
+
 @registry.group("info", invoke_without_command=True)
+@_info_options
 @click.pass_context
-def info(ctx: click.Context) -> None:
-    """The registry's name and icon (alone: show them)."""
-    if ctx.invoked_subcommand is None:  # pragma: no cover - the read command is not built yet
-        raise click.UsageError("not implemented yet: registry info")
+def info(ctx: click.Context, /, **options: Any) -> None:  # noqa: ANN401 - click's keyword options
+    """The registry's name, icon and categories (alone: show them, as RegistryInfo)."""
+    if ctx.invoked_subcommand is None:
+        show_info(**options)
 
 
 @registry.group("admin")

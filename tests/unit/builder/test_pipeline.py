@@ -38,6 +38,7 @@ from helpers.buildkit import (
     ALICE,
     CDN,
     EPOCH,
+    G_ADMIN,
     G_ALICE,
     ORIGIN,
     REGISTRY,
@@ -319,6 +320,7 @@ def test_output_json_parses_back(tmp_path: Path, src: Path) -> None:
         "format": 1,
         "apiUrl": "https://registry.example.com/",
         "fileUrls": [CDN, ORIGIN],
+        "admins": [str(G_ADMIN)],
     }
     knots = index.package.packages["hello"].versions[VersionString.parse("#knots:1.0.0:0")]
     assert knots.s9pks[0][1].urls == (

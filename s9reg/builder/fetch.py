@@ -36,10 +36,13 @@ from s9reg.units import human_size
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "Document",
     "Download",
     "DownloadLimits",
     "download",
     "fetch_bytes",
+    "fetch_document",
+    "fetch_prefix",
     "file_name_of",
     "url_key",
 ]
@@ -511,3 +514,96 @@ class _Collect:
     def write(self, chunk: bytes) -> int:
         self.data += chunk
         return len(chunk)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry sources (issue 21): JSON documents (JSON-RPC answers, listings) and archive headers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A small response body (a JSON-RPC answer, a listing).
+
+    Attributes:
+        body: the bytes, or None when the server answered 304 to the ETag asked with.
+        status: the HTTP status (200, 304, or the error status when ``ok`` is False).
+        etag: the response's ``ETag``, or None.
+        content_type: the response's ``Content-Type`` without parameters, lower case.
+    """
+
+    body: bytes | None
+    status: int
+    etag: str | None
+    content_type: str
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx or 304 answer."""
+        return 200 <= self.status < 300 or self.status == 304
+
+
+def fetch_document(
+    url: str,
+    *,
+    data: bytes | None = None,
+    etag: str | None = None,
+    max_bytes: int,
+    limits: DownloadLimits = DownloadLimits(),
+) -> Document:
+    """GET ``url`` (or POST ``data`` as JSON) and return its body, at most ``max_bytes`` long.
+
+    An HTTP error status is returned, not raised (a JSON-RPC client tells a server that does not
+    speak JSON-RPC from one that fails); with ``etag``, a 304 answer has no body.
+
+    Raises:
+        BuildError: the URL is not http(s), cannot be reached, or the body is longer than
+            ``max_bytes``, too slow or cut short.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise BuildError(f"{url}: only http and https URLs can be downloaded")
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    if etag is not None:
+        headers["If-None-Match"] = etag
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, data=data, headers=headers, method="GET" if data is None else "POST"
+    )
+    limits = replace(limits, max_bytes=min(max_bytes, limits.max_bytes))
+    buffer = _Collect()
+    try:
+        with _open(url, request, limits) as (response, watchdog):
+            _stream(url, response, watchdog, buffer, _Body(limits, (), "", None))
+            kind = response.headers.get("Content-Type", "")
+            got_etag = response.headers.get("ETag")
+            status = response.status
+    except urllib.error.HTTPError as e:
+        kind = e.headers.get("Content-Type", "") if e.headers else ""
+        got_etag = e.headers.get("ETag") if e.headers else None
+        return Document(None, e.code, got_etag or etag, kind.split(";")[0].strip().lower())
+    return Document(bytes(buffer.data), status, got_etag, kind.split(";")[0].strip().lower())
+
+
+def fetch_prefix(url: str, size: int, *, limits: DownloadLimits = DownloadLimits()) -> bytes:
+    """The first ``size`` bytes of ``url`` (a ``Range`` request; a full answer is cut short).
+
+    Raises:
+        BuildError: the URL cannot be fetched, or has fewer than ``size`` bytes.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise BuildError(f"{url}: only http and https URLs can be downloaded")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, headers={"User-Agent": USER_AGENT, "Range": f"bytes=0-{size - 1}"}
+    )
+    out = bytearray()
+    try:
+        with _open(url, request, limits) as (response, watchdog):
+            while len(out) < size and (chunk := response.read1(min(CHUNK, size - len(out)))):
+                watchdog.received(len(chunk))
+                out += chunk
+    except urllib.error.HTTPError as e:
+        raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
+    if len(out) < size:
+        raise BuildError(f"{url}: shorter than {size} bytes")
+    return bytes(out[:size])

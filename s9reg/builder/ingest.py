@@ -17,6 +17,7 @@ from s9reg import _fs
 from s9reg.builder._state import AssetKey, State, Variant
 from s9reg.builder.errors import BuildError
 from s9reg.builder.limits import check_texts
+from s9reg.builder.regsource import UpstreamVariant
 from s9reg.builder.report import BuildProgress, SkippedFile
 from s9reg.builder.settings import IncompleteArches
 from s9reg.builder.verify_cache import CacheEntry, FileIdentity, bodies_intact
@@ -24,7 +25,7 @@ from s9reg.errors import S9regError
 from s9reg.exver import VersionError, VersionString
 from s9reg.registry.authz import check_publish
 from s9reg.registry.errors import RegistryError
-from s9reg.registry.model import FullIndex, PackageVersionInfo
+from s9reg.registry.model import FullIndex, PackageVersionInfo, RegistryAsset
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_encode
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
@@ -32,6 +33,7 @@ from s9reg.s9pk.package import S9pk
 from s9reg.site_layout import asset_path, asset_urls
 
 __all__ = [
+    "add_references",
     "add_sources",
     "carry_over",
     "make_dir",
@@ -193,6 +195,12 @@ def _add_source(state: State, source: Path, incoming: Path, progress: BuildProgr
         raise
     except S9regError as e:
         incoming.unlink(missing_ok=True)
+        up = state.upstream.get(source)
+        if up is not None:
+            # Another registry's file: refused and reported, the build goes on.
+            state.skipped.append(SkippedFile(Path(up.where), e.code, e.message))
+            state.warn(f"refused {up.package_id} {up.version} from {up.source}: {e.message}")
+            return
         if not state.settings.skip_invalid:
             raise
         state.skipped.append(SkippedFile(source, e.code, e.message))
@@ -226,8 +234,20 @@ def carry_over(state: State, base: FullIndex) -> None:
 
 
 def _mirror(state: State, source: Path) -> tuple[str, ...]:
+    up = state.upstream.get(source)
+    if up is not None:
+        return up.info.s9pks[0][1].urls
     url = state.mirror_of.get(source)
     return () if url is None else (url,)
+
+
+def _check_upstream(up: UpstreamVariant, commitment: MerkleArchiveCommitment) -> None:
+    """The downloaded file is the one the source lists (its signatures were checked then)."""
+    if up.info.s9pks[0][1].commitment != commitment:
+        raise RegistryError(
+            f"{up.where}: the file's commitment differs from the one {up.source} lists "
+            "(the file was changed after it was listed)"
+        )
 
 
 def _check_arches(state: State, source: Path, entry: CacheEntry) -> None:
@@ -245,12 +265,14 @@ def _check_arches(state: State, source: Path, entry: CacheEntry) -> None:
 
 
 def _index_package(state: State, source: Path, incoming: Path, verified: _Verified) -> None:
-    settings = state.settings
     entry = verified.entry
     try:
         version = VersionString.parse(entry.version)
     except VersionError as e:  # pragma: no cover - the manifest parser checks it already
         raise BuildError(f"{source.name}: version: {e.message}") from None
+    up = state.upstream.get(source)
+    if up is not None:
+        _check_upstream(up, verified.commitment)
     check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
     pid = entry.package_id
     check_texts(f"{source}: {pid} {version}", verified.info, entry.extras)
@@ -276,21 +298,8 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
             f"{source}: {rel} is already taken by another file of {pid} {version}",
             hint="give the hardware variants of one version distinct file names",
         )
-    signatures = dict(verified.info.s9pks[0][1].signatures)
-    if settings.registry_key is not None:
-        pem = state.registry_pem
-        if pem not in entry.cosign:
-            sig = verified.commitment.sign(settings.registry_key).to_pem()
-            entry = replace(entry, cosign={**entry.cosign, pem: sig})
-        signatures.setdefault(pem, entry.cosign[pem])
-    hardware, asset = verified.info.s9pks[0]
-    asset = replace(
-        asset,
-        urls=(*asset_urls(settings.file_urls, rel), *_mirror(state, source)),
-        published_at=state.dates.first_seen(key) or state.now,
-        signatures=signatures,
-    )
-    info = replace(verified.info, s9pks=((hardware, asset),))
+    entry, asset = _asset(state, source, verified, rel, key)
+    info = replace(verified.info, s9pks=((verified.info.s9pks[0][0], asset),))
     if target.parent not in state.made_dirs:
         make_dir(target.parent)
         state.made_dirs.add(target.parent)
@@ -305,9 +314,80 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
     state.add_variant(pid, version, Variant(info, rel))
 
 
+def _asset(
+    state: State, source: Path, verified: _Verified, rel: str, key: AssetKey
+) -> tuple[CacheEntry, RegistryAsset[MerkleArchiveCommitment]]:
+    """The listed asset: URLs, publication time and signatures (co-signed when configured).
+
+    A file taken from another registry keeps that registry's signatures and ``publishedAt``,
+    and its URLs follow ours.
+    """
+    settings = state.settings
+    entry = verified.entry
+    up = state.upstream.get(source)
+    signatures = dict(verified.info.s9pks[0][1].signatures)
+    if up is not None:  # upstream's signatures (checked against the commitment) are kept
+        signatures = {**up.info.s9pks[0][1].signatures, **signatures}
+    if settings.registry_key is not None:
+        pem = state.registry_pem
+        if pem not in entry.cosign:
+            sig = verified.commitment.sign(settings.registry_key).to_pem()
+            entry = replace(entry, cosign={**entry.cosign, pem: sig})
+        signatures.setdefault(pem, entry.cosign[pem])
+    published = (
+        up.info.s9pks[0][1].published_at
+        if up is not None
+        else state.dates.first_seen(key) or state.now
+    )
+    asset = replace(
+        verified.info.s9pks[0][1],
+        urls=(*asset_urls(settings.file_urls, rel), *_mirror(state, source)),
+        published_at=published,
+        signatures=signatures,
+    )
+    return entry, asset
+
+
 def make_dir(path: Path) -> None:
     """``mkdir -p`` that raises :class:`BuildError`."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BuildError(f"{path}: cannot create: {e.strerror or e}") from e
+
+
+def add_references(state: State, references: list[UpstreamVariant]) -> None:
+    """Index the variants listed by reference; one that may not be listed is refused, reported."""
+    for ref in references:
+        try:
+            _index_reference(state, ref)
+        except BuildError:
+            raise
+        except S9regError as e:
+            state.skipped.append(SkippedFile(Path(ref.where), e.code, e.message))
+            state.warn(f"refused {ref.package_id} {ref.version} from {ref.source}: {e.message}")
+
+
+def _index_reference(state: State, ref: UpstreamVariant) -> None:
+    """A variant kept at upstream's URLs: header checked already; authorized and co-signed here."""
+    assert ref.signer is not None  # noqa: S101 - set for every reference
+    pid, version = ref.package_id, ref.version
+    check_publish(state.rules, pid, version, PublicKey.from_pem(ref.signer))
+    check_texts(f"{ref.where}: {pid} {version}", ref.info, {})
+    known = state.spelling.get((pid, version))
+    if known is not None and str(known) != str(version):
+        state.warn(f"{ref.where}: version {version} is written {known} by another variant")
+        version = known
+    hardware, asset = ref.info.s9pks[0]
+    key: AssetKey = (pid, version, asset.commitment)
+    if key in state.by_commitment:
+        state.warn(f"{ref.where}: same package as {state.by_commitment[key]}, left out")
+        return
+    signatures = dict(asset.signatures)
+    registry_key = state.settings.registry_key
+    if registry_key is not None and state.registry_pem not in signatures:
+        signatures[state.registry_pem] = asset.commitment.sign(registry_key).to_pem()
+    one = replace(asset, signatures=signatures)
+    state.by_commitment[key] = ref.where
+    state.extras.setdefault((pid, str(version)), {})
+    state.add_variant(pid, version, Variant(replace(ref.info, s9pks=((hardware, one),)), ref.where))

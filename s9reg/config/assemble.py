@@ -16,6 +16,7 @@ from pathlib import Path
 
 from s9reg._fs import read_small_file
 from s9reg.builder import BuildSettings
+from s9reg.builder.regsource import RegistrySource
 from s9reg.config.schema import (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
@@ -61,7 +62,7 @@ def _icon_data_url(icon: Path | str | None) -> str | None:
 def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:
     found: dict[Path, None] = {}
     for source in cfg.sources:
-        if isinstance(source, RemoteSource):
+        if isinstance(source, RemoteSource | RegistrySource):
             continue
         pattern = source.pattern
         if pattern.is_dir():
@@ -142,6 +143,7 @@ def build_settings(
         language=cfg.catalogue.language,
         template_dir=cfg.catalogue.template_dir,
         remote_sources=tuple(s.url for s in cfg.sources if isinstance(s, RemoteSource)),
+        registry_sources=tuple(s for s in cfg.sources if isinstance(s, RegistrySource)),
         os_releases=cfg.os_releases,
     )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from s9reg.builder import CategorySettings
+from s9reg.builder.regsource import RegistrySource
 from s9reg.builder.settings import IncompleteArches, OsReleaseSettings
 from s9reg.config.secrets import SecretRef
 from s9reg.exver import VersionRange
@@ -98,7 +99,8 @@ class RemoteSource:
     url: str
 
 
-PackageSource = LocalSource | RemoteSource
+# A registry source (issue 21) is the builder's own settings type: the config owns no more of it.
+PackageSource = LocalSource | RemoteSource | RegistrySource
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,15 +7,20 @@ on 127.0.0.1 (files included), and can publish a new release or tamper with a fi
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from s9reg.builder import BuildSettings, build_site
 from s9reg.exver import VersionRange
-from s9reg.registry import Guid, SignerInfo
+from s9reg.registry import FullIndex, Guid, SignerInfo
+from s9reg.registry.queries import PackageGetParams, package_get
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.serve import BackgroundServer, ServeSettings
 
@@ -91,3 +96,115 @@ class Upstream:
         settings = ServeSettings(site=str(self.site), port=self.port, client_timeout=5)
         with BackgroundServer(settings) as server:
             yield server
+
+
+# --------------------------------------------------------------------------------------------
+# A stand-in for upstream's start-registryd: its exact JSON shapes (registry-protocol.md §2)
+# --------------------------------------------------------------------------------------------
+
+
+def _upstream_version(info: dict[str, Any]) -> dict[str, Any]:
+    """A PackageVersionInfo as start-registryd may write it, with fields s9reg never writes.
+
+    ``sourceVersion`` set, the removed ``supportSite``/``docsUrls``/``alerts`` still present
+    (an older registry), a device filter, and ``publishedAt`` with nanoseconds.
+    """
+    out = dict(info)
+    out["sourceVersion"] = ">=0.1.0:0"
+    out["supportSite"] = "https://support.example.com/"
+    out["docsUrls"] = ["https://docs.example.com/"]
+    out["alerts"] = {"install": None, "uninstall": "Back up first", "start": None}
+    variants = []
+    for hw, asset in out["s9pks"]:
+        stamp = str(asset["publishedAt"]).removesuffix("Z")
+        whole = stamp.split(".", 1)[0]
+        variants.append(
+            [
+                {**hw, "device": [*hw["device"]]},
+                {**asset, "publishedAt": f"{whole}.512345678Z", "x-future": 1},
+            ]
+        )
+    out["s9pks"] = variants
+    return out
+
+
+def _versions(versions: dict[str, Any]) -> dict[str, Any]:
+    return {v: _upstream_version(i) for v, i in versions.items()}
+
+
+class _StandInHandler(BaseHTTPRequestHandler):
+    site: Path
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        """start-registryd serves no files and no precomputed results."""
+        self._send(404, b"Not Found", "text/plain")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        request = json.loads(self.rfile.read(length))
+        if self.path != "/rpc/v0":
+            self._send(404, b"Not Found", "text/plain")
+            return
+        method, params = request["method"], request.get("params") or {}
+        index = FullIndex.from_dict(json.loads((self.site / "index.json").read_bytes()))
+        try:
+            result = self._answer(index, method, params)
+        except KeyError:
+            error = {"code": -32601, "message": "Method not found", "data": {"details": method}}
+            body = {"jsonrpc": "2.0", "id": request.get("id"), "error": error}
+        else:
+            body = {"jsonrpc": "2.0", "id": request.get("id"), "result": result}
+        self._send(200, json.dumps(body).encode(), "application/json")
+
+    @staticmethod
+    def _answer(index: FullIndex, method: str, params: dict[str, Any]) -> Any:
+        if method == "info":
+            return {**index.info().to_dict(), "x-motd": "unknown to s9reg"}
+        if method == "package.index":
+            raw: dict[str, Any] = index.package.to_dict()
+            for info in raw["packages"].values():
+                info["versions"] = _versions(info["versions"])
+            return raw
+        if method == "package.get":
+            got = package_get(index, PackageGetParams.from_json(params))
+            assert not isinstance(got, dict)
+            answer: dict[str, Any] = got.to_dict()
+            answer["best"] = _versions(answer["best"])
+            if params.get("otherVersions") == "full":
+                answer["otherVersions"] = _versions(answer["otherVersions"])
+            return answer
+        if method == "package.signer.list":
+            info = index.package.packages.get(params["id"])
+            scopes = info.authorized if info is not None else {}
+            return {
+                str(g): [index.signers[g].to_dict(), str(r)]
+                for g, r in scopes.items()
+                if g in index.signers
+            }
+        if method == "os.index":
+            return index.os.to_dict()
+        raise KeyError(method)
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextmanager
+def stand_in(site: Path) -> Iterator[str]:
+    """A start-registryd stand-in over ``site``'s index (read at every request); its URL."""
+    handler = type("H", (_StandInHandler,), {"site": site})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,10 +1,16 @@
-"""Registry sources end to end: a second registry run by ``s9reg serve`` on 127.0.0.1 (issue 21)."""
+"""Registry sources end to end (issue 21), against two kinds of second registry on 127.0.0.1.
+
+``serve``: a site run by ``s9reg serve``. ``start-registryd``: a stand-in answering with
+upstream's exact JSON shapes, including fields s9reg never writes (``helpers.upstream``); its
+files are served by the first.
+"""
 
 from __future__ import annotations
 
 import functools
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,16 +23,29 @@ from s9reg.registry import FullIndex
 from s9reg.serve import BackgroundServer
 
 from helpers.buildkit import ALICE, CDN, G_ALICE, REGISTRY, STRANGER, pkg, read_index, settings
-from helpers.upstream import G_UP_STRANGER, UPSTREAM_KEY, Upstream
+from helpers.upstream import G_UP_STRANGER, UPSTREAM_KEY, Upstream, stand_in
+
+KINDS = ["serve", "start-registryd"]
 
 
-@pytest.fixture(scope="module")
-def upstream(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Upstream, BackgroundServer]]:
-    up = Upstream(tmp_path_factory.mktemp("upstream"))
+@contextmanager
+def running(up: Upstream, kind: str) -> Iterator[tuple[str, BackgroundServer]]:
+    """The registry's URL (and the ``s9reg serve`` that serves its files)."""
     with up.serving() as server:
-        yield up, server
+        if kind == "serve":
+            yield up.url, server
+            return
+        with stand_in(up.site) as url:
+            yield url, server
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def upstream(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Upstream, str]]:
+    up = Upstream(tmp_path_factory.mktemp("upstream"))
+    with running(up, request.param) as (url, _):
+        yield up, url
 
 
 def _build(
@@ -51,11 +70,11 @@ def _versions(index: FullIndex, pid: str = "hello") -> dict[str, list[tuple[str,
 
 
 def test_copy_takes_a_range_and_an_arch_keeps_signatures_and_dates(
-    upstream: tuple[Upstream, BackgroundServer], tmp_path: Path
+    upstream: tuple[Upstream, str], tmp_path: Path
 ) -> None:
-    up, _ = upstream
+    up, url = upstream
     source = RegistrySource(
-        url=up.url,
+        url=url,
         packages={"hello": VersionRange.parse(">=1.1.0:0")},
         arches=("x86_64",),
     )
@@ -82,16 +101,17 @@ def test_copy_takes_a_range_and_an_arch_keeps_signatures_and_dates(
             REGISTRY.public_key.to_pem(),
         } <= keys
         asset.commitment.verify_pems(asset.signatures)
-        assert asset.published_at == theirs.published_at
+        # The stand-in dates with nanoseconds (kept to the microsecond).
+        assert asset.published_at.replace(microsecond=0) == theirs.published_at
     assert "other" not in index.package.packages
 
 
 def test_reference_with_a_flavor_lists_upstream_urls_only(
-    upstream: tuple[Upstream, BackgroundServer], tmp_path: Path
+    upstream: tuple[Upstream, str], tmp_path: Path
 ) -> None:
-    up, _ = upstream
+    up, url = upstream
     source = RegistrySource(
-        url=up.url + "/",
+        url=url,
         mode=SourceMode.REFERENCE,
         flavor="knots",
         exclude=frozenset({"other"}),
@@ -111,24 +131,24 @@ def test_reference_with_a_flavor_lists_upstream_urls_only(
     assert not list((tmp_path / "site").rglob("*.s9pk"))
 
 
-def test_a_new_upstream_release_is_taken_by_the_next_build(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_new_upstream_release_is_taken_by_the_next_build(tmp_path: Path, kind: str) -> None:
     up = Upstream(tmp_path / "up")
-    source = RegistrySource(url=up.url, packages={"hello": VersionRange.parse(">=2.0.0:0")})
-    with up.serving() as server:
+    with running(up, kind) as (url, server):
+        source = RegistrySource(url=url, packages={"hello": VersionRange.parse(">=2.0.0:0")})
         index, _ = _build(tmp_path, source, cache_dir=tmp_path / "cache")
         assert set(_versions(index)) == {"2.0.0:0"}
         _, again = _build(tmp_path, source, cache_dir=tmp_path / "cache")
         assert again.up_to_date  # type: ignore[attr-defined]
         up.release("2.1.0:0")
-        assert server.refresh()
+        server.refresh()
         index, report = _build(tmp_path, source, cache_dir=tmp_path / "cache")
     assert set(_versions(index)) == {"2.0.0:0", "2.1.0:0"}
     assert not report.up_to_date  # type: ignore[attr-defined]
 
 
-def test_a_tampered_upstream_file_is_refused_and_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_tampered_upstream_file_is_refused_and_reported(tmp_path: Path, kind: str) -> None:
     up = Upstream(tmp_path / "up")
     # 1.1.0 x86_64: a body byte changed in place (a copy verifies every byte).
     body = up.file("1.1.0:0", "x86_64")
@@ -140,11 +160,11 @@ def test_a_tampered_upstream_file_is_refused_and_reported(tmp_path: Path) -> Non
     other = pkg(tmp_path, "x.s9pk", ALICE, version="1.0.0:0", arches=("aarch64",), title="Evil")
     swapped.write_bytes(other.read_bytes())
     selection = {"hello": VersionRange.parse("<2.0.0:0")}
-    with up.serving():
-        index, report = _build(tmp_path / "c", RegistrySource(url=up.url, packages=selection))
+    with running(up, kind) as (url, _):
+        index, report = _build(tmp_path / "c", RegistrySource(url=url, packages=selection))
         ref_index, ref_report = _build(
             tmp_path / "r",
-            RegistrySource(url=up.url, packages=selection, mode=SourceMode.REFERENCE),
+            RegistrySource(url=url, packages=selection, mode=SourceMode.REFERENCE),
         )
     copied = _versions(index)
     assert copied["1.1.0:0"] == [("aarch64",)]
@@ -163,15 +183,15 @@ def test_a_tampered_upstream_file_is_refused_and_reported(tmp_path: Path) -> Non
 
 
 def test_an_upstream_signer_not_authorized_here_is_refused_unless_trusted(
-    upstream: tuple[Upstream, BackgroundServer], tmp_path: Path
+    upstream: tuple[Upstream, str], tmp_path: Path
 ) -> None:
-    up, _ = upstream
-    source = RegistrySource(url=up.url, packages={"other": VersionRange.any()})
+    _, url = upstream
+    source = RegistrySource(url=url, packages={"other": VersionRange.any()})
     index, report = _build(tmp_path / "a", source)
     assert "other" not in index.package.packages
     assert any("refused other 1.0.0:0" in w for w in report.warnings)  # type: ignore[attr-defined]
     trusted = RegistrySource(
-        url=up.url, packages={"other": VersionRange.any()}, trust_upstream_signers=True
+        url=url, packages={"other": VersionRange.any()}, trust_upstream_signers=True
     )
     index, _ = _build(tmp_path / "b", trusted)
     assert set(_versions(index, "other")) == {"1.0.0:0"}
@@ -187,7 +207,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def static_site(upstream: tuple[Upstream, BackgroundServer]) -> Iterator[str]:
+def static_site(upstream: tuple[Upstream, str]) -> Iterator[str]:
     """The upstream's site behind a plain file server (POST answers 501): a static s9reg site."""
     up, _ = upstream
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=up.site))
@@ -213,11 +233,11 @@ def test_a_static_site_is_read_from_its_precomputed_results(
 
 
 def test_a_garbage_source_fails_alone_not_the_build(
-    upstream: tuple[Upstream, BackgroundServer], static_site: str, tmp_path: Path
+    upstream: tuple[Upstream, str], static_site: str, tmp_path: Path
 ) -> None:
-    up, _ = upstream
+    _, url = upstream
     garbage = RegistrySource(url=static_site + "hello/")  # a directory listing, not a registry
-    good = RegistrySource(url=up.url, packages={"hello": VersionRange.parse("=1.0.0:0")})
+    good = RegistrySource(url=url, packages={"hello": VersionRange.parse("=1.0.0:0")})
     index, report = _build(tmp_path / "a", garbage, good)
     assert set(_versions(index)) == {"1.0.0:0"}
     (warning,) = [w for w in report.warnings if w.startswith("registry source")]  # type: ignore[attr-defined]

@@ -40,6 +40,7 @@ __all__ = [
     "Download",
     "DownloadLimits",
     "download",
+    "download_resumable",
     "fetch_bytes",
     "fetch_document",
     "fetch_prefix",
@@ -607,3 +608,62 @@ def fetch_prefix(url: str, size: int, *, limits: DownloadLimits = DownloadLimits
     if len(out) < size:
         raise BuildError(f"{url}: shorter than {size} bytes")
     return bytes(out[:size])
+
+
+def download_resumable(
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    progress: Progress | None = None,
+    limits: DownloadLimits = DownloadLimits(),
+) -> tuple[int, bool]:
+    """Bring ``url`` to ``dest`` through ``dest.part``, continuing a part left by an earlier run.
+
+    A part that exists is continued with ``Range: bytes=<size>-``; a server that answers 200
+    instead sends the whole file again. Unlike :func:`download`, the part is kept on failure
+    (the next run continues it); the caller verifies the result.
+
+    Returns:
+        The file's size, and whether an earlier part was continued.
+
+    Raises:
+        BuildError: the server answers an error, the file is larger than ``max_bytes``, the
+            transfer is too slow or cut short, or ``dest`` cannot be written.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise BuildError(f"{url}: only http and https URLs can be downloaded")
+    part = dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        have = part.stat().st_size if part.exists() else 0
+    except OSError as e:
+        raise BuildError(f"{dest}: cannot write: {e.strerror or e}") from None
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    limits = replace(limits, max_bytes=min(max_bytes, limits.max_bytes))
+    try:
+        with _open(url, request, limits) as (response, watchdog):
+            resumed = response.status == 206 and have > 0
+            start = have if resumed else 0
+            body = _Body(
+                replace(limits, max_bytes=max(limits.max_bytes - start, 1)), (), "", progress
+            )
+            if progress is not None and start:
+                progress(start)
+            with part.open("ab" if resumed else "wb") as out:
+                _stream(url, response, watchdog, out, body)
+        size = part.stat().st_size
+        part.replace(dest)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:
+            part.unlink(missing_ok=True)
+            return download_resumable(
+                url, dest, max_bytes=max_bytes, progress=progress, limits=limits
+            )
+        raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
+    except OSError as e:
+        raise BuildError(f"{url}: cannot download: {e.strerror or e}") from None
+    return size, resumed

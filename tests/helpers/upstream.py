@@ -8,6 +8,7 @@ on 127.0.0.1 (files included), and can publish a new release or tamper with a fi
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from s9reg.builder import BuildSettings, build_site
-from s9reg.exver import VersionRange
+from s9reg.builder.settings import OsReleaseSettings
+from s9reg.exver import Version, VersionRange
 from s9reg.registry import FullIndex, Guid, SignerInfo
 from s9reg.registry.queries import PackageGetParams, package_get
 from s9reg.s9pk.keys import PrivateKey
@@ -42,7 +44,7 @@ class Upstream:
     """Packages ``hello`` 1.0.0, 1.1.0, 2.0.0 and ``#knots:1.5.0`` (Alice, two arches each),
     and ``other`` 1.0.0 signed by a stranger that only this upstream authorizes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, os_image_bytes: int = 0) -> None:
         self.root = root
         self.src = root / "src"
         self.src.mkdir(parents=True)
@@ -54,6 +56,10 @@ class Upstream:
             for arch in ("x86_64", "aarch64"):
                 pkg(self.src, f"hello_{name}_{arch}.s9pk", ALICE, version=version, arches=(arch,))
         pkg(self.src, "other_1.0.0.s9pk", STRANGER, id_="other")
+        self.os_image: Path | None = None
+        if os_image_bytes:
+            self.os_image = root / "startos-0.4.0_x86_64.squashfs"
+            self.os_image.write_bytes(os.urandom(os_image_bytes))
         self.build()
 
     def settings(self) -> BuildSettings:
@@ -73,6 +79,16 @@ class Upstream:
             },
             sources=tuple(sorted(self.src.glob("*.s9pk"))),
             registry_key=UPSTREAM_KEY,
+            os_releases=()
+            if self.os_image is None
+            else (
+                OsReleaseSettings(
+                    version=Version.parse("0.4.0"),
+                    headline="v0.4.0",
+                    source_version=VersionRange.any(),
+                    images={"squashfs": {"x86_64": self.os_image}},
+                ),
+            ),
             output=self.site,
             source_date_epoch=EPOCH - 1000,
         )

@@ -18,12 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from s9reg.builder import BuildSettings, build_site
+from s9reg.builder import BuildSettings, CategorySettings, build_site
 from s9reg.builder.settings import OsReleaseSettings
 from s9reg.exver import Version, VersionRange
 from s9reg.registry import FullIndex, Guid, SignerInfo
 from s9reg.registry.queries import PackageGetParams, package_get
 from s9reg.s9pk.keys import PrivateKey
+from s9reg.s9pk.metadata import LocaleString
 from s9reg.serve import BackgroundServer, ServeSettings
 
 from helpers.buildkit import ADMIN, ALICE, EPOCH, STRANGER, pkg
@@ -73,6 +74,13 @@ class Upstream:
                 G_UP_STRANGER: SignerInfo("Stranger", (), (STRANGER.public_key.to_pem(),)),
             },
             admins=frozenset({G_UP_ADMIN}),
+            categories=(
+                CategorySettings(
+                    id="demo",
+                    name=LocaleString.from_json({"en_US": "Demo", "de_DE": "Vorführung"}),
+                    packages=("hello",),
+                ),
+            ),
             authorized={
                 "hello": {G_UP_ALICE: VersionRange.any()},
                 "other": {G_UP_STRANGER: VersionRange.any()},

@@ -8,6 +8,7 @@ below attaches its commands to them. The operations themselves are in :mod:`s9re
 
 from __future__ import annotations
 
+from s9reg.cli.registry import promote as _promote  # noqa: F401 - attaches its commands
 from s9reg.cli.registry._groups import registry
 
 __all__ = ["registry"]

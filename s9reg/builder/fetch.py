@@ -45,6 +45,8 @@ __all__ = [
     "fetch_document",
     "fetch_prefix",
     "file_name_of",
+    "is_onion",
+    "socks5_connect",
     "url_key",
 ]
 
@@ -67,12 +69,16 @@ class DownloadLimits:
         head_timeout_s: connect, request and the whole response head must take less.
         min_rate: bytes per second the body must average over every ``window_s``.
         window_s: the window of ``min_rate``.
+        tor_proxy: ``(host, port)`` of the SOCKS5 proxy every ``.onion`` host is reached
+            through (the name is resolved by the proxy, as ``socks5h``); other hosts never
+            use it. None: a ``.onion`` URL fails with one line.
     """
 
     max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
     head_timeout_s: float = TIMEOUT_S
     min_rate: int = 16 << 10
     window_s: float = 30.0
+    tor_proxy: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -170,6 +176,7 @@ class _Watchdog:
 
     def __init__(self, limits: DownloadLimits) -> None:
         self._limits = limits
+        self.tor_proxy = limits.tor_proxy
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -234,16 +241,97 @@ class _Watchdog:
                 window_start, window_bytes = time.monotonic(), self._received
 
 
+def is_onion(host: str | None) -> bool:
+    """Whether ``host`` is a Tor onion service name."""
+    return bool(host) and str(host).rstrip(".").lower().endswith(".onion")
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        got = sock.recv(n - len(data))
+        if not got:
+            raise OSError("the SOCKS5 proxy closed the connection")
+        data += got
+    return data
+
+
+# SOCKS5 (RFC 1928) replies, for the message.
+_SOCKS_REPLIES = {
+    1: "general failure",
+    2: "not allowed by the proxy's rules",
+    3: "network unreachable",
+    4: "host unreachable",
+    5: "connection refused",
+    6: "TTL expired",
+    7: "command not supported",
+    8: "address type not supported",
+}
+
+
+def _socks5_handshake(sock: socket.socket, name: bytes, port: int) -> None:
+    sock.sendall(b"\x05\x01\x00")  # version 5, one method: no authentication
+    if _recv_exact(sock, 2) != b"\x05\x00":
+        raise OSError("the proxy does not speak SOCKS5 without authentication")
+    # CONNECT to a domain name (ATYP 3): the proxy resolves it (socks5h).
+    sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
+    version, reply, _, kind = _recv_exact(sock, 4)
+    if version != 5 or reply != 0:
+        why = _SOCKS_REPLIES.get(reply, f"reply {reply}")
+        raise OSError(f"the SOCKS5 proxy could not connect: {why}")
+    skip = {1: 4, 4: 16}.get(kind)
+    _recv_exact(sock, (skip if skip is not None else _recv_exact(sock, 1)[0]) + 2)
+
+
+def socks5_connect(
+    proxy: tuple[str, int], host: str, port: int, timeout: float | None
+) -> socket.socket:
+    """A socket to ``host:port`` through the SOCKS5 ``proxy``, the name resolved by the proxy.
+
+    Raises:
+        OSError: the proxy cannot be reached, refuses, or does not speak SOCKS5.
+    """
+    name = host.encode("idna") if not host.isascii() else host.encode()
+    if len(name) > 255:
+        raise OSError("host name too long for SOCKS5")
+    sock = socket.create_connection(proxy, timeout)
+    try:
+        _socks5_handshake(sock, name, port)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _WatchedHTTP(http.client.HTTPConnection):
-    """A connection whose socket the watchdog can shut down (plain HTTP)."""
+    """A connection whose socket the watchdog can shut down (plain HTTP).
+
+    A ``.onion`` host is reached through the watchdog's Tor proxy (TLS, for the subclass, is
+    then made over that socket by http.client as usual).
+    """
 
     def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:  # noqa: ANN401 - http.client's signature
         super().__init__(*args, **kwargs)
         self._watchdog = watchdog
+        if is_onion(self.host):
+            proxy = watchdog.tor_proxy
+            if proxy is None:
+                raise _NoTorProxyError(self.host)
+            self._create_connection = lambda address, timeout=None, _source=None: socks5_connect(
+                proxy, address[0], address[1], timeout
+            )
 
     def connect(self) -> None:
         super().connect()
         self._watchdog.attach(self.sock)
+
+
+class _NoTorProxyError(Exception):
+    """A ``.onion`` host and no Tor proxy configured."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host
 
 
 class _WatchedHTTPS(_WatchedHTTP, http.client.HTTPSConnection):
@@ -306,6 +394,10 @@ def _open(
                 yield response, watchdog
         except urllib.error.HTTPError:
             raise
+        except _NoTorProxyError as e:
+            raise BuildError(
+                f"{url}: {e.host} is a Tor onion service: set network.tor_proxy (or --tor-proxy)"
+            ) from None
         except (OSError, ValueError, http.client.HTTPException) as e:
             if watchdog.reason is not None:
                 raise BuildError(f"{url}: {watchdog.reason}") from None

@@ -24,6 +24,7 @@ from rich.progress import (
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import DownloadLimits
 from s9reg.builder.mirror import MirrorReport, MirrorSettings, mirror
+from s9reg.cli._network import tor_proxy_option
 from s9reg.errors import S9regError
 from s9reg.exver import VersionRange
 
@@ -124,6 +125,7 @@ def _summary(report: MirrorReport, seconds: float) -> str:
     "--max-download-mb", type=click.IntRange(min=1), default=4096, show_default=True,
     envvar="S9REG_MAX_DOWNLOAD_MB", help="Largest file accepted.",
 )  # fmt: skip
+@tor_proxy_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def mirror_cmd(  # noqa: PLR0913, PLR0917 - one argument per option
     source: str,
@@ -133,6 +135,7 @@ def mirror_cmd(  # noqa: PLR0913, PLR0917 - one argument per option
     jobs: int,
     file_url: str,
     max_download_mb: int,
+    tor_proxy: tuple[str, int] | None,
     as_json: bool,
 ) -> None:
     """Copy every package (and with --os every StartOS image) of the registry at URL into DEST.
@@ -151,7 +154,7 @@ def mirror_cmd(  # noqa: PLR0913, PLR0917 - one argument per option
         packages=_selection(packages),
         os=with_os,
         jobs=jobs,
-        limits=DownloadLimits(max_bytes=max_download_mb << 20),
+        limits=DownloadLimits(max_bytes=max_download_mb << 20, tor_proxy=tor_proxy),
     )
     started = time.monotonic()
     with _Bar(enabled=sys.stderr.isatty() and not as_json) as bar:

@@ -42,9 +42,12 @@ __all__ = [
     "authorized",
     "catalogue",
     "categories",
+    "network",
     "os_releases",
     "packages",
+    "parse_tor_proxy",
     "registry",
+    "registry_source",
     "signers",
 ]
 
@@ -546,3 +549,26 @@ def _positive(c: Checker, node: Node) -> int | None:
             return int(text)
     c.add(node, f"expected a whole number from 1 to 9999, got {describe(node)}")
     return None
+
+
+def network(c: Checker, node: Node) -> tuple[str, int] | None:
+    """The ``network:`` section: ``tor_proxy: socks5h://HOST:PORT`` (None when absent)."""
+    m = c.mapping(node, (), ("tor_proxy",))
+    if m is None or "tor_proxy" not in m or is_null(m["tor_proxy"]):
+        return None
+    with c.at("tor_proxy"):
+        text = c.string(m["tor_proxy"], "a socks5h://HOST:PORT URL")
+        if text is None:
+            return None
+        proxy = parse_tor_proxy(text)
+        if proxy is None:
+            c.add(m["tor_proxy"], f"expected socks5h://HOST:PORT, got {text!r}")
+        return proxy
+
+
+def parse_tor_proxy(text: str) -> tuple[str, int] | None:
+    """``socks5h://HOST:PORT`` (or ``socks5://``: names are resolved by the proxy either way)."""
+    m = re.fullmatch(r"socks5h?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})/?", text.strip())
+    if m is None or not 0 < int(m[2]) < 65536:
+        return None
+    return m[1].strip("[]"), int(m[2])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from s9reg._fs import read_small_file
 from s9reg.builder import BuildSettings
+from s9reg.builder.fetch import DownloadLimits
 from s9reg.builder.regsource import RegistrySource
 from s9reg.config.schema import (
     CACHE_DIR,
@@ -144,6 +145,7 @@ def build_settings(
         template_dir=cfg.catalogue.template_dir,
         remote_sources=tuple(s.url for s in cfg.sources if isinstance(s, RemoteSource)),
         registry_sources=tuple(s for s in cfg.sources if isinstance(s, RegistrySource)),
+        downloads=DownloadLimits(tor_proxy=cfg.tor_proxy),
         os_releases=cfg.os_releases,
     )
 

@@ -181,6 +181,8 @@ class SiteConfig:
         publish: S3 settings, or None.
         image_cache: image cache settings, or None.
         catalogue: the HTML catalogue's language and templates.
+        tor_proxy: ``network.tor_proxy`` as ``(host, port)``: every ``.onion`` request goes
+            through this SOCKS5 proxy, no other request does.
     """
 
     path: Path
@@ -197,6 +199,8 @@ class SiteConfig:
     publish: PublishSettings | None = None
     image_cache: ImageCacheSettings | None = None
     catalogue: CatalogueSettings = field(default_factory=CatalogueSettings)
+    # ``network.tor_proxy`` (issue 21): the SOCKS5 proxy for ``.onion`` hosts, or None.
+    tor_proxy: tuple[str, int] | None = None
 
     @property
     def admins(self) -> tuple[Signer, ...]:

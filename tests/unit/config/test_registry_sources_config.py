@@ -91,3 +91,19 @@ def test_problems_are_named(tmp_path: Path, entry: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
         _load(tmp_path, entry)
     assert problem in (info.value.details or info.value.message)
+
+
+def test_network_tor_proxy(tmp_path: Path) -> None:
+    path = tmp_path / "site-config.yaml"
+    path.write_text(BASE + "network:\n  tor_proxy: socks5h://127.0.0.1:9050\n", encoding="utf-8")
+    cfg = load(path)
+    assert cfg.tor_proxy == ("127.0.0.1", 9050)
+    assert build_settings(cfg, environ={}).downloads.tor_proxy == ("127.0.0.1", 9050)
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:9050", "socks5h://host", "socks5h://h:0"])
+def test_network_tor_proxy_refused(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "site-config.yaml"
+    path.write_text(BASE + f"network:\n  tor_proxy: {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"network\.tor_proxy: expected socks5h://HOST:PORT"):
+        load(path)

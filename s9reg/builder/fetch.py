@@ -347,11 +347,20 @@ class _HttpHandler(urllib.request.HTTPHandler):
         return self.do_open(functools.partial(_WatchedHTTP, watchdog=self._watchdog), req)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One default TLS context for every download: loading the CA store costs ~0.1 s each time.
+
+    An ``SSLContext`` may be shared by connections in several threads.
+    """
+    return ssl.create_default_context()
+
+
 class _HttpsHandler(urllib.request.HTTPSHandler):
     def __init__(self, watchdog: _Watchdog) -> None:
         super().__init__()
         self._watchdog = watchdog
-        self._ssl = ssl.create_default_context()
+        self._ssl = _tls_context()
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(

@@ -171,7 +171,7 @@ def mirror(settings: MirrorSettings, progress: MirrorProgress | None = None) -> 
         for _ in pool.map(lambda item: _bring(run, item), items):
             pass
     warnings: list[str] = []
-    signers = _signers(client, packages, warnings)
+    signers = _signers(client, packages, warnings, settings.jobs)
     index = FullIndex(
         name=info.name,
         icon=info.icon,
@@ -424,16 +424,24 @@ def _kept_os(run: _Run, index: OsIndex) -> OsIndex:
 
 
 def _signers(
-    client: RegistryClient, packages: Mapping[str, PackageInfo], warnings: list[str]
+    client: RegistryClient, packages: Mapping[str, PackageInfo], warnings: list[str], jobs: int
 ) -> dict[Guid, SignerInfo]:
     """The signers the registry authorizes for the mirrored packages (``package.signer.list``)."""
-    out: dict[Guid, SignerInfo] = {}
-    for pid in sorted(packages):
+
+    def one(pid: str) -> tuple[str, dict[Guid, tuple[SignerInfo, VersionRange]] | str]:
         try:
-            for guid, (signer, _) in client.signer_list(pid).items():
-                out.setdefault(guid, signer)
+            return pid, client.signer_list(pid)
         except S9regError as e:
-            warnings.append(f"{pid}: signers not listed: {e.message}")
+            return pid, e.message
+
+    out: dict[Guid, SignerInfo] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for pid, got in pool.map(one, sorted(packages)):
+            if isinstance(got, str):
+                warnings.append(f"{pid}: signers not listed: {got}")
+                continue
+            for guid, (signer, _) in sorted(got.items()):
+                out.setdefault(guid, signer)
     return out
 
 
@@ -465,7 +473,15 @@ def _write_site(dest: Path, index: FullIndex, settings: MirrorSettings) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file beside it and a rename."""
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename.
+
+    A file that already holds ``data`` is left alone (a second run rewrites nothing).
+    """
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:

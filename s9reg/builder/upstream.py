@@ -72,7 +72,6 @@ class RegistryClient:
     limits: DownloadLimits = field(default_factory=DownloadLimits)
     cache_dir: Path | None = None
     static: bool | None = None
-    requests: int = 0
 
     # --- methods ------------------------------------------------------------------------------
 
@@ -156,7 +155,6 @@ class RegistryClient:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
         key = f"rpc-{method}-{json.dumps(params, sort_keys=True)}"
         cached = self._load(key)
-        self.requests += 1
         doc = fetch_document(
             self._rpc_url(),
             data=body,
@@ -187,7 +185,6 @@ class RegistryClient:
             raise BuildError(f"{self.url}: {method} has no precomputed result")
         url = f"{self.url.rstrip('/')}/{RPC_DIR}/{name(params)}"
         cached = self._load(url)
-        self.requests += 1
         doc = fetch_document(
             url, etag=cached[0] if cached else None, max_bytes=MAX_LISTING_BYTES, limits=self.limits
         )

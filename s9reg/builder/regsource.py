@@ -158,7 +158,6 @@ class _Context:
     downloads: Path
     limits: DownloadLimits
     progress: DownloadProgress | None
-    only_source: bool
 
 
 def resolve_sources(
@@ -176,22 +175,25 @@ def resolve_sources(
         downloads: where copies and cached listings are kept.
         limits: bounds of every request.
         progress: receives downloads.
-        only_source: the build asks for nothing else; a source that fails then fails the
-            build instead of being left out.
+        only_source: the build asks for nothing else; when every source fails, the build
+            fails instead of publishing an empty registry.
 
     Raises:
-        BuildError: ``only_source`` and the source cannot be read.
+        BuildError: ``only_source`` and no source can be read.
     """
     out = Resolved()
-    ctx = _Context(downloads, limits, progress, only_source and len(sources) == 1)
+    ctx = _Context(downloads, limits, progress)
+    failures: list[str] = []
     for source in sources:
         try:
             _resolve(source, ctx, out)
         except S9regError as e:
-            if ctx.only_source:
-                raise
             message = e.message if source.url in e.message else f"{source.url}: {e.message}"
+            failures.append(message)
             out.warnings.append(f"registry source {message}; its packages are left out")
+    if only_source and sources and len(failures) == len(sources):
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise BuildError(f"{failures[0]}{more}", hint="no registry source could be read")
     return out
 
 

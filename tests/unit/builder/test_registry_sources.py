@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from s9reg.builder import BuildError, build_site
+from s9reg.builder.fetch import DownloadLimits
 from s9reg.builder.regsource import RegistrySource, SourceMode
 from s9reg.exver import VersionRange
 from s9reg.registry import FullIndex
@@ -245,3 +246,68 @@ def test_a_garbage_source_fails_alone_not_the_build(
     assert "\n" not in warning
     with pytest.raises(BuildError, match="not a StartOS registry"):
         _build(tmp_path / "b", garbage)
+
+
+class _ETagHandler(_Quiet):
+    """A static file server with ETags (as a CDN): ``If-None-Match`` answers 304; POST 501."""
+
+    statuses: list[tuple[str, int]]
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        if path.is_file():
+            st = path.stat()
+            etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+            if self.headers.get("If-None-Match") == etag:
+                self.statuses.append((self.path, 304))
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
+            self.statuses.append((self.path, 200))
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        super().do_GET()
+
+
+def test_a_listing_is_asked_again_with_its_etag(tmp_path: Path) -> None:
+    up = Upstream(tmp_path / "up")
+    statuses: list[tuple[str, int]] = []
+    handler = functools.partial(
+        type("H", (_ETagHandler,), {"statuses": statuses}), directory=up.site
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        source = RegistrySource(url=url, packages={"hello": VersionRange.parse("=1.0.0:0")})
+        with up.serving():
+            _build(tmp_path / "a", source, cache_dir=tmp_path / "cache")
+            first = [s for p, s in statuses if p.startswith("/rpc.v0/")]
+            statuses.clear()
+            _build(tmp_path / "a", source, cache_dir=tmp_path / "cache")
+    finally:
+        server.shutdown()
+        server.server_close()
+    again = [s for p, s in statuses if p.startswith("/rpc.v0/")]
+    assert first
+    assert set(first) == {200}
+    assert again
+    assert set(again) == {304}  # the cached listing, not a new transfer
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_answer_over_the_size_limit_fails_the_source(tmp_path: Path, kind: str) -> None:
+    up = Upstream(tmp_path / "up")
+    with running(up, kind) as (url, _):
+        source = RegistrySource(url=url, packages={"hello": VersionRange.any()})
+        local = RegistrySource(url=url, packages={"nothing": VersionRange.any()})
+        _, report = _build(tmp_path / "a", source, local, downloads=DownloadLimits(max_bytes=4096))
+    (warning,) = [w for w in report.warnings if "larger than" in w]  # type: ignore[attr-defined]
+    assert warning.startswith(f"registry source {url}")

@@ -36,6 +36,7 @@ __all__ = [
     "add_references",
     "add_sources",
     "carry_over",
+    "distinct_name",
     "make_dir",
     "read_small_file",
     "regular_file",
@@ -292,6 +293,9 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
         rel = asset_path(pid, version, source.name)
     except ValueError as e:
         raise BuildError(str(e)) from None
+    if rel in state.placed and source in state.upstream:
+        # Another registry's variants may share a file name (in different folders there).
+        rel = asset_path(pid, version, distinct_name(source.name, verified.commitment))
     target = state.staged / rel
     if rel in state.placed:
         raise BuildError(
@@ -346,6 +350,13 @@ def _asset(
         signatures=signatures,
     )
     return entry, asset
+
+
+def distinct_name(name: str, commitment: MerkleArchiveCommitment) -> str:
+    """``name`` with a short, file-name-safe digest of ``commitment`` before its extension."""
+    tag = hashlib.sha256(commitment.root_sighash).hexdigest()[:12]
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}-{tag}.{ext}" if dot and stem else f"{name}-{tag}"
 
 
 def make_dir(path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import DownloadLimits, download_resumable, file_name_of
+from s9reg.builder.ingest import distinct_name
 from s9reg.builder.site import site_files
 from s9reg.builder.upstream import RegistryClient
 from s9reg.errors import S9regError
@@ -56,6 +57,7 @@ __all__ = ["MirrorProgress", "MirrorReport", "MirrorSettings", "mirror"]
 
 #: Where the mirror keeps what it verified, inside the destination (never served).
 MIRROR_STATE = f"{STATE_DIR}/mirror"
+_Key = tuple[str, str, int]  # package id, version, variant index
 #: Largest package file: the commitment does not give a file size.
 MAX_S9PK_BYTES = 4 << 30
 
@@ -163,7 +165,8 @@ def mirror(settings: MirrorSettings, progress: MirrorProgress | None = None) -> 
     listing = client.package_index()
     os_index = client.os_index() if settings.os else OsIndex()
     packages = _select(listing, settings.packages)
-    items = _package_items(packages) + _os_items(os_index)
+    items, rels = _package_items(packages)
+    items += _os_items(os_index)
     run = _Run(settings, progress)
     if progress is not None:
         progress.planned(len(items))
@@ -177,7 +180,7 @@ def mirror(settings: MirrorSettings, progress: MirrorProgress | None = None) -> 
         icon=info.icon,
         package=PackageIndex(
             categories=dict(listing.categories),
-            packages=_kept_packages(run, packages),
+            packages=_kept_packages(run, packages, rels),
         ),
         os=_kept_os(run, os_index),
         signers=signers,
@@ -237,15 +240,28 @@ def _select(
     return out
 
 
-def _package_items(packages: Mapping[str, PackageInfo]) -> list[_Item]:
+def _package_items(packages: Mapping[str, PackageInfo]) -> tuple[list[_Item], dict[_Key, str]]:
+    """One item per variant, and each variant's path in the site.
+
+    Two variants of one version may share a file name upstream (in different folders): the
+    second is given a name with a digest of its commitment.
+    """
     items: list[_Item] = []
+    rels: dict[_Key, str] = {}
     for pid, info in packages.items():
         for version, pv in info.versions.items():
-            for _, asset in pv.s9pks:
-                if asset.urls:
-                    rel = asset_path(pid, version, file_name_of(asset.urls[0]))
-                    items.append(_Item(rel, asset.urls, asset.commitment, asset.signatures))
-    return items
+            taken: set[str] = set()
+            for n, (_, asset) in enumerate(pv.s9pks):
+                if not asset.urls:
+                    continue
+                name = file_name_of(asset.urls[0])
+                rel = asset_path(pid, version, name)
+                if rel in taken:
+                    rel = asset_path(pid, version, distinct_name(name, asset.commitment))
+                taken.add(rel)
+                rels[(pid, str(version), n)] = rel
+                items.append(_Item(rel, asset.urls, asset.commitment, asset.signatures))
+    return items, rels
 
 
 def _os_rel(version: str, asset: RegistryAsset[Blake3Commitment]) -> str:
@@ -388,17 +404,17 @@ def _ours(run: _Run, rel: str, urls: tuple[str, ...]) -> tuple[str, ...]:
     return (*mine, *(u for u in urls if u not in mine))
 
 
-def _kept_packages(run: _Run, packages: Mapping[str, PackageInfo]) -> dict[str, PackageInfo]:
+def _kept_packages(
+    run: _Run, packages: Mapping[str, PackageInfo], rels: Mapping[_Key, str]
+) -> dict[str, PackageInfo]:
     out: dict[str, PackageInfo] = {}
     for pid, info in packages.items():
         versions: dict[VersionString, PackageVersionInfo] = {}
         for version, pv in info.versions.items():
             variants = []
-            for hw, asset in pv.s9pks:
-                if not asset.urls:
-                    continue
-                rel = asset_path(pid, version, file_name_of(asset.urls[0]))
-                if rel in run.sizes:
+            for n, (hw, asset) in enumerate(pv.s9pks):
+                rel = rels.get((pid, str(version), n))
+                if rel is not None and rel in run.sizes:
                     variants.append((hw, replace(asset, urls=_ours(run, rel, asset.urls))))
             if variants:
                 versions[version] = replace(pv, s9pks=tuple(variants))

@@ -8,6 +8,7 @@ files are served by the first.
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import pytest
 
 from s9reg.builder import BuildError, build_site
 from s9reg.builder.fetch import DownloadLimits
+from s9reg.builder.mirror import MirrorSettings, mirror
 from s9reg.builder.regsource import RegistrySource, SourceMode
 from s9reg.exver import VersionRange
 from s9reg.registry import FullIndex
@@ -311,3 +313,38 @@ def test_an_answer_over_the_size_limit_fails_the_source(tmp_path: Path, kind: st
         _, report = _build(tmp_path / "a", source, local, downloads=DownloadLimits(max_bytes=4096))
     (warning,) = [w for w in report.warnings if "larger than" in w]  # type: ignore[attr-defined]
     assert warning.startswith(f"registry source {url}")
+
+
+def test_variants_sharing_a_file_name_upstream_are_kept_apart(tmp_path: Path) -> None:
+    """Upstream keeps each arch in its own folder under one file name; both are copied."""
+    up = Upstream(tmp_path / "up")
+    arm = up.file("1.0.0:0", "aarch64")
+    moved = arm.parent / "arm" / up.file("1.0.0:0", "x86_64").name
+    moved.parent.mkdir()
+    moved.write_bytes(arm.read_bytes())
+    index = json.loads((up.site / "index.json").read_bytes())
+    for _, asset in index["package"]["packages"]["hello"]["versions"]["1.0.0:0"]["s9pks"]:
+        asset["urls"] = [u.replace(arm.name, f"arm/{moved.name}") for u in asset["urls"]]
+    alt = tmp_path / "alt"
+    alt.mkdir()
+    (alt / "index.json").write_text(json.dumps(index))
+    with up.serving(), stand_in(alt) as url:
+        built, _ = _build(
+            tmp_path / "b",
+            RegistrySource(url=url, packages={"hello": VersionRange.parse("=1.0.0:0")}),
+        )
+        mirrored = mirror(
+            MirrorSettings(
+                source=url,
+                dest=tmp_path / "m",
+                file_urls=("http://127.0.0.1:1/",),
+                packages={"hello": VersionRange.parse("=1.0.0:0")},
+            )
+        )
+    assert mirrored.files == 2
+    for site in (tmp_path / "b" / "site", tmp_path / "m"):
+        files = sorted(p.name for p in site.rglob("*.s9pk"))
+        assert len(files) == 2
+        assert files[0] != files[1]
+    (pv,) = built.package.packages["hello"].versions.values()
+    assert len(pv.s9pks) == 2

@@ -90,6 +90,7 @@ class State:
     upstream: Mapping[Path, UpstreamVariant] = field(default_factory=dict)
     adopted_signers: Mapping[Guid, SignerInfo] = field(default_factory=dict)
     adopted_authorized: Mapping[str, Mapping[Guid, VersionRange]] = field(default_factory=dict)
+    adopted_from: Mapping[Guid, str] = field(default_factory=dict)
     verified: int = 0
     from_cache: int = 0
     verified_bytes: int = 0

@@ -207,6 +207,9 @@ def _build(  # noqa: PLR0913, PLR0917 - one argument per kind of input
             upstream=resolved.copies,
             adopted_signers=resolved.signers,
             adopted_authorized=resolved.authorized,
+            adopted_from={
+                g: u for g, u in resolved.adopted_from.items() if g not in settings.signers
+            },
         )
         if previous[1] is not None:
             state.warn(previous[1])
@@ -295,6 +298,7 @@ def _catalogue(state: State, index: FullIndex) -> dict[str, bytes]:
         # the build time: a rebuild of the same registry must not change every page.
         admins=frozenset(str(g) for g in settings.admins),
         template_dir=settings.template_dir,
+        adopted={str(g): url for g, url in state.adopted_from.items()},
     )
     try:
         return render(index, options, extras)

@@ -138,6 +138,7 @@ class Resolved:
         signers: signers adopted from sources with ``trust_upstream_signers``.
         authorized: package id → adopted signer → range.
         trusted: package ids whose signers were adopted, by source URL.
+        adopted_from: adopted signer → the URL of the source that listed it first.
         warnings: one line per source left out and per file refused.
         skipped: the files refused.
         digest: JSON of every listing taken (the build's fingerprint).
@@ -148,6 +149,7 @@ class Resolved:
     signers: dict[Guid, SignerInfo] = field(default_factory=dict)
     authorized: dict[str, dict[Guid, VersionRange]] = field(default_factory=dict)
     trusted: dict[str, list[str]] = field(default_factory=dict)
+    adopted_from: dict[Guid, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     digest: list[object] = field(default_factory=list)
@@ -264,6 +266,7 @@ def _adopt(client: RegistryClient, source: RegistrySource, ids: list[str], out: 
     for pid in ids:
         for guid, (signer, scope) in sorted(client.signer_list(pid).items()):
             out.signers.setdefault(guid, signer)
+            out.adopted_from.setdefault(guid, source.url)
             scopes = out.authorized.setdefault(pid, {})
             scopes[guid] = scope if guid not in scopes else VersionRange.or_(scopes[guid], scope)
         out.trusted.setdefault(source.url, []).append(pid)

@@ -202,6 +202,7 @@ def test_an_upstream_signer_not_authorized_here_is_refused_unless_trusted(
     assert index.package.packages["other"].authorized == {G_UP_STRANGER: VersionRange.any()}
     trust_page = (tmp_path / "b" / "site" / "_catalogue" / "trust.html").read_text()
     assert "Stranger" in trust_page
+    assert f"trusted as {url} lists it" in trust_page
 
 
 class _Quiet(SimpleHTTPRequestHandler):

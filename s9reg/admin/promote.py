@@ -142,6 +142,11 @@ def _pin(
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not _same_registry(entry.get("registry"), source):
             continue
+        flavor = entry.get("flavor")
+        if entry.get("newest") is not None or (
+            flavor is not None and str(flavor) != (version.flavor or "")
+        ):
+            continue  # its filters could leave the pinned version out: a source of its own
         selection = entry.get("packages", "*")
         if selection == "*":
             if package_id not in (entry.get("exclude") or []):

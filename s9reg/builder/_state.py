@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from s9reg.builder.regsource import UpstreamVariant
 from s9reg.builder.report import SkippedFile
 from s9reg.builder.settings import BuildSettings, IndexSource
 from s9reg.builder.verify_cache import VerifyCache
-from s9reg.exver import VersionString
+from s9reg.exver import VersionRange, VersionString
 from s9reg.registry.authz import PublishRules
-from s9reg.registry.model import FullIndex, PackageVersionInfo
+from s9reg.registry.model import FullIndex, Guid, PackageVersionInfo, SignerInfo
 from s9reg.s9pk.commitment import MerkleArchiveCommitment
 
 __all__ = ["AssetKey", "Dates", "State", "Variant", "asset_dates", "default_time"]
@@ -84,6 +85,12 @@ class State:
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
     registry_pem: str = ""
     mirror_of: Mapping[Path, str] = field(default_factory=dict)
+    # Registry sources (issue 21): downloaded copies and their listing entries; the signers
+    # and ranges adopted from sources with ``trust_upstream_signers``.
+    upstream: Mapping[Path, UpstreamVariant] = field(default_factory=dict)
+    adopted_signers: Mapping[Guid, SignerInfo] = field(default_factory=dict)
+    adopted_authorized: Mapping[str, Mapping[Guid, VersionRange]] = field(default_factory=dict)
+    adopted_from: Mapping[Guid, str] = field(default_factory=dict)
     verified: int = 0
     from_cache: int = 0
     verified_bytes: int = 0

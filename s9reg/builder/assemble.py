@@ -66,7 +66,10 @@ def assemble(state: State) -> FullIndex:
                 state.warn(f"category {cat.id}: package {pid} has no version in the site")
     packages = {
         pid: PackageInfo(
-            authorized=dict(settings.authorized.get(pid, {})),
+            authorized={
+                **state.adopted_authorized.get(pid, {}),
+                **settings.authorized.get(pid, {}),
+            },
             versions=versions[pid],
             categories=tuple(sorted(set(membership.get(pid, ())))),
         )
@@ -77,5 +80,5 @@ def assemble(state: State) -> FullIndex:
         name=settings.name,
         icon=settings.icon,
         package=PackageIndex(categories=categories, packages=packages),
-        signers=dict(settings.signers),
+        signers={**state.adopted_signers, **settings.signers},
     )

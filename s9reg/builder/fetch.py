@@ -36,11 +36,17 @@ from s9reg.units import human_size
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "Document",
     "Download",
     "DownloadLimits",
     "download",
+    "download_resumable",
     "fetch_bytes",
+    "fetch_document",
+    "fetch_prefix",
     "file_name_of",
+    "is_onion",
+    "socks5_connect",
     "url_key",
 ]
 
@@ -63,12 +69,16 @@ class DownloadLimits:
         head_timeout_s: connect, request and the whole response head must take less.
         min_rate: bytes per second the body must average over every ``window_s``.
         window_s: the window of ``min_rate``.
+        tor_proxy: ``(host, port)`` of the SOCKS5 proxy every ``.onion`` host is reached
+            through (the name is resolved by the proxy, as ``socks5h``); other hosts never
+            use it. None: a ``.onion`` URL fails with one line.
     """
 
     max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
     head_timeout_s: float = TIMEOUT_S
     min_rate: int = 16 << 10
     window_s: float = 30.0
+    tor_proxy: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -166,6 +176,7 @@ class _Watchdog:
 
     def __init__(self, limits: DownloadLimits) -> None:
         self._limits = limits
+        self.tor_proxy = limits.tor_proxy
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -230,16 +241,97 @@ class _Watchdog:
                 window_start, window_bytes = time.monotonic(), self._received
 
 
+def is_onion(host: str | None) -> bool:
+    """Whether ``host`` is a Tor onion service name."""
+    return bool(host) and str(host).rstrip(".").lower().endswith(".onion")
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        got = sock.recv(n - len(data))
+        if not got:
+            raise OSError("the SOCKS5 proxy closed the connection")
+        data += got
+    return data
+
+
+# SOCKS5 (RFC 1928) replies, for the message.
+_SOCKS_REPLIES = {
+    1: "general failure",
+    2: "not allowed by the proxy's rules",
+    3: "network unreachable",
+    4: "host unreachable",
+    5: "connection refused",
+    6: "TTL expired",
+    7: "command not supported",
+    8: "address type not supported",
+}
+
+
+def _socks5_handshake(sock: socket.socket, name: bytes, port: int) -> None:
+    sock.sendall(b"\x05\x01\x00")  # version 5, one method: no authentication
+    if _recv_exact(sock, 2) != b"\x05\x00":
+        raise OSError("the proxy does not speak SOCKS5 without authentication")
+    # CONNECT to a domain name (ATYP 3): the proxy resolves it (socks5h).
+    sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
+    version, reply, _, kind = _recv_exact(sock, 4)
+    if version != 5 or reply != 0:
+        why = _SOCKS_REPLIES.get(reply, f"reply {reply}")
+        raise OSError(f"the SOCKS5 proxy could not connect: {why}")
+    skip = {1: 4, 4: 16}.get(kind)
+    _recv_exact(sock, (skip if skip is not None else _recv_exact(sock, 1)[0]) + 2)
+
+
+def socks5_connect(
+    proxy: tuple[str, int], host: str, port: int, timeout: float | None
+) -> socket.socket:
+    """A socket to ``host:port`` through the SOCKS5 ``proxy``, the name resolved by the proxy.
+
+    Raises:
+        OSError: the proxy cannot be reached, refuses, or does not speak SOCKS5.
+    """
+    name = host.encode("idna") if not host.isascii() else host.encode()
+    if len(name) > 255:
+        raise OSError("host name too long for SOCKS5")
+    sock = socket.create_connection(proxy, timeout)
+    try:
+        _socks5_handshake(sock, name, port)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _WatchedHTTP(http.client.HTTPConnection):
-    """A connection whose socket the watchdog can shut down (plain HTTP)."""
+    """A connection whose socket the watchdog can shut down (plain HTTP).
+
+    A ``.onion`` host is reached through the watchdog's Tor proxy (TLS, for the subclass, is
+    then made over that socket by http.client as usual).
+    """
 
     def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:  # noqa: ANN401 - http.client's signature
         super().__init__(*args, **kwargs)
         self._watchdog = watchdog
+        if is_onion(self.host):
+            proxy = watchdog.tor_proxy
+            if proxy is None:
+                raise _NoTorProxyError(self.host)
+            self._create_connection = lambda address, timeout=None, _source=None: socks5_connect(
+                proxy, address[0], address[1], timeout
+            )
 
     def connect(self) -> None:
         super().connect()
         self._watchdog.attach(self.sock)
+
+
+class _NoTorProxyError(Exception):
+    """A ``.onion`` host and no Tor proxy configured."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host
 
 
 class _WatchedHTTPS(_WatchedHTTP, http.client.HTTPSConnection):
@@ -255,11 +347,20 @@ class _HttpHandler(urllib.request.HTTPHandler):
         return self.do_open(functools.partial(_WatchedHTTP, watchdog=self._watchdog), req)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One default TLS context for every download: loading the CA store costs ~0.1 s each time.
+
+    An ``SSLContext`` may be shared by connections in several threads.
+    """
+    return ssl.create_default_context()
+
+
 class _HttpsHandler(urllib.request.HTTPSHandler):
     def __init__(self, watchdog: _Watchdog) -> None:
         super().__init__()
         self._watchdog = watchdog
-        self._ssl = ssl.create_default_context()
+        self._ssl = _tls_context()
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(
@@ -302,6 +403,10 @@ def _open(
                 yield response, watchdog
         except urllib.error.HTTPError:
             raise
+        except _NoTorProxyError as e:
+            raise BuildError(
+                f"{url}: {e.host} is a Tor onion service: set network.tor_proxy (or --tor-proxy)"
+            ) from None
         except (OSError, ValueError, http.client.HTTPException) as e:
             if watchdog.reason is not None:
                 raise BuildError(f"{url}: {watchdog.reason}") from None
@@ -513,3 +618,155 @@ class _Collect:
     def write(self, chunk: bytes) -> int:
         self.data += chunk
         return len(chunk)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry sources (issue 21): JSON documents (JSON-RPC answers, listings) and archive headers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A small response body (a JSON-RPC answer, a listing).
+
+    Attributes:
+        body: the bytes, or None when the server answered 304 to the ETag asked with.
+        status: the HTTP status (200, 304, or the error status when ``ok`` is False).
+        etag: the response's ``ETag``, or None.
+        content_type: the response's ``Content-Type`` without parameters, lower case.
+    """
+
+    body: bytes | None
+    status: int
+    etag: str | None
+    content_type: str
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx or 304 answer."""
+        return 200 <= self.status < 300 or self.status == 304
+
+
+def fetch_document(
+    url: str,
+    *,
+    data: bytes | None = None,
+    etag: str | None = None,
+    max_bytes: int,
+    limits: DownloadLimits = DownloadLimits(),
+) -> Document:
+    """GET ``url`` (or POST ``data`` as JSON) and return its body, at most ``max_bytes`` long.
+
+    An HTTP error status is returned, not raised (a JSON-RPC client tells a server that does not
+    speak JSON-RPC from one that fails); with ``etag``, a 304 answer has no body.
+
+    Raises:
+        BuildError: the URL is not http(s), cannot be reached, or the body is longer than
+            ``max_bytes``, too slow or cut short.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise BuildError(f"{url}: only http and https URLs can be downloaded")
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    if etag is not None:
+        headers["If-None-Match"] = etag
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, data=data, headers=headers, method="GET" if data is None else "POST"
+    )
+    limits = replace(limits, max_bytes=min(max_bytes, limits.max_bytes))
+    buffer = _Collect()
+    try:
+        with _open(url, request, limits) as (response, watchdog):
+            _stream(url, response, watchdog, buffer, _Body(limits, (), "", None))
+            kind = response.headers.get("Content-Type", "")
+            got_etag = response.headers.get("ETag")
+            status = response.status
+    except urllib.error.HTTPError as e:
+        kind = e.headers.get("Content-Type", "") if e.headers else ""
+        got_etag = e.headers.get("ETag") if e.headers else None
+        return Document(None, e.code, got_etag or etag, kind.split(";")[0].strip().lower())
+    return Document(bytes(buffer.data), status, got_etag, kind.split(";")[0].strip().lower())
+
+
+def fetch_prefix(url: str, size: int, *, limits: DownloadLimits = DownloadLimits()) -> bytes:
+    """The first ``size`` bytes of ``url`` (a ``Range`` request; a full answer is cut short).
+
+    Raises:
+        BuildError: the URL cannot be fetched, or has fewer than ``size`` bytes.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise BuildError(f"{url}: only http and https URLs can be downloaded")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, headers={"User-Agent": USER_AGENT, "Range": f"bytes=0-{size - 1}"}
+    )
+    out = bytearray()
+    try:
+        with _open(url, request, limits) as (response, watchdog):
+            while len(out) < size and (chunk := response.read1(min(CHUNK, size - len(out)))):
+                watchdog.received(len(chunk))
+                out += chunk
+    except urllib.error.HTTPError as e:
+        raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
+    if len(out) < size:
+        raise BuildError(f"{url}: shorter than {size} bytes")
+    return bytes(out[:size])
+
+
+def download_resumable(
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    progress: Progress | None = None,
+    limits: DownloadLimits = DownloadLimits(),
+) -> tuple[int, bool]:
+    """Bring ``url`` to ``dest`` through ``dest.part``, continuing a part left by an earlier run.
+
+    A part that exists is continued with ``Range: bytes=<size>-``; a server that answers 200
+    instead sends the whole file again. Unlike :func:`download`, the part is kept on failure
+    (the next run continues it); the caller verifies the result.
+
+    Returns:
+        The file's size, and whether an earlier part was continued.
+
+    Raises:
+        BuildError: the server answers an error, the file is larger than ``max_bytes``, the
+            transfer is too slow or cut short, or ``dest`` cannot be written.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise BuildError(f"{url}: only http and https URLs can be downloaded")
+    part = dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        have = part.stat().st_size if part.exists() else 0
+    except OSError as e:
+        raise BuildError(f"{dest}: cannot write: {e.strerror or e}") from None
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    limits = replace(limits, max_bytes=min(max_bytes, limits.max_bytes))
+    try:
+        with _open(url, request, limits) as (response, watchdog):
+            resumed = response.status == 206 and have > 0
+            start = have if resumed else 0
+            body = _Body(
+                replace(limits, max_bytes=max(limits.max_bytes - start, 1)), (), "", progress
+            )
+            if progress is not None and start:
+                progress(start)
+            with part.open("ab" if resumed else "wb") as out:
+                _stream(url, response, watchdog, out, body)
+        size = part.stat().st_size
+        part.replace(dest)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:
+            part.unlink(missing_ok=True)
+            return download_resumable(
+                url, dest, max_bytes=max_bytes, progress=progress, limits=limits
+            )
+        raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
+    except OSError as e:
+        raise BuildError(f"{url}: cannot download: {e.strerror or e}") from None
+    return size, resumed

@@ -17,6 +17,7 @@ from s9reg import _fs
 from s9reg.builder._state import AssetKey, State, Variant
 from s9reg.builder.errors import BuildError
 from s9reg.builder.limits import check_texts
+from s9reg.builder.regsource import UpstreamVariant
 from s9reg.builder.report import BuildProgress, SkippedFile
 from s9reg.builder.settings import IncompleteArches
 from s9reg.builder.verify_cache import CacheEntry, FileIdentity, bodies_intact
@@ -24,7 +25,7 @@ from s9reg.errors import S9regError
 from s9reg.exver import VersionError, VersionString
 from s9reg.registry.authz import PublishRules, check_publish
 from s9reg.registry.errors import RegistryError
-from s9reg.registry.model import FullIndex, PackageVersionInfo
+from s9reg.registry.model import FullIndex, PackageVersionInfo, RegistryAsset
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_encode
 from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey, PublicKey
@@ -33,9 +34,11 @@ from s9reg.site_layout import asset_path, asset_urls
 
 __all__ = [
     "Admitted",
+    "add_references",
     "add_sources",
     "admit",
     "carry_over",
+    "distinct_name",
     "make_dir",
     "read_small_file",
     "regular_file",
@@ -195,6 +198,12 @@ def _add_source(state: State, source: Path, incoming: Path, progress: BuildProgr
         raise
     except S9regError as e:
         incoming.unlink(missing_ok=True)
+        up = state.upstream.get(source)
+        if up is not None:
+            # Another registry's file: refused and reported, the build goes on.
+            state.skipped.append(SkippedFile(Path(up.where), e.code, e.message))
+            state.warn(f"refused {up.package_id} {up.version} from {up.source}: {e.message}")
+            return
         if not state.settings.skip_invalid:
             raise
         state.skipped.append(SkippedFile(source, e.code, e.message))
@@ -231,8 +240,20 @@ def carry_over(state: State, base: FullIndex) -> None:
 
 
 def _mirror(state: State, source: Path) -> tuple[str, ...]:
+    up = state.upstream.get(source)
+    if up is not None:
+        return up.info.s9pks[0][1].urls
     url = state.mirror_of.get(source)
     return () if url is None else (url,)
+
+
+def _check_upstream(up: UpstreamVariant, commitment: MerkleArchiveCommitment) -> None:
+    """The downloaded file is the one the source lists (its signatures were checked then)."""
+    if up.info.s9pks[0][1].commitment != commitment:
+        raise RegistryError(
+            f"{up.where}: the file's commitment differs from the one {up.source} lists "
+            "(the file was changed after it was listed)"
+        )
 
 
 def _check_arches(state: State, source: Path, entry: CacheEntry) -> None:
@@ -263,14 +284,15 @@ def _excluded(
 
 
 def _index_package(state: State, source: Path, incoming: Path, verified: _Verified) -> None:
-    settings = state.settings
     entry = verified.entry
     try:
         version = VersionString.parse(entry.version)
     except VersionError as e:  # pragma: no cover - the manifest parser checks it already
         raise BuildError(f"{source.name}: version: {e.message}") from None
+    up = state.upstream.get(source)
+    if up is not None:
+        _check_upstream(up, verified.commitment)
     pid = entry.package_id
-    sighash = b64_encode(verified.commitment.root_sighash)
     if _excluded(state, source, incoming, verified, version):
         return
     check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
@@ -291,31 +313,17 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
         rel = asset_path(pid, version, source.name)
     except ValueError as e:
         raise BuildError(str(e)) from None
+    if rel in state.placed and source in state.upstream:
+        # Another registry's variants may share a file name (in different folders there).
+        rel = asset_path(pid, version, distinct_name(source.name, verified.commitment))
     target = state.staged / rel
     if rel in state.placed:
         raise BuildError(
             f"{source}: {rel} is already taken by another file of {pid} {version}",
             hint="give the hardware variants of one version distinct file names",
         )
-    signatures = dict(verified.info.s9pks[0][1].signatures)
-    if settings.registry_key is not None:
-        pem = state.registry_pem
-        if pem not in entry.cosign:
-            sig = verified.commitment.sign(settings.registry_key).to_pem()
-            entry = replace(entry, cosign={**entry.cosign, pem: sig})
-        signatures.setdefault(pem, entry.cosign[pem])
-    hardware, asset = verified.info.s9pks[0]
-    asset = replace(
-        asset,
-        urls=(
-            *asset_urls(settings.file_urls, rel),
-            *_mirror(state, source),
-            *(m.url for m in settings.mirrors if m.id == pid and m.sighash == sighash),
-        ),
-        published_at=state.dates.first_seen(key) or state.now,
-        signatures=signatures,
-    )
-    info = replace(verified.info, s9pks=((hardware, asset),))
+    entry, asset = _asset(state, source, verified, rel, key)
+    info = replace(verified.info, s9pks=((verified.info.s9pks[0][0], asset),))
     if target.parent not in state.made_dirs:
         make_dir(target.parent)
         state.made_dirs.add(target.parent)
@@ -328,6 +336,52 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
     sizes = state.file_sizes.setdefault((pid, str(version)), {})
     sizes[b64_encode(verified.commitment.root_sighash)] = size
     state.add_variant(pid, version, Variant(info, rel))
+
+
+def _asset(
+    state: State, source: Path, verified: _Verified, rel: str, key: AssetKey
+) -> tuple[CacheEntry, RegistryAsset[MerkleArchiveCommitment]]:
+    """The listed asset: URLs, publication time and signatures (co-signed when configured).
+
+    A file taken from another registry keeps that registry's signatures and ``publishedAt``,
+    and its URLs follow ours.
+    """
+    settings = state.settings
+    entry = verified.entry
+    sighash = b64_encode(verified.commitment.root_sighash)
+    up = state.upstream.get(source)
+    signatures = dict(verified.info.s9pks[0][1].signatures)
+    if up is not None:  # upstream's signatures (checked against the commitment) are kept
+        signatures = {**up.info.s9pks[0][1].signatures, **signatures}
+    if settings.registry_key is not None:
+        pem = state.registry_pem
+        if pem not in entry.cosign:
+            sig = verified.commitment.sign(settings.registry_key).to_pem()
+            entry = replace(entry, cosign={**entry.cosign, pem: sig})
+        signatures.setdefault(pem, entry.cosign[pem])
+    published = (
+        up.info.s9pks[0][1].published_at
+        if up is not None
+        else state.dates.first_seen(key) or state.now
+    )
+    asset = replace(
+        verified.info.s9pks[0][1],
+        urls=(
+            *asset_urls(settings.file_urls, rel),
+            *_mirror(state, source),
+            *(m.url for m in settings.mirrors if m.id == entry.package_id and m.sighash == sighash),
+        ),
+        published_at=published,
+        signatures=signatures,
+    )
+    return entry, asset
+
+
+def distinct_name(name: str, commitment: MerkleArchiveCommitment) -> str:
+    """``name`` with a short, file-name-safe digest of ``commitment`` before its extension."""
+    tag = hashlib.sha256(commitment.root_sighash).hexdigest()[:12]
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}-{tag}.{ext}" if dot and stem else f"{name}-{tag}"
 
 
 def make_dir(path: Path) -> None:
@@ -388,3 +442,44 @@ def admit(
                 f"arch would refuse to install it: {why}"
             )
     return Admitted(entry.package_id, version, verified.commitment, signer, verified.info)
+
+
+def add_references(state: State, references: list[UpstreamVariant]) -> None:
+    """Index the variants listed by reference; one that may not be listed is refused, reported."""
+    for ref in references:
+        try:
+            _index_reference(state, ref)
+        except BuildError:
+            raise
+        except S9regError as e:
+            state.skipped.append(SkippedFile(Path(ref.where), e.code, e.message))
+            state.warn(f"refused {ref.package_id} {ref.version} from {ref.source}: {e.message}")
+
+
+def _index_reference(state: State, ref: UpstreamVariant) -> None:
+    """A variant kept at upstream's URLs: header checked already; authorized and co-signed here."""
+    assert ref.signer is not None  # noqa: S101 - set for every reference
+    pid, version = ref.package_id, ref.version
+    hardware, asset = ref.info.s9pks[0]
+    sighash = b64_encode(asset.commitment.root_sighash)
+    if any(x.matches(pid, version, sighash) for x in state.settings.exclude):
+        return  # the operator removed it (packages.exclude)
+    check_publish(state.rules, pid, version, PublicKey.from_pem(ref.signer))
+    check_texts(f"{ref.where}: {pid} {version}", ref.info, {})
+    known = state.spelling.get((pid, version))
+    if known is not None and str(known) != str(version):
+        state.warn(f"{ref.where}: version {version} is written {known} by another variant")
+        version = known
+    key: AssetKey = (pid, version, asset.commitment)
+    if key in state.by_commitment:
+        state.warn(f"{ref.where}: same package as {state.by_commitment[key]}, left out")
+        return
+    signatures = dict(asset.signatures)
+    registry_key = state.settings.registry_key
+    if registry_key is not None and state.registry_pem not in signatures:
+        signatures[state.registry_pem] = asset.commitment.sign(registry_key).to_pem()
+    extra = tuple(m.url for m in state.settings.mirrors if m.id == pid and m.sighash == sighash)
+    one = replace(asset, signatures=signatures, urls=(*asset.urls, *extra))
+    state.by_commitment[key] = ref.where
+    state.extras.setdefault((pid, str(version)), {})
+    state.add_variant(pid, version, Variant(replace(ref.info, s9pks=((hardware, one),)), ref.where))

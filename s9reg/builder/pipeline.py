@@ -27,6 +27,7 @@ from s9reg.builder.assemble import assemble
 from s9reg.builder.errors import BuildError
 from s9reg.builder.fetch import Download, download, file_name_of, url_key
 from s9reg.builder.ingest import (
+    add_references,
     add_sources,
     carry_over,
     make_dir,
@@ -35,6 +36,7 @@ from s9reg.builder.ingest import (
 )
 from s9reg.builder.limits import DOMINANT_INDEX_BYTES, dominant_package
 from s9reg.builder.osindex import build_os_index, hash_url_images
+from s9reg.builder.regsource import Resolved, resolve_sources
 from s9reg.builder.report import (
     BuildProgress,
     BuildReport,
@@ -131,13 +133,30 @@ def build_site(
     with _download_dir(settings) as downloads:
         fetching = progress if isinstance(progress, DownloadProgress) else None
         remote = _fetch_remote_sources(settings, downloads, fetching)
+        resolved = resolve_sources(
+            settings.registry_sources,
+            downloads,
+            settings.downloads,
+            fetching,
+            only_source=not (
+                settings.sources
+                or settings.remote_sources
+                or settings.os_releases
+                or settings.base is not None
+            ),
+        )
         url_images = hash_url_images(settings, cache, fetching)
-        fingerprint = _fingerprint(settings, remote, url_images)
+        fingerprint = _fingerprint(
+            settings,
+            {**remote, **{p: v.where for p, v in resolved.copies.items()}},
+            url_images,
+            resolved.digest,
+        )
         if fingerprint is not None and settings.cache_dir is not None and not force:
             done = _up_to_date(settings, settings.cache_dir, fingerprint)
             if done is not None:
                 return done
-        state = _build(settings, progress, cache, remote, url_images)
+        state = _build(settings, progress, cache, remote, url_images, resolved)
     if fingerprint is not None and settings.cache_dir is not None:
         BuildStamp(
             fingerprint=fingerprint,
@@ -149,12 +168,13 @@ def build_site(
     return _report(state, state.index)
 
 
-def _build(
+def _build(  # noqa: PLR0913, PLR0917 - one argument per kind of input
     settings: BuildSettings,
     progress: BuildProgress | None,
     cache: VerifyCache,
     remote: Mapping[Path, str],
     url_images: Mapping[str, Download],
+    resolved: Resolved,
 ) -> State:
     previous = _read_previous(settings.output)
     first_seen = asset_dates(previous[0]) if previous[0] is not None else {}
@@ -168,7 +188,14 @@ def _build(
         state = State(
             settings=settings,
             staged=staged,
-            rules=PublishRules(settings.admins, settings.signers, settings.authorized),
+            rules=PublishRules(
+                settings.admins,
+                {**resolved.signers, **settings.signers},
+                {
+                    pid: {**resolved.authorized.get(pid, {}), **settings.authorized.get(pid, {})}
+                    for pid in {*settings.authorized, *resolved.authorized}
+                },
+            ),
             previous=previous[0],
             dates=dates,
             now=default_time(settings.source_date_epoch),
@@ -177,15 +204,30 @@ def _build(
                 settings.registry_key.public_key.to_pem() if settings.registry_key else ""
             ),
             mirror_of=remote,
+            upstream=resolved.copies,
+            adopted_signers=resolved.signers,
+            adopted_authorized=resolved.authorized,
+            adopted_from={
+                g: u for g, u in resolved.adopted_from.items() if g not in settings.signers
+            },
         )
         if previous[1] is not None:
             state.warn(previous[1])
+        for warning in resolved.warnings:
+            state.warn(warning)
+        state.skipped.extend(resolved.skipped)
         if settings.base is not None:
             carry_over(state, settings.base)
         incoming = staged / ".incoming"
         make_dir(incoming)
         clock = time.perf_counter()
-        add_sources(state, unique_sources((*settings.sources, *remote)), incoming, progress)
+        add_sources(
+            state,
+            unique_sources((*settings.sources, *remote, *resolved.copies)),
+            incoming,
+            progress,
+        )
+        add_references(state, resolved.references)
         incoming.rmdir()
         clock = state.lap("sources", clock)
         # Over a published index, its OS releases stay as published unless the configuration
@@ -259,6 +301,7 @@ def _catalogue(state: State, index: FullIndex) -> dict[str, bytes]:
         # the build time: a rebuild of the same registry must not change every page.
         admins=frozenset(str(g) for g in settings.admins),
         template_dir=settings.template_dir,
+        adopted={str(g): url for g, url in state.adopted_from.items()},
     )
     try:
         return render(index, options, extras)
@@ -314,7 +357,10 @@ def _fetch_remote_sources(
 
 
 def _fingerprint(
-    settings: BuildSettings, remote: Mapping[Path, str], url_images: Mapping[str, Download]
+    settings: BuildSettings,
+    remote: Mapping[Path, str],
+    url_images: Mapping[str, Download],
+    listings: list[object],
 ) -> str | None:
     """Digest of everything the output depends on, or None if a source cannot be read."""
     if settings.cache_dir is None:
@@ -340,6 +386,7 @@ def _fingerprint(
         "sources": sources,
         "images": images,
         "urls": {u: d.to_dict() for u, d in sorted(url_images.items())},
+        "registries": listings,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

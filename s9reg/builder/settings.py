@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from s9reg.builder.fetch import DownloadLimits
+from s9reg.builder.regsource import RegistrySource
 from s9reg.errors import ConfigError
 from s9reg.exver import Version, VersionRange, VersionString
 from s9reg.registry.errors import RegistryError
@@ -208,6 +209,8 @@ class BuildSettings:
             to verify every body on every build.
         downloads: bounds of every download (remote sources, image URLs): size cap, head
             deadline, minimum rate.
+        registry_sources: packages taken from other StartOS registries
+            (:mod:`s9reg.builder.regsource`).
 
     Raises:
         ConfigError: the settings contradict each other (all problems in ``details``).
@@ -239,6 +242,7 @@ class BuildSettings:
     language: str = "en_US"
     template_dir: Path | None = None
     downloads: DownloadLimits = field(default_factory=DownloadLimits)
+    registry_sources: tuple[RegistrySource, ...] = ()
 
     def fingerprint_data(self) -> dict[str, object]:
         """Every setting that shapes the output, as JSON (the public half of the key only).
@@ -271,6 +275,7 @@ class BuildSettings:
             "remote_sources": list(self.remote_sources),
             "exclude": [[x.id, str(x.version), x.sighash] for x in self.exclude],
             "mirrors": [[m.id, str(m.version), m.sighash, m.url] for m in self.mirrors],
+            "registry_sources": [s.to_dict() for s in self.registry_sources],
             "base": None if self.base is None else dump_json(self.base).decode(),
             "base_file_sizes": dict(sorted(self.base_file_sizes.items())),
             "os": [

@@ -39,6 +39,8 @@ class CatalogueOptions:
         admins: Guids of the registry's admins (listed on the trust page).
         template_dir: an operator's directory of templates and ``static/`` files that
             override the built-in ones of the same name.
+        adopted: Guid → URL of the registry whose signer entry was adopted
+            (``trust_upstream_signers``), shown on the trust page.
     """
 
     registry_url: str
@@ -47,3 +49,4 @@ class CatalogueOptions:
     generated_at: datetime | None = None
     admins: frozenset[str] = frozenset()
     template_dir: Path | None = None
+    adopted: Mapping[str, str] = field(default_factory=dict)

@@ -175,6 +175,7 @@ class SignerView:
     fingerprints: tuple[str, ...]
     admin: bool
     registry: bool
+    adopted_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +472,7 @@ def _signers(b: _Builder) -> tuple[SignerView, ...]:
                 fingerprints=fps,
                 admin=str(guid) in b.options.admins,
                 registry=b.registry_fp is not None and b.registry_fp in fps,
+                adopted_from=b.options.adopted.get(str(guid)),
             )
         )
     return tuple(out)

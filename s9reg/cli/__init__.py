@@ -58,6 +58,7 @@ _COMMANDS = {
     "cache": "s9reg.cli.cache:cache",
     "demo": "s9reg.cli.demo:demo",
     "key": "s9reg.cli.key:key",
+    "mirror": "s9reg.cli.mirror:mirror_cmd",
     "publish": "s9reg.cli.publish:publish",
     "pull": "s9reg.cli.pull:pull",
     "registry": "s9reg.cli.registry:registry",

@@ -15,6 +15,7 @@ from s9reg.builder import build_site
 from s9reg.builder.fetch import DEFAULT_MAX_DOWNLOAD_BYTES
 from s9reg.builder.report import BuildReport
 from s9reg.cli._app import config_option, console_err
+from s9reg.cli._network import tor_proxy_option
 from s9reg.cli._progress import BuildBar
 from s9reg.cli._published import published_source
 from s9reg.cli._signals import handle_terminate
@@ -55,6 +56,7 @@ def _summary(report: BuildReport) -> dict[str, object]:
     default=DEFAULT_MAX_DOWNLOAD_BYTES >> 20, show_default=True,
     help="Largest remote source or StartOS image downloaded, in MiB (env S9REG_MAX_DOWNLOAD_MB).",
 )  # fmt: skip
+@tor_proxy_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     config_path: Path,
@@ -65,6 +67,7 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     previous: str | None,
     no_previous: bool,
     max_download_mb: int,
+    tor_proxy: tuple[str, int] | None,
     as_json: bool,
 ) -> None:
     """Verify every package source and render the static registry site.
@@ -86,7 +89,7 @@ def build(  # noqa: PLR0913, PLR0917 - one parameter per option
     handle_terminate()
     _build(config_path, out, skip_invalid=skip_invalid, force=force, no_cache=no_cache,
            previous=previous, no_previous=no_previous, max_download_mb=max_download_mb,
-           as_json=as_json)  # fmt: skip
+           tor_proxy=tor_proxy, as_json=as_json)  # fmt: skip
 
 
 def _build(  # noqa: PLR0913 - one parameter per option
@@ -99,6 +102,7 @@ def _build(  # noqa: PLR0913 - one parameter per option
     previous: str | None,
     no_previous: bool,
     max_download_mb: int,
+    tor_proxy: tuple[str, int] | None = None,
     as_json: bool,
 ) -> None:
     cfg = config.load(config_path)
@@ -108,14 +112,18 @@ def _build(  # noqa: PLR0913 - one parameter per option
     settings = replace(
         settings,
         published=published_source(cfg, previous, no_previous=no_previous),
-        downloads=replace(settings.downloads, max_bytes=max_download_mb << 20),
+        downloads=replace(
+            settings.downloads,
+            max_bytes=max_download_mb << 20,
+            tor_proxy=tor_proxy or settings.downloads.tor_proxy,
+        ),
     )
     total = 0
     for src in settings.sources:
         with contextlib.suppress(OSError):
             total += src.stat().st_size
     tty = not as_json and sys.stderr.isatty()
-    downloads = bool(settings.remote_sources or settings.os_releases)
+    downloads = bool(settings.remote_sources or settings.os_releases or settings.registry_sources)
     with BuildBar(total, len(settings.sources), enabled=tty, downloads=downloads) as bar:
         report = build_site(settings, bar, force=force)
     for warning in report.warnings:

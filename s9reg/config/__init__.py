@@ -27,6 +27,7 @@ Modules: :mod:`~s9reg.config.schema` (the types), :mod:`~s9reg.config.secrets`
 
 from __future__ import annotations
 
+from s9reg.config._content import parse_tor_proxy
 from s9reg.config._load import load, loads
 from s9reg.config._yaml import MAX_CONFIG_BYTES
 from s9reg.config.assemble import (
@@ -74,6 +75,7 @@ __all__ = [
     "edit",
     "load",
     "loads",
+    "parse_tor_proxy",
     "publish_settings",
     "serve_settings",
     "signer_guid",

@@ -20,6 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from s9reg._fs import read_small_file
 from s9reg.builder import CategorySettings
+from s9reg.builder.regsource import RegistrySource, SourceMode
 from s9reg.builder.settings import (
     OS_IMAGE_KINDS,
     Exclusion,
@@ -28,7 +29,7 @@ from s9reg.builder.settings import (
     OsReleaseSettings,
     OsSignature,
 )
-from s9reg.config._checker import Checker, describe, is_null
+from s9reg.config._checker import TAG_INT, Checker, describe, is_null
 from s9reg.config.schema import (
     DEFAULT_LANGUAGE,
     MAX_NAME_LENGTH,
@@ -52,9 +53,12 @@ __all__ = [
     "authorized",
     "catalogue",
     "categories",
+    "network",
     "os_releases",
     "packages",
+    "parse_tor_proxy",
     "registry",
+    "registry_source",
     "signers",
 ]
 
@@ -461,6 +465,8 @@ def _mirror(c: Checker, node: Node) -> Mirror | None:
 
 
 def _source(c: Checker, node: Node) -> PackageSource | None:
+    if isinstance(node, MappingNode):
+        return registry_source(c, node)
     location = c.file_or_url(node)
     if location is None:
         return None
@@ -597,3 +603,157 @@ def _platform_map(c: Checker, node: Node) -> dict[str, Path | str]:
         if location is not None:
             out[platform] = location
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Registry sources (issue 21): ``packages.sources`` entries with ``registry:``
+# --------------------------------------------------------------------------------------------
+
+_REGISTRY_SOURCE_KEYS = (
+    "mode",
+    "packages",
+    "exclude",
+    "flavor",
+    "arch",
+    "newest",
+    "trust_upstream_signers",
+)
+_ARCH_RE = re.compile(r"[a-z0-9_]+")
+
+
+def registry_source(c: Checker, node: Node) -> RegistrySource | None:
+    """A ``{registry: URL, packages: …, mode: copy|reference, …}`` source (docs/configuration)."""
+    m = c.mapping(node, ("registry",), _REGISTRY_SOURCE_KEYS)
+    if m is None:
+        return None
+    ok = True
+    with c.at("registry"):
+        url = c.url(m["registry"], base=True) if "registry" in m else None
+    mode = SourceMode.COPY
+    if "mode" in m:
+        with c.at("mode"):
+            text = c.string(m["mode"])
+            if text in {x.value for x in SourceMode}:
+                mode = SourceMode(text)
+            elif text is not None:
+                c.add(m["mode"], "expected copy or reference")
+                ok = False
+    selection: dict[str, VersionRange] | None = None
+    if "packages" in m:
+        with c.at("packages"):
+            selection, good = _selection(c, m["packages"])
+            ok = ok and good
+    exclude: tuple[str, ...] = ()
+    if "exclude" in m:
+        with c.at("exclude"):
+            exclude = c.each(m["exclude"], c.package_id)
+            if selection is not None and exclude:
+                c.add(m["exclude"], 'exclusions go with packages: "*" only')
+                ok = False
+    flavor, arches, newest, good = _filters(c, m)
+    ok = ok and good
+    trust = False
+    if "trust_upstream_signers" in m:
+        with c.at("trust_upstream_signers"):
+            trust = bool(c.boolean(m["trust_upstream_signers"]))
+    if url is None or not ok:
+        return None
+    return RegistrySource(
+        url=url,
+        mode=mode,
+        packages=selection,
+        exclude=frozenset(exclude),
+        flavor=flavor,
+        arches=arches,
+        newest=newest,
+        trust_upstream_signers=trust,
+    )
+
+
+def _filters(
+    c: Checker, m: dict[str, Node]
+) -> tuple[str | None, tuple[str, ...], int | None, bool]:
+    """``flavor``, ``arch`` and ``newest`` of a registry source, and whether they are valid."""
+    ok = True
+    flavor = None
+    if "flavor" in m and not is_null(m["flavor"]):
+        with c.at("flavor"):
+            flavor = c.string(m["flavor"], "a flavor name (knots), or '' for versions without one")
+            if flavor and _ARCH_RE.fullmatch(flavor) is None:
+                c.add(m["flavor"], f"not a flavor name: {flavor!r}")
+                ok = False
+    arches: tuple[str, ...] = ()
+    if "arch" in m:
+        with c.at("arch"):
+            arches = c.each(m["arch"], lambda n: _arch(c, n))
+    newest = None
+    if "newest" in m and not is_null(m["newest"]):
+        with c.at("newest"):
+            newest = _positive(c, m["newest"])
+            ok = ok and newest is not None
+    return flavor, arches, newest, ok
+
+
+def _selection(c: Checker, node: Node) -> tuple[dict[str, VersionRange] | None, bool]:
+    """``"*"`` (every package: None) or a mapping of package id to version range."""
+    if isinstance(node, ScalarNode) and node.value == "*":
+        return None, True
+    if not isinstance(node, MappingNode):
+        c.add(
+            node, f'expected "*" or a mapping of package id to version range, got {describe(node)}'
+        )
+        return {}, False
+    out: dict[str, VersionRange] = {}
+    ok = True
+    for pid, pid_node, range_node in c.keyed(node):
+        with c.at(pid):
+            if not is_id(pid):
+                c.add(pid_node, f"not a valid package id: {pid!r}")
+                ok = False
+                continue
+            rng = VersionRange.any() if is_null(range_node) else c.version_range(range_node)
+        if rng is None:
+            ok = False
+        else:
+            out[pid] = rng
+    return out, ok
+
+
+def _arch(c: Checker, node: Node) -> str | None:
+    text = c.nonempty(node, "an architecture (x86_64, aarch64, riscv64)")
+    if text is not None and _ARCH_RE.fullmatch(text) is None:
+        c.add(node, f"not an architecture: {text!r}")
+        return None
+    return text
+
+
+def _positive(c: Checker, node: Node) -> int | None:
+    if isinstance(node, ScalarNode) and node.tag == TAG_INT:
+        text = str(node.value).replace("_", "")
+        if text.isascii() and text.isdigit() and 0 < int(text) < 10_000:
+            return int(text)
+    c.add(node, f"expected a whole number from 1 to 9999, got {describe(node)}")
+    return None
+
+
+def network(c: Checker, node: Node) -> tuple[str, int] | None:
+    """The ``network:`` section: ``tor_proxy: socks5h://HOST:PORT`` (None when absent)."""
+    m = c.mapping(node, (), ("tor_proxy",))
+    if m is None or "tor_proxy" not in m or is_null(m["tor_proxy"]):
+        return None
+    with c.at("tor_proxy"):
+        text = c.string(m["tor_proxy"], "a socks5h://HOST:PORT URL")
+        if text is None:
+            return None
+        proxy = parse_tor_proxy(text)
+        if proxy is None:
+            c.add(m["tor_proxy"], f"expected socks5h://HOST:PORT, got {text!r}")
+        return proxy
+
+
+def parse_tor_proxy(text: str) -> tuple[str, int] | None:
+    """``socks5h://HOST:PORT`` (or ``socks5://``: names are resolved by the proxy either way)."""
+    m = re.fullmatch(r"socks5h?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})/?", text.strip())
+    if m is None or not 0 < int(m[2]) < 65536:
+        return None
+    return m[1].strip("[]"), int(m[2])

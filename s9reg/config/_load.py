@@ -34,6 +34,7 @@ _TOP_OPTIONAL = (
     "publish",
     "image_cache",
     "catalogue",
+    "network",  # issue 21: tor_proxy
 )
 
 
@@ -112,6 +113,7 @@ def _site(c: Checker, root: Node, path: Path) -> SiteConfig | None:
     catalogue = (
         _section(c, top, "catalogue", lambda n: _content.catalogue(c, n)) or CatalogueSettings()
     )
+    network = _section(c, top, "network", lambda n: _content.network(c, n))
     if registry is None:
         return None
     return SiteConfig(
@@ -131,4 +133,5 @@ def _site(c: Checker, root: Node, path: Path) -> SiteConfig | None:
         publish=publish,
         image_cache=cache,
         catalogue=catalogue,
+        tor_proxy=network,
     )

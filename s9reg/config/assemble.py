@@ -16,6 +16,8 @@ from pathlib import Path
 
 from s9reg._fs import read_small_file
 from s9reg.builder import BuildSettings
+from s9reg.builder.fetch import DownloadLimits
+from s9reg.builder.regsource import RegistrySource
 from s9reg.config.schema import (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
@@ -93,7 +95,7 @@ def source_files(cfg: SiteConfig) -> tuple[Path, ...]:
 def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:
     found: dict[Path, None] = {}
     for source in cfg.sources:
-        if isinstance(source, RemoteSource):
+        if isinstance(source, RemoteSource | RegistrySource):
             continue
         pattern = source.pattern
         if pattern.is_dir():
@@ -176,6 +178,8 @@ def build_settings(
         remote_sources=tuple(s.url for s in cfg.sources if isinstance(s, RemoteSource)),
         exclude=cfg.exclude,
         mirrors=cfg.mirrors,
+        registry_sources=tuple(s for s in cfg.sources if isinstance(s, RegistrySource)),
+        downloads=DownloadLimits(tor_proxy=cfg.tor_proxy),
         os_releases=cfg.os_releases,
     )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from s9reg.builder import CategorySettings
+from s9reg.builder.regsource import RegistrySource
 from s9reg.builder.settings import Exclusion, IncompleteArches, Mirror, OsReleaseSettings
 from s9reg.config.secrets import SecretRef
 from s9reg.exver import VersionRange
@@ -109,7 +110,8 @@ class RemoteSource:
     url: str
 
 
-PackageSource = LocalSource | RemoteSource
+# A registry source (issue 21) is the builder's own settings type: the config owns no more of it.
+PackageSource = LocalSource | RemoteSource | RegistrySource
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,6 +194,8 @@ class SiteConfig:
         publish: S3 settings, or None.
         image_cache: image cache settings, or None.
         catalogue: the HTML catalogue's language and templates.
+        tor_proxy: ``network.tor_proxy`` as ``(host, port)``: every ``.onion`` request goes
+            through this SOCKS5 proxy, no other request does.
     """
 
     path: Path
@@ -210,6 +214,8 @@ class SiteConfig:
     publish: PublishSettings | None = None
     image_cache: ImageCacheSettings | None = None
     catalogue: CatalogueSettings = field(default_factory=CatalogueSettings)
+    # ``network.tor_proxy`` (issue 21): the SOCKS5 proxy for ``.onion`` hosts, or None.
+    tor_proxy: tuple[str, int] | None = None
 
     @property
     def admins(self) -> tuple[Signer, ...]:

@@ -53,6 +53,7 @@ __all__ = [
     "Header",
     "Progress",
     "read_archive",
+    "read_header",
 ]
 
 MAGIC_V2 = b"\x3b\x3b\x02"
@@ -357,6 +358,31 @@ def read_archive(
     _verify_header(header, commitment)
     root = _TreeParser(stream, file_size).parse_root(header)
     return Archive(header, root, stream, file_size)
+
+
+def read_header(data: bytes, commitment: MerkleArchiveCommitment | None = None) -> Header:
+    """The v2 header at the start of ``data``, its signature checked (and ``commitment``).
+
+    What a registry listing a file by reference can check from its first
+    :data:`HEADER_SIZE` bytes; the tree and the bodies are not read.
+
+    Raises:
+        UnsupportedFormatError: a v1 archive.
+        MalformedArchiveError: bad magic, or fewer than :data:`HEADER_SIZE` bytes.
+        SignatureError: the signature, signed bounds or ``commitment`` do not hold.
+    """
+    if data[:3] == MAGIC_V1:
+        msg = "legacy v1 (StartOS 0.3.x) archive"
+        raise UnsupportedFormatError(msg)
+    if data[:3] != MAGIC_V2:
+        msg = "Invalid Magic or Unexpected Version"
+        raise MalformedArchiveError(msg, offset=0)
+    if len(data) < HEADER_SIZE:
+        msg = f"truncated header ({len(data)} of {HEADER_SIZE} bytes)"
+        raise MalformedArchiveError(msg, offset=len(data))
+    header = Header(*_HEADER.unpack_from(data, 3))
+    _verify_header(header, commitment)
+    return header
 
 
 def _verify_header(header: Header, commitment: MerkleArchiveCommitment | None) -> None:

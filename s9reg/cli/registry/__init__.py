@@ -18,6 +18,7 @@ from s9reg.cli.registry import (  # noqa: F401 - they attach their commands
     package_signers,
 )
 from s9reg.cli.registry import db as _db  # noqa: F401 - attaches db dump|apply|import
+from s9reg.cli.registry import promote as _promote  # noqa: F401 - attaches its commands
 from s9reg.cli.registry import read as _read  # noqa: F401 - attaches the read commands
 from s9reg.cli.registry._groups import registry
 

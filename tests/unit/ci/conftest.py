@@ -13,13 +13,13 @@ import pytest
 from helpers.s3server import S3Endpoint, seaweedfs_s3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     with seaweedfs_s3(tmp_path_factory.mktemp("weed")) as endpoint:
         yield endpoint
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runner_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ of a new virtual environment: the `python` on the runner's PATH.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,7 @@ class StepResult:
     stderr: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -366,7 +368,9 @@ class Runner:
                 continue
             if self.before_step is not None:
                 self.before_step(name)
+            started = time.monotonic()
             result = self._step(name, step, contexts, action_dir, env or {})
+            result.seconds = time.monotonic() - started
             results.append(result)
             if "id" in step:
                 steps[step["id"]] = {

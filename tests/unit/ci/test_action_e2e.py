@@ -6,6 +6,7 @@ files. s9reg is installed by the action's own step from this checkout. The stora
 SeaweedFS and the smoke URL is ``s9reg serve`` over the bucket. Three runs, each on a fresh
 clone: the first publish; one package added (only its objects are uploaded, and it is the
 ``changed`` output); a package file corrupted in the bucket (the smoke test fails, one line).
+Between the last two, a pull request's dry run (``publish: false``, no registry key).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from helpers.actionkit import (
     stop,
 )
 from helpers.actions_runner import ActionRun
+from helpers.buildkit import pkg
 from helpers.s3server import S3Endpoint
 
 
@@ -57,7 +59,7 @@ def _run(
 
 def _explain(run: ActionRun) -> str:
     return "\n".join(
-        f"--- {s.name}: {s.outcome} {s.note}\n{s.stdout[-3000:]}\n{s.stderr[-3000:]}"
+        f"--- {s.name}: {s.outcome} {s.note} {s.seconds:.1f} s\n{s.stdout[-3000:]}\n{s.stderr[-3000:]}"
         for s in run.steps
     )
 
@@ -114,7 +116,10 @@ def test_action_publishes_adds_and_catches_a_corrupt_file(
         # 2. A package added, published from a new checkout: only its objects are uploaded.
         before = _objects(seaweed, repo.bucket)
         repo.add_package("beta-2.0.0.s9pk", "beta", "2.0.0:0")
-        second = _run(tmp_path / "r2", runner_bin, repo.checkout(tmp_path / "c2"), inputs, start)
+        second = _run(
+            tmp_path / "r2", runner_bin, repo.checkout(tmp_path / "c2"),
+            {**inputs, "verify": "none"}, start,
+        )  # fmt: skip
         assert second.ok, _explain(second)
         assert second.outputs["generation"] == "2"
         changed = json.loads(second.outputs["changed"])
@@ -127,6 +132,26 @@ def test_action_publishes_adds_and_catches_a_corrupt_file(
         # date of the last release. Its data and precomputed answers are not uploaded again.
         assert {k for k in written if "alpha" in k} == {"alpha/index.html"}
         assert "published generation 2 (was 1)" in second.summary
+        assert not second.step("verify the published objects").ran
+
+        # A pull request's dry run: a package added on a branch, no registry key given (a
+        # throwaway key co-signs), nothing stored, no storage check or smoke test.
+        branch = repo.checkout(tmp_path / "c-pr")
+        pkg(branch / "packages", "gamma-0.1.0.s9pk", repo.admin, id_="gamma", version="0.1.0:0")
+        stored = _objects(seaweed, repo.bucket)
+        preview_inputs = {k: v for k, v in inputs.items() if k != "registry-key"}
+        preview = _run(
+            tmp_path / "rp", runner_bin, branch, {**preview_inputs, "publish": "false"}, start
+        )
+        assert preview.ok, _explain(preview)
+        assert preview.outputs["generation"] == "3"
+        assert preview.step("publish").outputs["dry-run"] == "true"
+        assert json.loads(preview.outputs["changed"])["added"] == {"gamma": ["0.1.0:0"]}
+        assert preview.summary.startswith("### s9reg: dry run, would publish generation 3\n")
+        assert "co-signed with a throwaway key" in preview.step("build").stdout
+        assert not preview.step("verify the published objects").ran
+        assert not preview.step("smoke test through the public URL").ran
+        assert _objects(seaweed, repo.bucket) == stored
 
         # 3. The published package file corrupted in the bucket, keeping its size, metadata
         # and headers (so the storage check by HEAD passes): the smoke test fails, one line.

@@ -70,6 +70,7 @@ on:
 permissions: {{}}
 jobs:
   preview:
+    name: dry run (pull request)
     # Same-repository pull requests only: a fork's code never gets the storage credentials.
     if: >-
       github.event_name == 'pull_request' && vars.S9REG_PREVIEW == 'true' &&
@@ -100,6 +101,7 @@ jobs:
           aws-secret-access-key: ${{{{ secrets.AWS_SECRET_ACCESS_KEY }}}}
           aws-region: ${{{{ vars.AWS_REGION }}}}
   publish:
+    name: publish
     if: >-
       github.event_name != 'pull_request' && vars.S9REG_PUBLISH == 'true' &&
       github.ref == 'refs/heads/main'

@@ -1,10 +1,10 @@
 """Every workflow and action.yml passes actionlint, zizmor --offline and shellcheck (issue 18).
 
-actionlint checks the workflows (with shellcheck on their scripts, and the inputs given to the
-local action); it does not read action metadata files on their own, so the action's scripts
-are checked by shellcheck here, each as the runner runs it (bash). zizmor audits both with its
-default persona: nothing above "informational" may remain. The workflow `s9reg init-registry`
-writes is held to the same rules. A known-bad workflow shows each check can fail.
+actionlint checks the workflows (with shellcheck on their scripts, and the inputs they give the
+action of `$/.` against action.yml); it does not lint action metadata files on their own, so the action's scripts are checked by shellcheck here, each as
+the runner runs it (bash). zizmor audits both with its auditor persona (the strictest): nothing
+above "informational" may remain. The workflow `s9reg init-registry` writes is held to the same
+rules. A known-bad workflow shows each check can fail.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _actionlint(paths: list[Path], cwd: Path) -> str:
 def _zizmor(paths: list[Path], cwd: Path) -> list[str]:
     """Findings above informational, one line each."""
     proc = subprocess.run(
-        [_tool(ZIZMOR, "zizmor"), "--offline", "--format", "json", "--no-progress",
+        [_tool(ZIZMOR, "zizmor"), "--offline", "--persona", "auditor", "--format", "json", "--no-progress",
          *map(str, paths)],
         cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

@@ -138,6 +138,22 @@ jobs:
           smoke-url: ${{{{ vars.S9REG_SMOKE_URL }}}}
 """
 
+_DEPENDABOT = """\
+# Pull requests that move the pinned actions (s9reg's among them: its commit and version
+# comment) forward when they release; a week after a release, all in one pull request.
+version: 2
+updates:
+  - package-ecosystem: github-actions
+    directory: /
+    schedule:
+      interval: weekly
+    cooldown:
+      default-days: 7
+    groups:
+      actions:
+        patterns: ["*"]
+"""
+
 _GITIGNORE = """\
 # Built site, s9reg's caches, and keys: none of them belong in git.
 /_site/
@@ -178,7 +194,8 @@ objects and smoke-tests `{url}`; a pull request gets a dry run with the versions
      `AWS_PREVIEW_ROLE_ARN` (a read-only role), or read-only static keys as the secrets
      `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` of an environment `registry-preview`.
 
-5. The workflow uses `{action_ref}`; {action_note}
+5. The workflow uses `{action_ref}`; {action_note} Dependabot
+   (`.github/dependabot.yml`) proposes new commits of the pinned actions as pull requests.
 
 ## Adding a package
 
@@ -287,7 +304,8 @@ def init_registry(  # noqa: PLR0913, PLR0917 - one parameter per option
     """Write a registry repository into DIRECTORY, published by the s9reg GitHub Action.
 
     site-config.yaml (S3 publishing, the registry key by env:S9REG_REGISTRY_KEY),
-    .github/workflows/publish.yml (publish on main, dry runs for pull requests), packages/,
+    .github/workflows/publish.yml (publish on main, dry runs for pull requests), a Dependabot
+    configuration that moves the pinned actions forward, packages/,
     .gitignore (the site, caches, keys) and a README saying which secrets and variables to set.
     """
     action, pinned = (action_ref, True) if action_ref is not None else _default_action()
@@ -325,6 +343,7 @@ def init_registry(  # noqa: PLR0913, PLR0917 - one parameter per option
             configure_aws=CONFIGURE_AWS,
             action=f"{action} # v{__version__}" + ("" if pinned else ": set the s9reg commit"),
         ),
+        ".github/dependabot.yml": _DEPENDABOT,
         ".gitignore": _GITIGNORE,
         "README.md": _README.format(
             name=name,

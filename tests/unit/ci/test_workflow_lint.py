@@ -88,7 +88,9 @@ def _pins(text: str) -> list[str]:
 def test_workflows_and_action_pass_actionlint_zizmor_and_shellcheck() -> None:
     assert {p.name for p in WORKFLOWS} >= {"ci.yml", "publish.yml"}
     assert _actionlint(WORKFLOWS, REPO) == ""
-    assert _zizmor([*WORKFLOWS, REPO / "action.yml"], REPO) == []
+    assert (
+        _zizmor([*WORKFLOWS, REPO / "action.yml", REPO / ".github" / "dependabot.yml"], REPO) == []
+    )
     problems = [_shellcheck(name, script) for name, script in _scripts(REPO / "action.yml")]
     assert [p for p in problems if p] == []
 
@@ -116,7 +118,7 @@ def test_the_workflow_init_registry_writes_passes_too(
     assert code == 0, err
     workflow = root / ".github" / "workflows" / "publish.yml"
     assert _actionlint([workflow], root) == ""
-    assert _zizmor([workflow], root) == []
+    assert _zizmor([workflow, root / ".github" / "dependabot.yml"], root) == []
     assert _pins(workflow.read_text(encoding="utf-8")) == []
 
 

@@ -35,6 +35,7 @@ def test_writes_a_repository_whose_config_loads(
     root = tmp_path / "reg"
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert files == [
+        ".github/dependabot.yml",
         ".github/workflows/publish.yml",
         ".gitignore",
         "README.md",

@@ -136,3 +136,8 @@ def test_an_empty_key_in_the_calling_step_env_hides_them(
     assert failed is not None
     assert failed.name == "build"
     assert "Unable to locate credentials" in failed.stderr
+    # The job summary says why, in one line.
+    head, _, line = action.summary.strip().partition("\n\n")
+    assert head == "### s9reg: the build failed"
+    assert line.startswith("`ERROR ") and "Unable to locate credentials" in line
+    assert "\n" not in line

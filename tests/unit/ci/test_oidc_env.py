@@ -139,5 +139,6 @@ def test_an_empty_key_in_the_calling_step_env_hides_them(
     # The job summary says why, in one line.
     head, _, line = action.summary.strip().partition("\n\n")
     assert head == "### s9reg: the build failed"
-    assert line.startswith("`ERROR ") and "Unable to locate credentials" in line
+    assert line.startswith("`ERROR ")
+    assert "Unable to locate credentials" in line
     assert "\n" not in line

@@ -56,7 +56,9 @@ def _version_text() -> str:
 _COMMANDS = {
     "build": "s9reg.cli.build:build",
     "cache": "s9reg.cli.cache:cache",
+    "check-live": "s9reg.cli.check_live:check_live",
     "demo": "s9reg.cli.demo:demo",
+    "init-registry": "s9reg.cli.init_registry:init_registry",
     "key": "s9reg.cli.key:key",
     "mirror": "s9reg.cli.mirror:mirror_cmd",
     "publish": "s9reg.cli.publish:publish",

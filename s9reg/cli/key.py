@@ -39,6 +39,16 @@ def init(path: Path) -> None:
         msg = f"{path}: cannot create key: {e.strerror}"
         raise KeyFormatError(msg) from None
     click.echo(f"New developer key generated at {path}")
+    # Where it goes: the two ways a key is used with a registry (docs/github-actions.md).
+    click.echo(
+        f"To sign packages: keep it private and add `s9reg key pubkey --path {path}` "
+        "to signers[].keys in the registry's site-config.yaml."
+    )
+    click.echo(
+        "As the registry key: store the file's contents as the CI secret S9REG_REGISTRY_KEY "
+        "(GitHub: environment `registry`), keep `signing_key: env:S9REG_REGISTRY_KEY`, "
+        "then delete the file."
+    )
 
 
 @key.command("pubkey")

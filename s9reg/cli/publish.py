@@ -6,12 +6,13 @@ sources (``s9reg.publish.publish_files``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -25,6 +26,7 @@ from rich.table import Table
 from s9reg import config
 from s9reg.builder import build_site
 from s9reg.cli._app import App, config_option, console_err, is_tty
+from s9reg.cli._ci import CiResult, append_github_output, append_summary
 from s9reg.cli._progress import transfer_bar
 from s9reg.cli._published import live_source
 from s9reg.cli._signals import terminate_as_interrupt
@@ -38,8 +40,11 @@ from s9reg.publish import (
     open_target,
     publish_files,
     publish_site,
+    read_live_index,
+    read_published_index,
     stale_reason,
 )
+from s9reg.publish.changes import index_changes
 from s9reg.publish.engine import SITE_MARKER
 from s9reg.publish.settings import (
     DEFAULT_GRACE_SECONDS,
@@ -48,7 +53,9 @@ from s9reg.publish.settings import (
     DEFAULT_MAX_DELETE,
     DEFAULT_TIMEOUT,
 )
+from s9reg.registry.model.index import FullIndex
 from s9reg.s3.client import RETRY_LOG
+from s9reg.site_layout import INDEX_FILE
 from s9reg.units import human_size
 
 
@@ -167,6 +174,16 @@ def _summary(report: PublishReport) -> str:
     "(pointer, manifests); a storage that never answers fails within about six times this.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and plan) as JSON.")
+@click.option(
+    "--github-output", type=click.Path(path_type=Path, dir_okay=False),
+    help="Append the outputs generation, previous-generation, changed (versions added and "
+    "removed, JSON), index-sha256 and dry-run to this file (GitHub Actions: $GITHUB_OUTPUT).",
+)  # fmt: skip
+@click.option(
+    "--summary", "summary_path", type=click.Path(path_type=Path, dir_okay=False),
+    help="Append a short Markdown summary (counts, changed versions, links; never the plan) "
+    "to this file (GitHub Actions: $GITHUB_STEP_SUMMARY).",
+)  # fmt: skip
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.pass_obj
 def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
@@ -186,6 +203,8 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     break_lock: bool,
     timeout: float,
     as_json: bool,
+    github_output: Path | None,
+    summary_path: Path | None,
     files: tuple[Path, ...],
 ) -> None:
     """Publish the built site to the configured storage (S3 or a directory).
@@ -206,6 +225,10 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
     if files and (site is not None or build_mode is not None):
         msg = "--site and --build/--no-build do not apply to publishing FILE.s9pk…"
         raise click.UsageError(msg)
+    ci = _CiFiles(github_output, summary_path)
+    if ci.wanted and (verify or (files and dry_run)):
+        msg = "--github-output and --summary report a publish (not --verify, nor FILE… --dry-run)"
+        raise click.UsageError(msg)
     cfg = config.load(config_path)
     settings = config.publish_settings(
         cfg,
@@ -224,37 +247,100 @@ def publish(  # noqa: PLR0913, PLR0917 - one parameter per option
         _verify(settings, content=content, repair=repair, as_json=as_json)
         return
     if files:
-        with terminate_as_interrupt(), _progress(is_tty() and not as_json) as progress:
-            overlay = publish_files(config.build_settings(cfg), settings, files, progress=progress)
-        if overlay.interrupted:
-            console_err(
-                "warning: finishing over the index of an interrupted publish; "
-                "package files it listed that were never published are left out"
-            )
-        for warning in overlay.build.warnings:
-            console_err(f"warning: {warning}")
-        _finish(overlay.publish, as_json=as_json, dry_run=dry_run)
+        _publish_files(cfg, settings, files, ci, as_json=as_json)
         return
     if site is not None and not (site / SITE_MARKER).is_file():
         # The library's hint ("run s9reg build first") does not fit a path the user chose.
         msg = f"{site}: not a built site (no {SITE_MARKER})"
         raise PublishError(msg, hint="--site must name a directory s9reg build wrote")
     if site is None and build_mode is not False:
-        check_target(settings)  # a wrong --to or storage fails now, not after a long build
-        # Dates come from this target's live index first (docs/publish.md): what is live is
-        # what devices were told, whatever a local output says.
-        build_settings = replace(
-            config.build_settings(cfg), published=live_source(settings), published_first=True
-        )
-        reason = "--build" if build_mode else stale_reason(build_settings, cfg.path)
-        if reason is not None:
-            console_err(f"building first: {reason}")
-            built = build_site(build_settings)
-            for warning in built.warnings:
-                console_err(f"warning: {warning}")
+        _build_first(cfg, settings, always=bool(build_mode))
+    # What devices saw before, for the versions added and removed (CI outputs only).
+    before = read_live_index(settings) if ci.wanted else None
     with terminate_as_interrupt(), _progress(is_tty() and not as_json) as progress:
         report = publish_site(settings, progress=progress)
     _finish(report, as_json=as_json, dry_run=dry_run)
+    if ci.wanted:
+        raw = (settings.site / INDEX_FILE).read_bytes()
+        after = FullIndex.from_bytes(raw, path=INDEX_FILE)
+        ci.write(cfg, report, before, after, hashlib.sha256(raw).hexdigest())
+
+
+def _build_first(cfg: config.SiteConfig, settings: PublishSettings, *, always: bool) -> None:
+    check_target(settings)  # a wrong --to or storage fails now, not after a long build
+    # Dates come from this target's live index first (docs/publish.md): what is live is
+    # what devices were told, whatever a local output says.
+    build_settings = replace(
+        config.build_settings(cfg), published=live_source(settings), published_first=True
+    )
+    reason = "--build" if always else stale_reason(build_settings, cfg.path)
+    if reason is not None:
+        console_err(f"building first: {reason}")
+        built = build_site(build_settings)
+        for warning in built.warnings:
+            console_err(f"warning: {warning}")
+
+
+def _publish_files(
+    cfg: config.SiteConfig,
+    settings: PublishSettings,
+    files: tuple[Path, ...],
+    ci: _CiFiles,
+    *,
+    as_json: bool,
+) -> None:
+    before = read_live_index(settings) if ci.wanted else None
+    with terminate_as_interrupt(), _progress(is_tty() and not as_json) as progress:
+        overlay = publish_files(config.build_settings(cfg), settings, files, progress=progress)
+    if overlay.interrupted:
+        console_err(
+            "warning: finishing over the index of an interrupted publish; "
+            "package files it listed that were never published are left out"
+        )
+    for warning in overlay.build.warnings:
+        console_err(f"warning: {warning}")
+    _finish(overlay.publish, as_json=as_json, dry_run=settings.dry_run)
+    if ci.wanted:
+        target = open_target(settings)
+        try:
+            live = read_published_index(target)
+        finally:
+            target.close()
+        sha = live.manifest.objects[INDEX_FILE].sha256
+        ci.write(cfg, overlay.publish, before, live.index, sha)
+
+
+@dataclass(frozen=True, slots=True)
+class _CiFiles:
+    github_output: Path | None
+    summary: Path | None
+
+    @property
+    def wanted(self) -> bool:
+        return self.github_output is not None or self.summary is not None
+
+    def write(
+        self,
+        cfg: config.SiteConfig,
+        report: PublishReport,
+        before: FullIndex | None,
+        after: FullIndex,
+        index_sha256: str,
+    ) -> None:
+        url = cfg.registry.url
+        files = cfg.registry.file_urls[0] if cfg.registry.file_urls else url
+        result = CiResult(
+            report=report,
+            changes=index_changes(before, after),
+            index_sha256=index_sha256,
+            packages=len(after.package.packages),
+            versions=sum(len(p.versions) for p in after.package.packages.values()),
+            links=(("registry URL (add it in StartOS)", url), ("catalogue", files)),
+        )
+        if self.github_output is not None:
+            append_github_output(self.github_output, result)
+        if self.summary is not None:
+            append_summary(self.summary, result)
 
 
 class _RetryLines(logging.Handler):

@@ -19,7 +19,12 @@ def test_key_init_and_pubkey(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     path = tmp_path / "k.pem"
     code, out, _ = run(["key", "init", "--path", str(path)], capsys)
     assert code == 0
-    assert out == f"New developer key generated at {path}\n"
+    first, signing, registry = out.splitlines()
+    assert first == f"New developer key generated at {path}"
+    # Where the key goes: a signer's public key, or the registry key's secret.
+    assert f"s9reg key pubkey --path {path}" in signing
+    assert "signers[].keys" in signing
+    assert "S9REG_REGISTRY_KEY" in registry
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     key = PrivateKey.from_pem(path.read_text())
     code, out, _ = run(["key", "pubkey", "--path", str(path)], capsys)

@@ -288,6 +288,7 @@ def cache_settings(
                 host=host,
                 port=port,
                 writer_port=u.writer_port if u.writer_port is not None else port + 100,
+                engine_port=u.engine_port,
                 username=_credential(u.username, env, f"{where}.{u.name}.username"),
                 password=_credential(u.password, env, f"{where}.{u.name}.password"),
             )

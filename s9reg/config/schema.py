@@ -123,6 +123,8 @@ class CacheUpstream:
         listen: listen address of its pull-through instance, or None for the next free one
             after ``image_cache.listen``.
         writer_port: port of its writer instance (127.0.0.1), or None for ``port + 100``.
+        engine_port: port of its pull-through engine (127.0.0.1, behind the read-only front
+            on ``listen``), or None for ``port + 200``.
         username: a user name, or a reference to one (``env:NAME``).
         password: a reference (``env:NAME``; a password is never written in the file).
     """
@@ -131,6 +133,7 @@ class CacheUpstream:
     url: str
     listen: tuple[str, int] | None = None
     writer_port: int | None = None
+    engine_port: int | None = None
     username: str | SecretRef | None = None
     password: SecretRef | None = None
 

@@ -8,6 +8,7 @@ back-off, and the offline switch: a proxy whose upstream is unreachable runs wit
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ from s9reg.imagecache.engine import (
     write_config,
 )
 from s9reg.imagecache.errors import EngineError
+from s9reg.imagecache.front import Front
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.settings import CacheSettings, Upstream
 
@@ -187,6 +189,7 @@ class Supervisor:
         self._lock = threading.RLock()
         self._on_change = on_change
         self._pins_mtime = self._pins_stamp()
+        self._fronts = self._make_fronts()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -206,6 +209,7 @@ class Supervisor:
         for d in (self.layout.run_dir, self.layout.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         try:
+            self._start_fronts()
             with self._lock:
                 for child in self._children:
                     self._launch(child, wait=True)
@@ -216,6 +220,7 @@ class Supervisor:
 
     def stop(self) -> None:
         """Stop every instance (SIGTERM, SIGKILL after a timeout) and remove the pid files."""
+        self._stop_fronts()
         with self._lock:
             for child in reversed(self._children):
                 self._terminate(child)
@@ -359,6 +364,26 @@ class Supervisor:
                 return c.mode
         return None
 
+    # --- fronts --------------------------------------------------------------------------
+
+    def _make_fronts(self) -> list[Front]:
+        """The read-only fronts on the client-facing addresses, one per supervised proxy."""
+        return [
+            Front(c.spec.upstream, functools.partial(self.mode, c.spec.upstream))
+            for c in self._children
+            if c.spec.role is Role.PROXY
+        ]
+
+    def _start_fronts(self) -> None:
+        for front in self._fronts:
+            front.bind()
+        for front in self._fronts:
+            front.start()
+
+    def _stop_fronts(self) -> None:
+        for front in self._fronts:
+            front.stop()
+
     # --- internals -----------------------------------------------------------------------
 
     def _changed(self) -> None:
@@ -428,7 +453,7 @@ class Supervisor:
 
     def _wait_ready(self, child: _Child) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
-        client = RegistryClient(child.spec.url, timeout=2.0)
+        client = RegistryClient(child.spec.engine_url, timeout=2.0)
         proc = child.process
         while proc is not None:
             if proc.poll() is not None:
@@ -446,7 +471,8 @@ class Supervisor:
             if time.monotonic() > deadline:
                 self._terminate(child)
                 raise EngineError(
-                    f"{child.spec.name}: no answer on {child.spec.url} after {READY_TIMEOUT:.0f} s",
+                    f"{child.spec.name}: no answer on {child.spec.engine_url} "
+                    f"after {READY_TIMEOUT:.0f} s",
                     hint="is the port used by another program?",
                     details=_tail(child.spec.log_path),
                 )

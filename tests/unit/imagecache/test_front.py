@@ -1,0 +1,209 @@
+"""Issue 17, points 1 and 6, with Debian's skopeo against real docker-registry upstreams.
+
+The client-facing port is read-only in proxy and offline mode (pushes and deletes refused, the
+store unchanged), and an image the cache cannot have while offline is answered with a 404
+whose message, printed by skopeo, says ``OFFLINE_IMAGE_UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from pathlib import Path
+
+import pytest
+from registry_kit import (
+    PlainRegistry,
+    build_image,
+    build_index,
+    make_settings,
+    push_image,
+    push_index,
+)
+from skopeo_kit import skopeo, write_oci_layout
+
+from s9reg.imagecache.engine import Mode
+from s9reg.imagecache.oci import RegistryClient
+from s9reg.imagecache.preload import copy_image
+from s9reg.imagecache.reference import ImageRef
+from s9reg.imagecache.settings import CacheSettings
+from s9reg.imagecache.store import check_image
+from s9reg.imagecache.supervisor import Supervisor
+
+OFFLINE = "OFFLINE_IMAGE_UNAVAILABLE"
+
+
+def request(
+    url: str, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    host = url.removeprefix("http://")
+    conn = http.client.HTTPConnection(host, timeout=30)
+    try:
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def filled(tmp_path: Path, upstream: PlainRegistry) -> tuple[CacheSettings, dict[str, str]]:
+    """alpine:3.20 (curated) and alpine:3.19 preloaded; multi:1.0 on the upstream only."""
+    digests = {}
+    with upstream.client() as up:
+        digests["3.20"] = push_image(up, "library/alpine", "3.20", build_image(b"alpine 3.20"))
+        digests["3.19"] = push_image(up, "library/alpine", "3.19", build_image(b"alpine 3.19"))
+        digests["multi"] = push_index(up, "library/multi", "1.0", build_index(b"multi"))
+        push_image(up, "library/third", "3.0", build_image(b"third"))
+    settings = make_settings(
+        tmp_path,
+        upstream.url,
+        images=(ImageRef.parse("alpine:3.20"), ImageRef.parse("alpine:3.19")),
+    )
+    with Supervisor(settings) as sup:
+        u = settings.upstreams[0]
+        with upstream.client() as src, RegistryClient(u.writer_url) as dst:
+            for tag in ("3.20", "3.19"):
+                copy_image(src, dst, ImageRef.parse(f"alpine:{tag}"))
+        # Only the amd64 half of multi:1.0 is pulled through: a partly cached index.
+        got = skopeo(
+            tmp_path,
+            "--override-arch", "amd64",
+            "copy", "--src-tls-verify=false",
+            f"docker://{u.local_url[7:]}/library/multi:1.0",
+            f"dir:{tmp_path / 'multi-amd64'}",
+        )  # fmt: skip
+        assert got.code == 0, got.err
+        assert sup.mode(u) is Mode.PROXY
+    return settings, digests
+
+
+def start(settings: CacheSettings, upstream: PlainRegistry, mode: Mode) -> Supervisor:
+    if mode is Mode.OFFLINE:
+        upstream.stop()
+    sup = Supervisor(settings)
+    sup.start()
+    assert sup.mode(settings.upstreams[0]) is mode
+    return sup
+
+
+@pytest.mark.parametrize("mode", [Mode.OFFLINE, Mode.PROXY])
+def test_push_and_delete_refused_on_the_client_port(
+    tmp_path: Path,
+    upstream: PlainRegistry,
+    filled: tuple[CacheSettings, dict[str, str]],
+    mode: Mode,
+) -> None:
+    settings, digests = filled
+    u = settings.upstreams[0]
+    layout = write_oci_layout(tmp_path / "other", build_image(b"not alpine"), "x")
+    sup = start(settings, upstream, mode)
+    try:
+        pushed = skopeo(
+            tmp_path, "copy", "--dest-tls-verify=false",
+            f"oci:{layout}:x", f"docker://{u.local_url[7:]}/library/alpine:3.20",
+        )  # fmt: skip
+        assert pushed.code != 0
+        assert "read-only" in pushed.err or "405" in pushed.err, pushed.err
+        status, body = request(
+            u.local_url, "DELETE", f"/v2/library/alpine/manifests/{digests['3.19']}"
+        )
+        assert status == 405
+        assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+        deleted = skopeo(
+            tmp_path, "delete", "--tls-verify=false", f"docker://{u.local_url[7:]}/library/alpine:3.19"
+        )  # fmt: skip
+        assert deleted.code != 0
+        if mode is Mode.OFFLINE:
+            # The engine behind the front refuses writes too (a local process reaching it).
+            engine = f"http://127.0.0.1:{u.proxy_engine_port}"
+            status, _ = request(engine, "DELETE", f"/v2/library/alpine/manifests/{digests['3.19']}")
+            assert status == 405
+        for tag in ("3.20", "3.19"):
+            found = check_image(settings, ImageRef.parse(f"alpine:{tag}"))
+            assert found.complete
+            assert found.digest == digests[tag]
+        inspected = skopeo(
+            tmp_path, "inspect", "--tls-verify=false", f"docker://{u.local_url[7:]}/library/alpine:3.20"
+        )  # fmt: skip
+        assert inspected.code == 0, inspected.err
+        assert json.loads(inspected.out)["Digest"] == digests["3.20"]
+    finally:
+        sup.stop()
+
+
+@pytest.mark.parametrize("mode", [Mode.OFFLINE, Mode.PROXY])
+def test_offline_answer_reaches_the_client(
+    tmp_path: Path,
+    upstream: PlainRegistry,
+    filled: tuple[CacheSettings, dict[str, str]],
+    mode: Mode,
+) -> None:
+    settings, digests = filled
+    u = settings.upstreams[0]
+    sup = start(settings, upstream, mode)
+    try:
+        if mode is Mode.PROXY:
+            upstream.stop()  # gone while the proxy runs: the engine answers 500
+        host = u.local_url[7:]
+        never = skopeo(
+            tmp_path, "inspect", "--tls-verify=false", f"docker://{host}/library/third:3.0"
+        )
+        assert never.code != 0
+        assert f"manifest unknown: {OFFLINE}: docker.io/library/third:3.0 is not in" in never.err
+        half = skopeo(
+            tmp_path, "--override-arch", "arm64",
+            "inspect", "--tls-verify=false", f"docker://{host}/library/multi:1.0",
+        )  # fmt: skip
+        assert half.code != 0
+        assert f"manifest unknown: {OFFLINE}" in half.err, half.err
+        # The same over plain HTTP: 404 (not 500), the OCI code kept, the message explaining.
+        with RegistryClient(u.local_url) as c:
+            index = c.get_manifest("library/multi", "1.0")
+        assert index is not None
+        assert index.digest == digests["multi"]
+        arm = next(e.digest for e in index.children() if e.platform == "linux/arm64")
+        status, body = request(
+            u.local_url,
+            "GET",
+            f"/v2/library/multi/manifests/{arm}",
+            {"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert status == 404
+        (error,) = json.loads(body)["errors"]
+        assert error["code"] == "MANIFEST_UNKNOWN"
+        assert error["message"].startswith(f"{OFFLINE}: docker.io/library/multi@{arm}")
+        # What is cached is still served, by tag and by digest.
+        amd = skopeo(
+            tmp_path, "--override-arch", "amd64",
+            "inspect", "--tls-verify=false", f"docker://{host}/library/multi:1.0",
+        )  # fmt: skip
+        assert amd.code == 0, amd.err
+    finally:
+        sup.stop()
+
+
+def test_answers_are_passed_on_unchanged_online(
+    tmp_path: Path, upstream: PlainRegistry, filled: tuple[CacheSettings, dict[str, str]]
+) -> None:
+    settings, _ = filled
+    u = settings.upstreams[0]
+    sup = start(settings, upstream, Mode.PROXY)
+    try:
+        # Missing upstream as well: the engine's own answer, no offline message.
+        status, body = request(u.local_url, "GET", "/v2/library/nothere/manifests/1")
+        assert status == 404
+        assert OFFLINE not in body.decode()
+        third = skopeo(
+            tmp_path, "copy", "--src-tls-verify=false",
+            f"docker://{u.local_url[7:]}/library/third:3.0", f"dir:{tmp_path / 'third'}",
+        )  # fmt: skip
+        assert third.code == 0, third.err
+        # While the engine restarts, clients get a 503 they may retry, not a dropped socket.
+        with sup.paused():
+            status, body = request(u.local_url, "GET", "/v2/")
+        assert status == 503
+        assert json.loads(body)["errors"][0]["code"] == "UNAVAILABLE"
+        assert request(u.local_url, "GET", "/v2/")[0] == 200
+    finally:
+        sup.stop()

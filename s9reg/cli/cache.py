@@ -59,7 +59,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def _settings(config_path: Path) -> CacheSettings:
-    return config.cache_settings(config.load(config_path))
+    return config.cache_settings(config.load_cache(config_path))
 
 
 def _echo_json(doc: object) -> None:

@@ -27,7 +27,7 @@ Modules: :mod:`~s9reg.config.schema` (the types), :mod:`~s9reg.config.secrets`
 
 from __future__ import annotations
 
-from s9reg.config._load import load, loads
+from s9reg.config._load import load, load_cache, loads, loads_cache
 from s9reg.config._yaml import MAX_CONFIG_BYTES
 from s9reg.config.assemble import (
     build_settings,
@@ -38,6 +38,7 @@ from s9reg.config.assemble import (
 )
 from s9reg.config.edit import EditSession, edit
 from s9reg.config.schema import (
+    CacheConfig,
     CacheUpstream,
     CatalogueSettings,
     ImageCacheSettings,
@@ -55,6 +56,7 @@ from s9reg.serve.settings import ServeSettings
 
 __all__ = [
     "MAX_CONFIG_BYTES",
+    "CacheConfig",
     "CacheUpstream",
     "CatalogueSettings",
     "EditSession",
@@ -73,7 +75,9 @@ __all__ = [
     "cache_settings",
     "edit",
     "load",
+    "load_cache",
     "loads",
+    "loads_cache",
     "publish_settings",
     "serve_settings",
     "signer_guid",

@@ -19,6 +19,7 @@ from s9reg.builder import BuildSettings
 from s9reg.config.schema import (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
+    CacheConfig,
     ImageCacheSettings,
     RemoteSource,
     Signer,
@@ -256,7 +257,7 @@ def _credential(value: str | SecretRef | None, env: Mapping[str, str], where: st
 
 
 def cache_settings(
-    cfg: SiteConfig | None, *, environ: Mapping[str, str] | None = None
+    cfg: SiteConfig | CacheConfig | None, *, environ: Mapping[str, str] | None = None
 ) -> CacheSettings:
     """Assemble what ``s9reg cache`` needs from the ``image_cache:`` section.
 

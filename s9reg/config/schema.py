@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "IMAGE_CACHE_DIR",
     "MAX_NAME_LENGTH",
+    "CacheConfig",
     "CacheUpstream",
     "CatalogueSettings",
     "ImageCacheSettings",
@@ -160,6 +161,19 @@ class ImageCacheSettings:
     recheck_seconds: int = 30
     public_host: str = "localhost"
     api_token: SecretRef | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheConfig:
+    """What ``s9reg cache`` reads of a configuration file (``registry:`` not required).
+
+    Attributes:
+        path: the config file it was loaded from (resolved).
+        image_cache: the ``image_cache:`` section, or None for the defaults.
+    """
+
+    path: Path
+    image_cache: ImageCacheSettings | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers.cli import run_cli as run
 from s9reg import config
 from s9reg.errors import ConfigError
+
+from helpers.cli import run_cli as run
 
 CACHE_ONLY = """\
 image_cache:

@@ -36,6 +36,7 @@ more than one layer needs. A class without a module named is defined in its pare
         ├── ApiRequestError             BAD_REQUEST
         ├── ImageReferenceError         CACHE_BAD_REFERENCE
         ├── ImageNotFoundError          CACHE_IMAGE_NOT_FOUND
+        ├── CuratedImageError           CACHE_CURATED
         ├── OfflineImageUnavailableError  OFFLINE_IMAGE_UNAVAILABLE
         ├── RegistryHttpError           CACHE_HTTP
         ├── UpstreamUnavailableError    CACHE_UNREACHABLE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import shutil
 import signal
@@ -35,6 +36,7 @@ from s9reg.imagecache.engine import (
 )
 from s9reg.imagecache.errors import EngineError
 from s9reg.imagecache.front import Front
+from s9reg.imagecache.logs import LOG_BACKUPS, MAX_LOG_BYTES, bound_log
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.settings import CacheSettings, Upstream
 
@@ -238,6 +240,7 @@ class Supervisor:
         try:
             while not stop.wait(interval):
                 self.poll()
+                self.bound_logs()
         finally:
             self.stop()
 
@@ -363,6 +366,31 @@ class Supervisor:
             if c.spec.role is Role.PROXY and c.spec.upstream.name == upstream.name:
                 return c.mode
         return None
+
+    # --- logs ----------------------------------------------------------------------------
+
+    # Each engine log is rotated beyond this size, keeping this many older generations.
+    log_max_bytes = MAX_LOG_BYTES
+    log_backups = LOG_BACKUPS
+    log_check_seconds = 10.0
+
+    def bound_logs(self, *, now: float | None = None) -> list[Path]:
+        """Rotate the engine logs grown beyond :attr:`log_max_bytes`; returns those rotated.
+
+        Checks at most every :attr:`log_check_seconds` (``run`` calls it on every step).
+        """
+        now = time.monotonic() if now is None else now
+        if now - getattr(self, "_logs_checked", -math.inf) < self.log_check_seconds:
+            return []
+        self._logs_checked = now
+        rotated = []
+        for child in self._children:
+            try:
+                if bound_log(child.spec.log_path, self.log_max_bytes, self.log_backups):
+                    rotated.append(child.spec.log_path)
+            except OSError:
+                continue  # a full or read-only disk: the engine keeps logging as before
+        return rotated
 
     # --- fronts --------------------------------------------------------------------------
 

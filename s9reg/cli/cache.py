@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -537,23 +538,40 @@ def gc(config_path: Path, dry_run: bool) -> None:
 def rewrite_compose_cmd(
     config_path: Path, file: Path, exclude: tuple[str, ...], host: str | None, to_stdout: bool
 ) -> None:
-    """Point every service image of a compose FILE at the cache; the rest stays as it is."""
+    """Point every service image of a compose FILE at the cache; the rest stays as it is.
+
+    Services with a build: section keep their image name; line endings are kept; a symlinked
+    FILE is edited where it points.
+    """
     settings = _settings(config_path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # newline="": CRLF stays CRLF.
+        with file.open(encoding="utf-8", newline="") as f:
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise CacheError(f"{file}: cannot read: {e}") from e
     new, report = rewrite_compose(text, settings, exclude=exclude, host=host)
     if to_stdout:
         click.echo(new, nl=False)
     elif new != text:
-        tmp = file.with_name(f".{file.name}.s9reg-tmp")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.chmod(file.stat().st_mode & 0o7777)
-        tmp.replace(file)
+        _replace_text(file, new)
     for r in report:
         change = f"{r.old} -> {r.new}" if r.new != r.old else f"{r.old} (kept: {r.reason})"
         console_err(f"{file}:{r.line}: {r.service}: {change}")
+
+
+def _replace_text(file: Path, text: str) -> None:
+    """Replace a file's content atomically, keeping its mode; a symlink's target is edited."""
+    target = Path(os.path.realpath(file))
+    tmp = target.with_name(f".{target.name}.s9reg-tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        tmp.chmod(target.stat().st_mode & 0o7777)
+        tmp.replace(target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CacheError(f"{file}: cannot write: {e}") from e
 
 
 @cache.command(name="daemon-json")

@@ -57,6 +57,7 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+_CLIENT_CLAIMS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded"})
 _OBJECT_RE = re.compile(r"/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)")
 _TAGS_RE = re.compile(r"/v2/(?P<name>.+)/tags/list")
 _UNKNOWN = {"manifests": "MANIFEST_UNKNOWN", "blobs": "BLOB_UNKNOWN", "tags": "NAME_UNKNOWN"}
@@ -106,8 +107,9 @@ class Front:
         if self._server is None:
             self.bind()
         assert self._server is not None  # noqa: S101 - bound above
+        server = self._server
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
+            target=lambda: server.serve_forever(poll_interval=0.1),
             name=f"s9reg-cache-front-{self.upstream.name}",
             daemon=True,
         )
@@ -338,8 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                 for key, value in self.headers.items():
-                    if key.lower() not in _HOP_BY_HOP:
+                    if key.lower() not in _HOP_BY_HOP and key.lower() not in _CLIENT_CLAIMS:
                         conn.putheader(key, value)
+                # The engine logs this as the client's address (a client's own claim is dropped).
+                conn.putheader("X-Forwarded-For", str(self.client_address[0]))
                 conn.endheaders()
                 return conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from registry_kit import (
     PlainRegistry,
     build_image,
     build_index,
+    free_port,
     make_settings,
     push_image,
     push_index,
@@ -23,10 +28,11 @@ from registry_kit import (
 from skopeo_kit import skopeo, write_oci_layout
 
 from s9reg.imagecache.engine import Mode
+from s9reg.imagecache.front import Front
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.preload import copy_image
 from s9reg.imagecache.reference import ImageRef
-from s9reg.imagecache.settings import CacheSettings
+from s9reg.imagecache.settings import CacheSettings, Upstream
 from s9reg.imagecache.store import check_image
 from s9reg.imagecache.supervisor import Supervisor
 
@@ -207,3 +213,104 @@ def test_answers_are_passed_on_unchanged_online(
         assert request(u.local_url, "GET", "/v2/")[0] == 200
     finally:
         sup.stop()
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """A stand-in engine that answers with the request it got (as JSON)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {"path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if self.path.endswith("/chunked"):
+            # No length: the front passes it on and closes the connection after it.
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_HEAD = do_GET  # noqa: N815
+
+
+@pytest.fixture
+def echo_front() -> Iterator[Front]:
+    engine = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=lambda: engine.serve_forever(0.05), daemon=True).start()
+    up = Upstream(
+        name="docker.io",
+        url="http://127.0.0.1:1",
+        port=free_port(),
+        writer_port=free_port(),
+        engine_port=engine.server_address[1],
+    )
+    front = Front(up, lambda: Mode.PROXY)
+    front.start()
+    yield front
+    front.stop()
+    engine.shutdown()
+    engine.server_close()
+
+
+def raw(front: Front, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", front.upstream.port), timeout=10) as s:
+        s.sendall(request)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def test_front_passes_requests_on_faithfully(echo_front: Front) -> None:
+    answer = raw(
+        echo_front,
+        b"GET /v2/library/a/manifests/1 HTTP/1.1\r\nHost: box.lan:5000\r\n"
+        b"Accept: application/vnd.oci.image.index.v1+json\r\n"
+        b"Accept: application/vnd.docker.distribution.manifest.v2+json\r\n"
+        b"X-Forwarded-For: 10.9.9.9\r\nConnection: keep-alive, X-Secret\r\nTE: trailers\r\n\r\n"
+        b"GET /v2/x/chunked HTTP/1.1\r\nHost: box.lan:5000\r\n\r\n",
+    )
+    first, _, second = answer.partition(b"HTTP/1.1 200 OK\r\n")[2].partition(b"HTTP/1.1 ")
+    seen = json.loads(first.split(b"\r\n\r\n", 1)[1])
+    headers = seen["headers"]
+    # Repeated headers kept in order, Host kept, hop-by-hop and the client's claims dropped.
+    assert [v for k, v in headers if k == "accept"] == [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+    assert ["host", "box.lan:5000"] in headers
+    assert [v for k, v in headers if k == "x-forwarded-for"] == ["127.0.0.1"]
+    assert not [k for k, _ in headers if k in ("connection", "te")]
+    # The second request went over the same connection; its unsized body closes it.
+    assert second.startswith(b"200 OK\r\n")
+    assert b"Connection: close" in second
+    assert json.loads(second.split(b"\r\n\r\n", 1)[1])["path"] == "/v2/x/chunked"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"OPTIONS /v2/ HTTP/1.1\r\nHost: x\r\n\r\n", b"405"),
+        (b"PUT /v2/a/manifests/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", b"405"),
+        (b"GET /v2/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", b"400"),
+        (b"BREW /v2/ HTTP/1.1\r\nHost: x\r\n\r\n", b"405"),
+    ],
+)
+def test_front_refuses_with_oci_errors(
+    echo_front: Front, request_bytes: bytes, status: bytes
+) -> None:
+    answer = raw(echo_front, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 " + status)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"Connection: close" in head
+    assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"

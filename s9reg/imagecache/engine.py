@@ -1,10 +1,12 @@
 """Configuration of the engine (distribution 2.8 ``docker-registry``, ``image-cache.md`` §1.2, §4a).
 
 Per upstream, two instances share one storage root: a pull-through *proxy* that clients pull from
-and a plain *writer* that receives curated images and deletes. Content pushed through the writer
-is not in the proxy's expiry schedule, so it never expires. The proxy starts without its
-``proxy:`` section (*offline* mode) when the upstream is unreachable, because 2.8 panics at start
-otherwise. Config files are written as JSON, which the engine's YAML parser reads as well.
+(through s9reg's read-only front, :mod:`s9reg.imagecache.front`; the engine itself listens on
+loopback) and a plain *writer* that receives curated images and deletes. Content pushed through
+the writer is not in the proxy's expiry schedule, so it never expires. The proxy starts without
+its ``proxy:`` section (*offline* mode) when the upstream is unreachable, because 2.8 panics at
+start otherwise; offline, its storage is read-only and deletes are disabled. Config files are
+written as JSON, which the engine's YAML parser reads as well.
 """
 
 from __future__ import annotations

@@ -323,7 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             replaced = self.server.front.offline_answer(self.path, resp.status)
-            if replaced is not None and (resp.length or 0) <= MAX_ERROR_BODY:
+            small = resp.length is not None and resp.length <= MAX_ERROR_BODY
+            if replaced is not None and small:
                 resp.read()
                 code, message = replaced
                 self._answer(HTTPStatus.NOT_FOUND, code, message)

@@ -1,8 +1,10 @@
 """Runs the engine instances as supervised child processes (``image-cache.md`` §1.3, §1.6).
 
-Pid files, one log per instance, clean shutdown (SIGTERM, then SIGKILL), restart on crash with
-back-off, and the offline switch: a proxy whose upstream is unreachable runs without its
-``proxy:`` section and is restarted with it once the upstream answers again.
+Pid files, one log per instance (rotated when large), clean shutdown (SIGTERM, then SIGKILL),
+restart on crash with back-off, and the offline switch: a proxy whose upstream is unreachable
+runs without its ``proxy:`` section and is restarted with it once the upstream answers again.
+Each proxy's client-facing address is served by its read-only front, started first and stopped
+first.
 """
 
 from __future__ import annotations

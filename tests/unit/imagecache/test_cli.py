@@ -302,7 +302,8 @@ def test_rewrite_compose_and_daemon_json(
     c = Cache(write_config(tmp_path, "http://127.0.0.1:9"), capsys)
     port = c.settings.upstreams[0].port
     compose = tmp_path / "compose.yaml"
-    original = "services:\n  web:\n    image: nginx:1.27  # web\n    build: .\n  x:\n    image: quay.io/a/b:1\n"
+    # (a service with build: keeps its image: test_compose.py)
+    original = "services:\n  web:\n    image: nginx:1.27  # web\n    restart: always\n  x:\n    image: quay.io/a/b:1\n"
     compose.write_text(original, encoding="utf-8")
     code, out, err = c("rewrite-compose", str(compose), "--stdout")
     assert code == 0

@@ -43,6 +43,8 @@ CHUNK = 1 << 20
 MAX_ERROR_BODY = 64 * 1024
 # How long an "is the upstream reachable" answer is reused, and the probe's deadline.
 PROBE_TTL = 5.0
+# A repository name or reference echoed in an answer is cut to this many characters.
+MAX_ECHO = 160
 PROBE_TIMEOUT = 2.0
 _HOP_BY_HOP = frozenset(
     {
@@ -61,6 +63,20 @@ _CLIENT_CLAIMS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded"})
 _OBJECT_RE = re.compile(r"/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)")
 _TAGS_RE = re.compile(r"/v2/(?P<name>.+)/tags/list")
 _UNKNOWN = {"manifests": "MANIFEST_UNKNOWN", "blobs": "BLOB_UNKNOWN", "tags": "NAME_UNKNOWN"}
+
+
+def _echo(text: str) -> str:
+    """Client-chosen text cut to :data:`MAX_ECHO` characters."""
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "…"
+
+
+def _engine_code(body: bytes) -> str | None:
+    """The first OCI error code of an engine's error body, or None."""
+    try:
+        errors = json.loads(body).get("errors") or []
+        return str(errors[0]["code"])
+    except (ValueError, AttributeError, LookupError, TypeError):
+        return None
 
 
 def _oci_error(code: str, message: str) -> bytes:
@@ -136,21 +152,29 @@ class Front:
             self._probed = (time.monotonic(), ok)
             return ok
 
-    def offline_answer(self, path: str, status: int) -> tuple[str, str] | None:
+    def offline_answer(self, path: str, status: int, body: bytes = b"") -> tuple[str, str] | None:
         """The OCI code and message replacing the engine's answer, or None to pass it on.
 
-        Offline, a 404 for a manifest, blob or tag list means "not cached, and the upstream
-        cannot be asked". In proxy mode, a 404, or a 5xx for a manifest or blob (the engine
-        could not reach the upstream for something it does not store), means the same once a
-        probe confirms that the upstream is unreachable.
+        Offline, a 404 ``MANIFEST_UNKNOWN``, ``BLOB_UNKNOWN`` or ``NAME_UNKNOWN`` (``body``, empty
+        for a HEAD) for a manifest, blob or tag list means "not cached, and the upstream cannot
+        be asked". In proxy mode, such a 404, or a 5xx for a manifest or blob (the engine could
+        not reach the upstream for something it does not store), means the same once a probe
+        confirms that the upstream is unreachable.
         """
         path = path.partition("?")[0]
         obj = _OBJECT_RE.fullmatch(path)
         tags = _TAGS_RE.fullmatch(path) if obj is None else None
         if obj is None and tags is None:
             return None
-        mode = self.mode()
+        kind = obj["kind"] if obj is not None else "tags"
+        code = _UNKNOWN[kind]
         missing = status == HTTPStatus.NOT_FOUND
+        if missing and body:
+            said = _engine_code(body)
+            if said is None or said not in _UNKNOWN.values():
+                return None  # another 404 (a bad name, say): the engine's own answer
+            code = said
+        mode = self.mode()
         failed = status >= HTTPStatus.INTERNAL_SERVER_ERROR and obj is not None
         if mode is Mode.OFFLINE:
             if not missing:
@@ -160,15 +184,13 @@ class Front:
         u = self.upstream.name
         if obj is None:
             assert tags is not None  # noqa: S101 - one of the two matched
-            return _UNKNOWN["tags"], (
-                f"{OFFLINE_CODE}: {u}/{tags['name']} is not in the image cache, and {u} is offline"
-            )
-        name, kind, ref = obj["name"], obj["kind"], obj["ref"]
-        if kind == "blobs":
-            what = f"blob {ref} of {u}/{name}"
+            what = _echo(f"{u}/{tags['name']}")
+        elif kind == "blobs":
+            what = _echo(f"blob {obj['ref']} of {u}/{obj['name']}")
         else:
-            what = f"{u}/{name}{'@' if ':' in ref else ':'}{ref}"
-        return _UNKNOWN[kind], (
+            ref = obj["ref"]
+            what = _echo(f"{u}/{obj['name']}{'@' if ':' in ref else ':'}{ref}")
+        return code, (
             f"{OFFLINE_CODE}: {what} is not in the image cache, and {u} is offline "
             "(preload it while online: s9reg cache preload)"
         )
@@ -322,14 +344,18 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         try:
-            replaced = self.server.front.offline_answer(self.path, resp.status)
+            error = resp.status == HTTPStatus.NOT_FOUND or resp.status >= 500
             small = resp.length is not None and resp.length <= MAX_ERROR_BODY
-            if replaced is not None and small:
-                resp.read()
-                code, message = replaced
-                self._answer(HTTPStatus.NOT_FOUND, code, message)
+            if not (error and (small or self.command == "HEAD")):
+                self._pass_on(resp)
                 return
-            self._pass_on(resp)
+            body = resp.read()
+            replaced = self.server.front.offline_answer(self.path, resp.status, body)
+            if replaced is None:
+                self._pass_on(resp, body)
+                return
+            code, message = replaced
+            self._answer(HTTPStatus.NOT_FOUND, code, message)
         except (OSError, http.client.HTTPException):
             # The client went away, or the engine broke off: neither connection is reusable.
             self._drop_backend()
@@ -355,7 +381,8 @@ class _Handler(BaseHTTPRequestHandler):
                     raise
         raise AssertionError  # pragma: no cover - the loop returns or raises
 
-    def _pass_on(self, resp: http.client.HTTPResponse) -> None:
+    def _pass_on(self, resp: http.client.HTTPResponse, body: bytes | None = None) -> None:
+        """Send the engine's answer on; ``body`` when it has been read already."""
         self.send_response_only(resp.status, resp.reason)
         for key, value in resp.getheaders():
             if key.lower() not in _HOP_BY_HOP:
@@ -368,6 +395,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if bodiless:
             resp.read()
+            return
+        if body is not None:
+            self.connection.sendall(body)
             return
         buf = bytearray(CHUNK)
         view = memoryview(buf)

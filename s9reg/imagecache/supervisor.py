@@ -194,6 +194,7 @@ class Supervisor:
         self._on_change = on_change
         self._pins_mtime = self._pins_stamp()
         self._fronts = self._make_fronts()
+        self._logs_checked = -math.inf
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -382,7 +383,7 @@ class Supervisor:
         Checks at most every :attr:`log_check_seconds` (``run`` calls it on every step).
         """
         now = time.monotonic() if now is None else now
-        if now - getattr(self, "_logs_checked", -math.inf) < self.log_check_seconds:
+        if now - self._logs_checked < self.log_check_seconds:
             return []
         self._logs_checked = now
         rotated = []

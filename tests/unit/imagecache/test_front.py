@@ -179,6 +179,18 @@ def test_offline_answer_reaches_the_client(
         (error,) = json.loads(body)["errors"]
         assert error["code"] == "MANIFEST_UNKNOWN"
         assert error["message"].startswith(f"{OFFLINE}: docker.io/library/multi@{arm}")
+        # HEAD has no body to tell: the status says it. Other errors stay the engine's.
+        assert request(u.local_url, "HEAD", "/v2/library/third/manifests/3.0")[0] == 404
+        status, body = request(u.local_url, "GET", "/v2/Not_A_Name/manifests/1")
+        assert status == 404
+        assert OFFLINE not in body.decode()
+        long = "a/" * 100 + "b"  # 201 characters: distribution allows 255
+        status, body = request(u.local_url, "GET", f"/v2/{long}/manifests/1")
+        assert status == 404
+        message = json.loads(body)["errors"][0]["message"]
+        assert message.startswith(f"{OFFLINE}: docker.io/a/a/")
+        assert "/a… is not in the image cache" in message  # cut, not echoed whole
+        assert len(message) < 300
         # What is cached is still served, by tag and by digest.
         amd = skopeo(
             tmp_path, "--override-arch", "amd64",

@@ -43,6 +43,8 @@ CHUNK = 1 << 20
 MAX_ERROR_BODY = 64 * 1024
 # How long an "is the upstream reachable" answer is reused, and the probe's deadline.
 PROBE_TTL = 5.0
+# How long a pull waits for a restarting engine (a mode switch, a collection) before a 503.
+RESTART_GRACE = 5.0
 # A repository name or reference echoed in an answer is cut to this many characters.
 MAX_ECHO = 160
 PROBE_TIMEOUT = 2.0
@@ -362,8 +364,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _forward(self) -> http.client.HTTPResponse:
+        """Send the request to the engine and read its answer's head.
+
+        Pulls are idempotent, so a request is sent again when the engine restarted under it
+        (a kept-alive connection closed: at most twice) or is restarting (connection refused:
+        until :data:`RESTART_GRACE` seconds have passed), so that a mode switch or a short
+        collection delays a pull instead of failing it.
+        """
         conn = self._backend()
-        for attempt in (1, 2):
+        deadline = time.monotonic() + RESTART_GRACE
+        resets = 0
+        while True:
             try:
                 conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                 for key, value in self.headers.items():
@@ -373,13 +384,16 @@ class _Handler(BaseHTTPRequestHandler):
                 conn.putheader("X-Forwarded-For", str(self.client_address[0]))
                 conn.endheaders()
                 return conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # A kept-alive engine connection closed meanwhile (an engine restart): retry
-                # once on a new one; pulls are idempotent.
+            except ConnectionRefusedError:
                 conn.close()
-                if attempt == 2:
+                if time.monotonic() >= deadline:
                     raise
-        raise AssertionError  # pragma: no cover - the loop returns or raises
+                time.sleep(0.05)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                resets += 1
+                if resets > 2:
+                    raise
 
     def _pass_on(self, resp: http.client.HTTPResponse, body: bytes | None = None) -> None:
         """Send the engine's answer on; ``body`` when it has been read already."""

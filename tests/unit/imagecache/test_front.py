@@ -27,6 +27,7 @@ from registry_kit import (
 )
 from skopeo_kit import skopeo, write_oci_layout
 
+from s9reg.imagecache import front
 from s9reg.imagecache.engine import Mode
 from s9reg.imagecache.front import Front
 from s9reg.imagecache.oci import RegistryClient
@@ -202,7 +203,10 @@ def test_offline_answer_reaches_the_client(
 
 
 def test_answers_are_passed_on_unchanged_online(
-    tmp_path: Path, upstream: PlainRegistry, filled: tuple[CacheSettings, dict[str, str]]
+    tmp_path: Path,
+    upstream: PlainRegistry,
+    filled: tuple[CacheSettings, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings, _ = filled
     u = settings.upstreams[0]
@@ -217,7 +221,23 @@ def test_answers_are_passed_on_unchanged_online(
             f"docker://{u.local_url[7:]}/library/third:3.0", f"dir:{tmp_path / 'third'}",
         )  # fmt: skip
         assert third.code == 0, third.err
-        # While the engine restarts, clients get a 503 they may retry, not a dropped socket.
+        # A pull during a short restart waits for the engine instead of failing.
+        paused, resume = threading.Event(), threading.Event()
+
+        def pause() -> None:
+            with sup.paused():
+                paused.set()
+                resume.wait(10)
+
+        pauser = threading.Thread(target=pause)
+        pauser.start()
+        assert paused.wait(10)
+        threading.Timer(0.5, resume.set).start()
+        oci = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+        assert request(u.local_url, "GET", "/v2/library/third/manifests/3.0", oci)[0] == 200
+        pauser.join()
+        # A longer one: a 503 the client may retry, not a dropped connection.
+        monkeypatch.setattr(front, "RESTART_GRACE", 0.3)
         with sup.paused():
             status, body = request(u.local_url, "GET", "/v2/")
         assert status == 503

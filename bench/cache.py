@@ -99,7 +99,13 @@ def main() -> None:
         settings = CacheSettings(
             data_dir=tmp / "cache",
             upstreams=(
-                Upstream(name="docker.io", url=up.url, port=free_port(), writer_port=free_port()),
+                Upstream(
+                    name="docker.io",
+                    url=up.url,
+                    port=free_port(),
+                    writer_port=free_port(),
+                    engine_port=free_port(),
+                ),
             ),
             api_port=free_port(),
         )

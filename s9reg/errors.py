@@ -29,7 +29,8 @@ more than one layer needs. A class without a module named is defined in its pare
     │   └── StorageUnavailableError     STORAGE_UNAVAILABLE
     ├── PublishError                    PUBLISH                     s9reg.publish.errors
     │   ├── PublishConflictError        PUBLISH_CONFLICT
-    │   └── PublishInterruptedError     PUBLISH_INTERRUPTED
+    │   ├── PublishInterruptedError     PUBLISH_INTERRUPTED
+    │   └── LiveCheckError              LIVE_MISMATCH               s9reg.publish.live
     ├── ServeError                      SERVE                       s9reg.serve.errors
     │   └── SourceError                 SERVE_SOURCE
     │       └── SourceNotFoundError     SERVE_SOURCE_NOT_FOUND
@@ -37,6 +38,7 @@ more than one layer needs. A class without a module named is defined in its pare
     │   ├── ApiRequestError             BAD_REQUEST
     │   ├── ImageReferenceError         CACHE_BAD_REFERENCE
     │   ├── ImageNotFoundError          CACHE_IMAGE_NOT_FOUND
+    │   ├── CuratedImageError           CACHE_CURATED
     │   ├── OfflineImageUnavailableError  OFFLINE_IMAGE_UNAVAILABLE
     │   ├── RegistryHttpError           CACHE_HTTP
     │   ├── UpstreamUnavailableError    CACHE_UNREACHABLE

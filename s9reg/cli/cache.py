@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,15 +52,20 @@ from s9reg.imagecache.engine import Layout
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.settings import resolve_upstream
 from s9reg.imagecache.store import disk_usage
-from s9reg.imagecache.supervisor import read_state, upstream_online
+from s9reg.imagecache.supervisor import process_alive, read_state, upstream_online
 from s9reg.units import human_size
 
 config_option = shared_config_option("Site configuration (section image_cache).")
+
+# Exit statuses scripts can test (docs/image-cache.md, "Exit statuses"); errors exit 1.
+EXIT_NOT_RUNNING = 3  # status: the cache is not running (as LSB init scripts' status)
+EXIT_DEGRADED = 4  # status: it runs, but an instance is down, crashed or restarting
+EXIT_OFFLINE = 3  # online: an upstream does not answer
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _settings(config_path: Path) -> CacheSettings:
-    return config.cache_settings(config.load(config_path))
+    return config.cache_settings(config.load_cache(config_path))
 
 
 def _echo_json(doc: object) -> None:
@@ -128,21 +134,44 @@ def down(config_path: Path) -> None:
 @config_option
 @json_option
 def status(config_path: Path, as_json: bool) -> None:
-    """Show whether the cache runs, and each instance's mode, pid and restarts."""
+    """Show whether the cache runs, and each instance's mode, pid and restarts.
+
+    Exits 0 when every instance runs, 3 when the cache is not running, 4 when it is degraded
+    (an instance down, crashed or restarting).
+    """
     settings = _settings(config_path)
     state = read_state(settings)
+    down = _down_instances(state) if state is not None else []
     if as_json:
-        _echo_json({"running": state is not None, **(state or {})})
-        return
-    if state is None:
+        _echo_json({"running": state is not None, "degraded": bool(down), **(state or {})})
+    elif state is None:
         click.echo("The image cache is not running.")
-        return
-    click.echo(f"Image cache running (pid {state['pid']}); API {state['api_url']}")
-    rows = [["INSTANCE", "URL", "MODE", "PID", "RESTARTS", "STATE"]]
-    for i in state["instances"]:
-        run = "running" if i["running"] else ("paused" if i["paused"] else "down")
-        rows.append([i["name"], i["url"], i["mode"], str(i["pid"] or "-"), str(i["restarts"]), run])
-    _table(rows)
+    else:
+        click.echo(f"Image cache running (pid {state['pid']}); API {state['api_url']}")
+        rows = [["INSTANCE", "URL", "MODE", "PID", "RESTARTS", "STATE"]]
+        for i in state["instances"]:
+            run = "running" if i["running"] else ("paused" if i["paused"] else "down")
+            rows.append(
+                [i["name"], i["url"], i["mode"], str(i["pid"] or "-"), str(i["restarts"]), run]
+            )
+        _table(rows)
+        if down:
+            click.echo(f"Degraded: {', '.join(down)} not running.")
+    if state is None:
+        sys.exit(EXIT_NOT_RUNNING)
+    if down:
+        sys.exit(EXIT_DEGRADED)
+
+
+def _down_instances(state: dict[str, Any]) -> list[str]:
+    """Instances that should run but do not (paused ones are under maintenance, not down)."""
+    out = []
+    for i in state.get("instances") or []:
+        pid = i.get("pid")
+        alive = bool(i.get("running")) and isinstance(pid, int) and process_alive(pid)
+        if not alive and not i.get("paused"):
+            out.append(str(i.get("name")))
+    return out
 
 
 # --- filling ------------------------------------------------------------------------------------
@@ -357,13 +386,15 @@ def check(config_path: Path, as_json: bool, image: str) -> None:
 @config_option
 @json_option
 def online(config_path: Path, as_json: bool) -> None:
-    """Show whether each upstream is reachable."""
+    """Show whether each upstream is reachable; exits 3 if any is not."""
     settings = _settings(config_path)
     found = [(u, upstream_online(u)) for u in settings.upstreams]
     if as_json:
         _echo_json([{"name": u.name, "url": u.url, "online": ok} for u, ok in found])
-        return
-    _table([[u.name, u.url, "online" if ok else "OFFLINE"] for u, ok in found])
+    else:
+        _table([[u.name, u.url, "online" if ok else "OFFLINE"] for u, ok in found])
+    if not all(ok for _, ok in found):
+        sys.exit(EXIT_OFFLINE)
 
 
 # --- cleaning -----------------------------------------------------------------------------------
@@ -371,19 +402,29 @@ def online(config_path: Path, as_json: bool) -> None:
 
 @cache.command()
 @config_option
+@click.option(
+    "--force", is_flag=True,
+    help="Delete even when curated tags share the digest (they go too).",
+)  # fmt: skip
 @click.argument("image")
-def delete(config_path: Path, image: str) -> None:
+def delete(config_path: Path, image: str, force: bool) -> None:
     """Delete IMAGE:TAG (every tag on the same digest goes with it).
 
-    Space is freed by the next `s9reg cache cleanup` or `s9reg cache gc`.
+    Curated tags are never deleted without --force, whether IMAGE is one or only shares its
+    digest. Space is freed by the next `s9reg cache cleanup` or `s9reg cache gc`.
     """
     settings = _settings(config_path)
     ref = _parse(image)
     with engine_for_storage(settings):
-        result = delete_image(settings, ref)
+        result = delete_image(settings, ref, force=force)
     tags = ", ".join(result.tags) or "-"
     more = f" and {len(result.children)} platform manifests" if result.children else ""
     click.echo(f"Deleted {ref.name}@{result.digest}{more} (tags: {tags}).")
+    if result.curated:
+        console_err(
+            f"warning: curated tags deleted: {', '.join(result.curated)} "
+            "(s9reg cache preload restores them)"
+        )
 
 
 def _post(url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
@@ -497,23 +538,40 @@ def gc(config_path: Path, dry_run: bool) -> None:
 def rewrite_compose_cmd(
     config_path: Path, file: Path, exclude: tuple[str, ...], host: str | None, to_stdout: bool
 ) -> None:
-    """Point every service image of a compose FILE at the cache; the rest stays as it is."""
+    """Point every service image of a compose FILE at the cache; the rest stays as it is.
+
+    Services with a build: section keep their image name; line endings are kept; a symlinked
+    FILE is edited where it points.
+    """
     settings = _settings(config_path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # newline="": CRLF stays CRLF.
+        with file.open(encoding="utf-8", newline="") as f:
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise CacheError(f"{file}: cannot read: {e}") from e
     new, report = rewrite_compose(text, settings, exclude=exclude, host=host)
     if to_stdout:
         click.echo(new, nl=False)
     elif new != text:
-        tmp = file.with_name(f".{file.name}.s9reg-tmp")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.chmod(file.stat().st_mode & 0o7777)
-        tmp.replace(file)
+        _replace_text(file, new)
     for r in report:
         change = f"{r.old} -> {r.new}" if r.new != r.old else f"{r.old} (kept: {r.reason})"
         console_err(f"{file}:{r.line}: {r.service}: {change}")
+
+
+def _replace_text(file: Path, text: str) -> None:
+    """Replace a file's content atomically, keeping its mode; a symlink's target is edited."""
+    target = Path(os.path.realpath(file))
+    tmp = target.with_name(f".{target.name}.s9reg-tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        tmp.chmod(target.stat().st_mode & 0o7777)
+        tmp.replace(target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CacheError(f"{file}: cannot write: {e}") from e
 
 
 @cache.command(name="daemon-json")

@@ -28,7 +28,7 @@ Modules: :mod:`~s9reg.config.schema` (the types), :mod:`~s9reg.config.secrets`
 from __future__ import annotations
 
 from s9reg.config._content import parse_tor_proxy
-from s9reg.config._load import load, loads
+from s9reg.config._load import load, load_cache, loads, loads_cache
 from s9reg.config._yaml import MAX_CONFIG_BYTES
 from s9reg.config.assemble import (
     build_settings,
@@ -39,6 +39,7 @@ from s9reg.config.assemble import (
 )
 from s9reg.config.edit import EditSession, edit
 from s9reg.config.schema import (
+    CacheConfig,
     CacheUpstream,
     CatalogueSettings,
     ImageCacheSettings,
@@ -56,6 +57,7 @@ from s9reg.serve.settings import ServeSettings
 
 __all__ = [
     "MAX_CONFIG_BYTES",
+    "CacheConfig",
     "CacheUpstream",
     "CatalogueSettings",
     "EditSession",
@@ -74,7 +76,9 @@ __all__ = [
     "cache_settings",
     "edit",
     "load",
+    "load_cache",
     "loads",
+    "loads_cache",
     "parse_tor_proxy",
     "publish_settings",
     "serve_settings",

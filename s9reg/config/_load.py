@@ -15,11 +15,11 @@ from yaml.nodes import Node
 from s9reg.config import _content, _services
 from s9reg.config._checker import Checker, T, is_null
 from s9reg.config._yaml import compose, read_text
-from s9reg.config.schema import CatalogueSettings, SiteConfig
+from s9reg.config.schema import CacheConfig, CatalogueSettings, SiteConfig
 from s9reg.errors import ConfigError
 from s9reg.serve.settings import ServeSettings
 
-__all__ = ["load", "loads"]
+__all__ = ["load", "load_cache", "loads", "loads_cache"]
 
 _TOP_REQUIRED = ("registry",)
 _TOP_OPTIONAL = (
@@ -73,6 +73,68 @@ def loads(text: str, *, path: Path, display: str | None = None) -> SiteConfig:
         more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
         raise ConfigError(lines[0] + more, details="\n".join(lines))
     return config
+
+
+def load_cache(path: str | os.PathLike[str]) -> CacheConfig:
+    """Read a configuration for ``s9reg cache``: ``registry:`` is not required.
+
+    An ``image_cache:``-only file is enough; the other sections, when present, are checked as
+    :func:`load` checks them (so one file serves every command).
+
+    Raises:
+        ConfigError: as :func:`load`.
+    """
+    _, text = read_text(path)
+    return loads_cache(text, path=Path(path), display=os.fspath(path))
+
+
+def loads_cache(text: str, *, path: Path, display: str | None = None) -> CacheConfig:
+    """Validate config ``text`` for ``s9reg cache`` as if read from ``path``.
+
+    Raises:
+        ConfigError: as :func:`load`.
+    """
+    display = os.fspath(path) if display is None else display
+    root = compose(text, display)
+    base = path.resolve().parent
+    checker = Checker(display, base)
+    cache = None
+    try:
+        # Whether the file is a whole site config: then it is checked exactly as load() does.
+        whole = Checker(display, base).mapping(root, (), _TOP_REQUIRED + _TOP_OPTIONAL)
+        if whole is not None and "registry" in whole:
+            site = _site(checker, root, path.resolve())
+            cache = site.image_cache if site is not None else None
+        else:
+            top = checker.mapping(root, (), _TOP_REQUIRED + _TOP_OPTIONAL)
+            if top is not None:
+                _sections_without_registry(checker, top)
+                cache = _section(
+                    checker, top, "image_cache", lambda n: _services.image_cache(checker, n)
+                )
+    except RecursionError:
+        raise ConfigError(f"{display}: the config is nested too deeply") from None
+    if checker.problems:
+        lines = [p for _, p in sorted(checker.problems, key=lambda p: p[0])]
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise ConfigError(lines[0] + more, details="\n".join(lines))
+    return CacheConfig(path=path.resolve(), image_cache=cache)
+
+
+def _sections_without_registry(c: Checker, top: Mapping[str, Node]) -> None:
+    """Check the sections other than ``registry`` and ``image_cache`` (problems only)."""
+    signers = _section(c, top, "signers", lambda n: _content.signers(c, n)) or ()
+    names = {s.name for s in signers}
+    _section(c, top, "authorized", lambda n: _content.authorized(c, n, names))
+    _section(c, top, "categories", lambda n: _content.categories(c, n))
+    _section(c, top, "packages", lambda n: _content.packages(c, n))
+    guids = {s.name: s.guid for s in signers}
+    _section(c, top, "os", lambda n: _content.os_releases(c, n, guids))
+    _section(c, top, "output", c.path)
+    _section(c, top, "storage", lambda n: _services.storage(c, n))
+    _section(c, top, "serve", lambda n: _services.serve(c, n))
+    _section(c, top, "publish", lambda n: _services.publish(c, n))
+    _section(c, top, "catalogue", lambda n: _content.catalogue(c, n))
 
 
 def _section(

@@ -220,7 +220,7 @@ _CACHE_KEYS = (
     "public_host",
     "api_token",
 )
-_CACHE_UPSTREAM_KEYS = ("url", "listen", "writer_port", "username", "password")
+_CACHE_UPSTREAM_KEYS = ("url", "listen", "writer_port", "engine_port", "username", "password")
 
 
 def image_cache(c: Checker, node: Node) -> ImageCacheSettings | None:
@@ -321,6 +321,9 @@ def _cache_upstream(c: Checker, name: str, node: Node) -> CacheUpstream | None:
     if "writer_port" in m:
         with c.at("writer_port"):
             fields["writer_port"] = _cache_int(c, m["writer_port"], 1, 65535)
+    if "engine_port" in m:
+        with c.at("engine_port"):
+            fields["engine_port"] = _cache_int(c, m["engine_port"], 1, 65535)
     if "username" in m:
         with c.at("username"):
             fields["username"] = _username(c, m["username"])

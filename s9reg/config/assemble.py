@@ -21,6 +21,7 @@ from s9reg.builder.regsource import RegistrySource
 from s9reg.config.schema import (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
+    CacheConfig,
     ImageCacheSettings,
     RemoteSource,
     Signer,
@@ -294,7 +295,7 @@ def _credential(value: str | SecretRef | None, env: Mapping[str, str], where: st
 
 
 def cache_settings(
-    cfg: SiteConfig | None, *, environ: Mapping[str, str] | None = None
+    cfg: SiteConfig | CacheConfig | None, *, environ: Mapping[str, str] | None = None
 ) -> CacheSettings:
     """Assemble what ``s9reg cache`` needs from the ``image_cache:`` section.
 
@@ -326,6 +327,7 @@ def cache_settings(
                 host=host,
                 port=port,
                 writer_port=u.writer_port if u.writer_port is not None else port + 100,
+                engine_port=u.engine_port,
                 username=_credential(u.username, env, f"{where}.{u.name}.username"),
                 password=_credential(u.password, env, f"{where}.{u.name}.password"),
             )

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "IMAGE_CACHE_DIR",
     "MAX_NAME_LENGTH",
+    "CacheConfig",
     "CacheUpstream",
     "CatalogueSettings",
     "ImageCacheSettings",
@@ -136,6 +137,8 @@ class CacheUpstream:
         listen: listen address of its pull-through instance, or None for the next free one
             after ``image_cache.listen``.
         writer_port: port of its writer instance (127.0.0.1), or None for ``port + 100``.
+        engine_port: port of its pull-through engine (127.0.0.1, behind the read-only front
+            on ``listen``), or None for ``port + 200``.
         username: a user name, or a reference to one (``env:NAME``).
         password: a reference (``env:NAME``; a password is never written in the file).
     """
@@ -144,6 +147,7 @@ class CacheUpstream:
     url: str
     listen: tuple[str, int] | None = None
     writer_port: int | None = None
+    engine_port: int | None = None
     username: str | SecretRef | None = None
     password: SecretRef | None = None
 
@@ -170,6 +174,19 @@ class ImageCacheSettings:
     recheck_seconds: int = 30
     public_host: str = "localhost"
     api_token: SecretRef | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheConfig:
+    """What ``s9reg cache`` reads of a configuration file (``registry:`` not required).
+
+    Attributes:
+        path: the config file it was loaded from (resolved).
+        image_cache: the ``image_cache:`` section, or None for the defaults.
+    """
+
+    path: Path
+    image_cache: ImageCacheSettings | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

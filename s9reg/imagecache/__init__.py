@@ -20,6 +20,7 @@ from s9reg.imagecache.cleanup import (
 from s9reg.imagecache.compose import daemon_json, rewrite_compose
 from s9reg.imagecache.errors import (
     CacheError,
+    CuratedImageError,
     EngineError,
     ImageNotFoundError,
     ImageReferenceError,
@@ -48,6 +49,7 @@ __all__ = [
     "CleanupResult",
     "CopyResult",
     "CopyStatus",
+    "CuratedImageError",
     "DeleteResult",
     "EngineError",
     "ImageNotFoundError",

@@ -17,11 +17,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from s9reg.imagecache.engine import InstanceSpec, Layout, Role, instances
-from s9reg.imagecache.errors import CacheError, EngineError, ImageNotFoundError
+from s9reg.imagecache.errors import (
+    CacheError,
+    CuratedImageError,
+    EngineError,
+    ImageNotFoundError,
+)
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.reference import ImageRef
 from s9reg.imagecache.settings import CacheSettings, Upstream
-from s9reg.imagecache.store import disk_usage, last_used, resolve_upstream
+from s9reg.imagecache.store import disk_usage, last_used, repositories, resolve_upstream
 
 __all__ = [
     "CleanupResult",
@@ -46,12 +51,14 @@ class DeleteResult:
         digest: the deleted manifest or index digest.
         tags: every tag that pointed at it (all are gone).
         children: per-platform manifests deleted with an index.
+        curated: the curated tags among ``tags`` (deleted only when forced).
     """
 
     ref: ImageRef
     digest: str
     tags: tuple[str, ...]
     children: tuple[str, ...] = ()
+    curated: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -104,15 +111,17 @@ def _delete_digest(
     return removed
 
 
-def delete_image(settings: CacheSettings, ref: ImageRef) -> DeleteResult:
+def delete_image(settings: CacheSettings, ref: ImageRef, *, force: bool = False) -> DeleteResult:
     """Delete an image: resolve its digest with HEAD, then DELETE by digest.
 
     Every tag pointing at that digest disappears with it (2.8 has no untag). Space is freed by
-    the next garbage collection.
+    the next garbage collection. When any of those tags is curated (the tag asked for, or a
+    sibling on the same digest), nothing is deleted unless ``force`` is given.
 
     Raises:
         ImageReferenceError: the registry is not configured.
         ImageNotFoundError: the cache does not have the image.
+        CuratedImageError: curated tags would go, and ``force`` is not given (they are named).
         CacheError: the writer instance is unreachable or refused.
     """
     up = resolve_upstream(settings, ref)
@@ -123,9 +132,30 @@ def delete_image(settings: CacheSettings, ref: ImageRef) -> DeleteResult:
             raise ImageNotFoundError(f"{ref}: not in the cache")
         tags = _tag_digests(writer, repo)
         gone = tuple(sorted(t for t, d in tags.items() if d == desc.digest))
+        curated = _curated_among(settings, up, repo, gone)
+        if curated and not force:
+            _refuse_curated(ref, desc.digest, curated)
         remaining = [d for t, d in tags.items() if d != desc.digest]
         children = _delete_digest(writer, repo, desc.digest, remaining)
-    return DeleteResult(ref=ref, digest=desc.digest, tags=gone, children=tuple(children))
+    return DeleteResult(
+        ref=ref, digest=desc.digest, tags=gone, children=tuple(children), curated=curated
+    )
+
+
+def _curated_among(
+    settings: CacheSettings, up: Upstream, repo: str, tags: Iterable[str]
+) -> tuple[str, ...]:
+    return tuple(t for t in tags if settings.is_curated(ImageRef(up.name, repo, t)))
+
+
+def _refuse_curated(ref: ImageRef, digest: str, curated: tuple[str, ...]) -> None:
+    names = ", ".join(f"{ref.name}:{t}" for t in curated)
+    what = "is curated" if curated == (ref.tag,) else f"shares {digest[:19]}… with curated {names}"
+    raise CuratedImageError(
+        f"{ref}: {what}; deleting it would delete {names} too (distribution 2.8 deletes "
+        "every tag on a digest)",
+        hint="keep it, or pass --force (then `s9reg cache preload` restores the curated tags)",
+    )
 
 
 def plan_cleanup(
@@ -160,7 +190,7 @@ def plan_cleanup(
     out = []
     for up in settings.upstreams:
         with RegistryClient(up.writer_url) as writer:
-            for repo in sorted(writer.catalog()):
+            for repo in repositories(settings, up, writer):
                 out.extend(_repo_victims(settings, up, writer, repo, (keep_tags, cutoff)))
     return out
 

@@ -2,7 +2,9 @@
 
 Docker's ``registry-mirrors`` covers docker.io only (``image-cache.md`` §1.7), so images of other
 registries must name the cache in their reference. Rewriting edits only the ``image:`` values in
-place, so comments, anchors, ``build:`` sections and formatting stay as they were.
+place, so comments, anchors, ``build:`` sections, line endings and formatting stay as they were;
+the image of a service that has ``build:`` is its build's name and stays too. Reading and
+writing the file (symlinks followed) is the CLI's.
 """
 
 from __future__ import annotations
@@ -66,16 +68,26 @@ def _merged(node: Node) -> Iterator[tuple[ScalarNode, Node]]:
             yield key, value
 
 
-def _image_nodes(root: Node) -> Iterator[tuple[str, ScalarNode]]:
+def _image_nodes(root: Node) -> list[tuple[str, ScalarNode, str | None]]:
+    """Each distinct ``image:`` node of the services once, with the services using it.
+
+    Gives the first service using the node, and the first one with a ``build:`` section (None
+    if none has).
+    """
     services = next((v for k, v in _merged(root) if k.value == "services"), None)
     if services is None:
-        return
-    seen: set[int] = set()
+        return []
+    first: dict[int, tuple[str, ScalarNode]] = {}
+    built_by: dict[int, str] = {}
     for name, body in _merged(services):
-        for key, value in _merged(body):
-            if key.value == "image" and isinstance(value, ScalarNode) and id(value) not in seen:
-                seen.add(id(value))
-                yield str(name.value), value
+        pairs = list(_merged(body))
+        builds = any(key.value == "build" for key, _ in pairs)
+        for key, value in pairs:
+            if key.value == "image" and isinstance(value, ScalarNode):
+                first.setdefault(id(value), (str(name.value), value))
+                if builds:
+                    built_by.setdefault(id(value), str(name.value))
+    return [(service, node, built_by.get(id(node))) for service, node in first.values()]
 
 
 def rewrite_compose(
@@ -89,8 +101,10 @@ def rewrite_compose(
 
     ``docker.io/library/nginx:1`` becomes ``localhost:5000/library/nginx:1``, a ``ghcr.io``
     image the ghcr.io instance, and so on. Images already on the cache, images whose text
-    starts with an ``exclude`` prefix, images of unconfigured registries and values with
-    ``${…}`` variables are left alone.
+    starts with an ``exclude`` prefix, images of unconfigured registries, values with
+    ``${…}`` variables and the images of services with a ``build:`` section (which compose
+    builds under that name, and any service sharing that value) are left alone. The text's
+    line endings (LF or CRLF) are kept.
 
     Args:
         text: the compose file.
@@ -116,9 +130,14 @@ def rewrite_compose(
     local |= {f"{h}:{u.port}" for u in settings.upstreams for h in ("localhost", "127.0.0.1")}
     edits: list[tuple[ScalarNode, str]] = []
     report = []
-    for service, node in _image_nodes(root):
+    for service, node, builder in _image_nodes(root):
         old = str(node.value)
-        new, reason = _rewrite_one(settings, node, local, exclude, host)
+        if builder is not None:
+            # Compose builds that image and tags it with this name: it is never pulled.
+            new = old
+            reason = "has build:" if builder == service else f"{builder} builds it"
+        else:
+            new, reason = _rewrite_one(settings, node, local, exclude, host)
         report.append(ImageRewrite(node.start_mark.line + 1, service, old, new, reason))
         if new != old:
             edits.append((node, new))

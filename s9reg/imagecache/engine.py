@@ -1,10 +1,12 @@
 """Configuration of the engine (distribution 2.8 ``docker-registry``, ``image-cache.md`` §1.2, §4a).
 
 Per upstream, two instances share one storage root: a pull-through *proxy* that clients pull from
-and a plain *writer* that receives curated images and deletes. Content pushed through the writer
-is not in the proxy's expiry schedule, so it never expires. The proxy starts without its
-``proxy:`` section (*offline* mode) when the upstream is unreachable, because 2.8 panics at start
-otherwise. Config files are written as JSON, which the engine's YAML parser reads as well.
+(through s9reg's read-only front, :mod:`s9reg.imagecache.front`; the engine itself listens on
+loopback) and a plain *writer* that receives curated images and deletes. Content pushed through
+the writer is not in the proxy's expiry schedule, so it never expires. The proxy starts without
+its ``proxy:`` section (*offline* mode) when the upstream is unreachable, because 2.8 panics at
+start otherwise; offline, its storage is read-only and deletes are disabled. Config files are
+written as JSON, which the engine's YAML parser reads as well.
 """
 
 from __future__ import annotations
@@ -158,18 +160,27 @@ class InstanceSpec:
 
     @property
     def url(self) -> str:
-        """Base URL the shim reaches the instance at."""
+        """Base URL clients reach the instance at (a proxy: through its read-only front)."""
         return self.upstream.local_url if self.role is Role.PROXY else self.upstream.writer_url
+
+    @property
+    def engine_url(self) -> str:
+        """Base URL the engine process itself listens on (always loopback)."""
+        return f"http://{_addr(self.host, self.port)}"
 
 
 def instances(settings: CacheSettings) -> list[InstanceSpec]:
-    """The instances to run: for each upstream, its writer then its proxy."""
+    """The instances to run: for each upstream, its writer then its proxy.
+
+    Both listen on loopback: the proxy engine on ``proxy_engine_port``, behind the read-only
+    front (:mod:`s9reg.imagecache.front`) that owns the upstream's client-facing address.
+    """
     layout = Layout(settings.data_dir)
     out = []
     for u in settings.upstreams:
         for role, host, port in (
             (Role.WRITER, "127.0.0.1", u.writer_port),
-            (Role.PROXY, u.host, u.port),
+            (Role.PROXY, "127.0.0.1", u.proxy_engine_port),
         ):
             name = f"{role.value}-{slug(u.name)}"
             out.append(
@@ -220,7 +231,10 @@ def instance_config(
     purge = settings.upload_purging
     # Only the writer purges: both instances would otherwise scan the same uploads.
     purging = purge.enabled and spec.role is Role.WRITER
-    storage["delete"] = {"enabled": True}
+    # Offline, nothing may change the store through the client side: the front refuses
+    # writes, and the engine refuses them too (``maintenance.readonly``, deletes disabled).
+    offline = mode is Mode.OFFLINE
+    storage["delete"] = {"enabled": not offline}
     storage["cache"] = {"blobdescriptor": "inmemory"}
     storage["maintenance"] = {
         "uploadpurging": {
@@ -229,7 +243,7 @@ def instance_config(
             "interval": f"{purge.interval_hours}h",
             "dryrun": False,
         },
-        "readonly": {"enabled": readonly},
+        "readonly": {"enabled": readonly or offline},
     }
     config: dict[str, Any] = {
         "version": "0.1",

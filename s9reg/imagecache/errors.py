@@ -6,6 +6,7 @@ Tree::
     ├── ApiRequestError                 a management API request it refuses: "BAD_REQUEST"
     ├── ImageReferenceError             a malformed or unsupported image reference
     ├── ImageNotFoundError              the image is in neither the cache nor its upstream
+    ├── CuratedImageError               a delete would remove curated tags: "CACHE_CURATED"
     ├── OfflineImageUnavailableError    offline and not cached: "OFFLINE_IMAGE_UNAVAILABLE"
     ├── RegistryHttpError               an engine or upstream answered with an unexpected status
     ├── UpstreamUnavailableError        a registry could not be reached at all
@@ -19,6 +20,7 @@ from s9reg.errors import S9regError
 __all__ = [
     "ApiRequestError",
     "CacheError",
+    "CuratedImageError",
     "EngineError",
     "ImageNotFoundError",
     "ImageReferenceError",
@@ -50,6 +52,12 @@ class ImageNotFoundError(CacheError):
     """The image is not in the cache, and the upstream (online) does not have it either."""
 
     code = "CACHE_IMAGE_NOT_FOUND"
+
+
+class CuratedImageError(CacheError):
+    """A delete would remove curated tags (every tag on a digest goes with it); needs force."""
+
+    code = "CACHE_CURATED"
 
 
 class OfflineImageUnavailableError(CacheError):

@@ -67,6 +67,8 @@ class Upstream:
         host: listen host of the pull-through instance (what clients pull from).
         port: listen port of the pull-through instance.
         writer_port: port of the writer instance on 127.0.0.1 (curated pushes, deletes).
+        engine_port: port on 127.0.0.1 of the pull-through engine behind s9reg's read-only
+            front (which owns ``host:port``); None for ``port + 200``.
         username: upstream user name, or None for anonymous pulls.
         password: upstream password or token, or None.
     """
@@ -76,6 +78,7 @@ class Upstream:
     host: str = "127.0.0.1"
     port: int
     writer_port: int
+    engine_port: int | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
 
@@ -83,6 +86,11 @@ class Upstream:
     def local_url(self) -> str:
         """Base URL of the pull-through instance, as the shim reaches it."""
         return f"http://{_connect_host(self.host)}:{self.port}"
+
+    @property
+    def proxy_engine_port(self) -> int:
+        """Port of the pull-through engine on 127.0.0.1 (clients reach it through the front)."""
+        return self.engine_port if self.engine_port is not None else self.port + 200
 
     @property
     def writer_url(self) -> str:
@@ -180,8 +188,14 @@ class CacheSettings:
         )
         ports = [self.api_port]
         for u in self.upstreams:
-            ports += [u.port, u.writer_port]
+            ports += [u.port, u.writer_port, u.proxy_engine_port]
         out.extend(f"port {p} is used twice" for p in sorted(set(ports)) if ports.count(p) > 1)
+        out.extend(
+            f"upstream {u.name}: engine port {u.proxy_engine_port} is beyond 65535 "
+            "(set its engine_port)"
+            for u in self.upstreams
+            if u.proxy_engine_port > 65535
+        )
         for image in self.images:
             if image.registry not in names:
                 out.append(f"image {image}: registry {image.registry} is not a configured upstream")

@@ -35,6 +35,7 @@ __all__ = [
     "ensure_image",
     "image_contents",
     "list_images",
+    "repositories",
     "resolve_upstream",
 ]
 
@@ -172,6 +173,28 @@ def last_used(settings: CacheSettings, up: Upstream, repo: str, tag: str) -> flo
         return None
 
 
+def repositories(settings: CacheSettings, up: Upstream, writer: RegistryClient) -> list[str]:
+    """Every repository of an upstream's store, sorted.
+
+    2.8's ``_catalog`` lists only repositories with a ``_layers`` directory, so one that holds
+    only a manifest (a client fetched it, say ``skopeo inspect --raw``, but no blob) is missing
+    from it. On the filesystem, repositories are also found by their ``_manifests`` directory,
+    as distribution v3 does; with S3 the catalog is all there is.
+
+    Raises:
+        CacheError: the writer is unreachable.
+    """
+    found = set(writer.catalog())
+    if settings.s3 is None:
+        top = Layout(settings.data_dir).storage_root(up) / "docker/registry/v2/repositories"
+        for dirpath, dirnames, _ in os.walk(top):
+            if "_manifests" in dirnames:
+                found.add(Path(dirpath).relative_to(top).as_posix())
+            # _manifests, _layers and _uploads hold a repository's data, not repositories.
+            dirnames[:] = [d for d in dirnames if not d.startswith("_")]
+    return sorted(found)
+
+
 def list_images(
     settings: CacheSettings, upstreams: Iterable[Upstream] | None = None
 ) -> list[ImageInfo]:
@@ -183,7 +206,7 @@ def list_images(
     out = []
     for up in settings.upstreams if upstreams is None else upstreams:
         with RegistryClient(up.writer_url) as writer:
-            for repo in sorted(writer.catalog()):
+            for repo in repositories(settings, up, writer):
                 tags = []
                 repo_blobs: dict[str, int] = {}
                 for tag in writer.tags(repo):
@@ -229,7 +252,7 @@ def disk_usage(settings: CacheSettings) -> int:
         seen: dict[str, int] = {}
         for up in settings.upstreams:
             with RegistryClient(up.writer_url) as writer:
-                for repo in writer.catalog():
+                for repo in repositories(settings, up, writer):
                     for tag in writer.tags(repo):
                         m = writer.get_manifest(repo, tag)
                         if m is not None:

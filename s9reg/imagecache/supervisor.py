@@ -1,14 +1,18 @@
 """Runs the engine instances as supervised child processes (``image-cache.md`` §1.3, §1.6).
 
-Pid files, one log per instance, clean shutdown (SIGTERM, then SIGKILL), restart on crash with
-back-off, and the offline switch: a proxy whose upstream is unreachable runs without its
-``proxy:`` section and is restarted with it once the upstream answers again.
+Pid files, one log per instance (rotated when large), clean shutdown (SIGTERM, then SIGKILL),
+restart on crash with back-off, and the offline switch: a proxy whose upstream is unreachable
+runs without its ``proxy:`` section and is restarted with it once the upstream answers again.
+Each proxy's client-facing address is served by its read-only front, started first and stopped
+first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 import os
 import shutil
 import signal
@@ -33,6 +37,8 @@ from s9reg.imagecache.engine import (
     write_config,
 )
 from s9reg.imagecache.errors import EngineError
+from s9reg.imagecache.front import Front
+from s9reg.imagecache.logs import LOG_BACKUPS, MAX_LOG_BYTES, bound_log
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.settings import CacheSettings, Upstream
 
@@ -187,6 +193,8 @@ class Supervisor:
         self._lock = threading.RLock()
         self._on_change = on_change
         self._pins_mtime = self._pins_stamp()
+        self._fronts = self._make_fronts()
+        self._logs_checked = -math.inf
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -206,6 +214,7 @@ class Supervisor:
         for d in (self.layout.run_dir, self.layout.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         try:
+            self._start_fronts()
             with self._lock:
                 for child in self._children:
                     self._launch(child, wait=True)
@@ -216,6 +225,7 @@ class Supervisor:
 
     def stop(self) -> None:
         """Stop every instance (SIGTERM, SIGKILL after a timeout) and remove the pid files."""
+        self._stop_fronts()
         with self._lock:
             for child in reversed(self._children):
                 self._terminate(child)
@@ -233,6 +243,7 @@ class Supervisor:
         try:
             while not stop.wait(interval):
                 self.poll()
+                self.bound_logs()
         finally:
             self.stop()
 
@@ -359,6 +370,51 @@ class Supervisor:
                 return c.mode
         return None
 
+    # --- logs ----------------------------------------------------------------------------
+
+    # Each engine log is rotated beyond this size, keeping this many older generations.
+    log_max_bytes = MAX_LOG_BYTES
+    log_backups = LOG_BACKUPS
+    log_check_seconds = 10.0
+
+    def bound_logs(self, *, now: float | None = None) -> list[Path]:
+        """Rotate the engine logs grown beyond :attr:`log_max_bytes`; returns those rotated.
+
+        Checks at most every :attr:`log_check_seconds` (``run`` calls it on every step).
+        """
+        now = time.monotonic() if now is None else now
+        if now - self._logs_checked < self.log_check_seconds:
+            return []
+        self._logs_checked = now
+        rotated = []
+        for child in self._children:
+            try:
+                if bound_log(child.spec.log_path, self.log_max_bytes, self.log_backups):
+                    rotated.append(child.spec.log_path)
+            except OSError:
+                continue  # a full or read-only disk: the engine keeps logging as before
+        return rotated
+
+    # --- fronts --------------------------------------------------------------------------
+
+    def _make_fronts(self) -> list[Front]:
+        """The read-only fronts on the client-facing addresses, one per supervised proxy."""
+        return [
+            Front(c.spec.upstream, functools.partial(self.mode, c.spec.upstream))
+            for c in self._children
+            if c.spec.role is Role.PROXY
+        ]
+
+    def _start_fronts(self) -> None:
+        for front in self._fronts:
+            front.bind()
+        for front in self._fronts:
+            front.start()
+
+    def _stop_fronts(self) -> None:
+        for front in self._fronts:
+            front.stop()
+
     # --- internals -----------------------------------------------------------------------
 
     def _changed(self) -> None:
@@ -428,7 +484,7 @@ class Supervisor:
 
     def _wait_ready(self, child: _Child) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
-        client = RegistryClient(child.spec.url, timeout=2.0)
+        client = RegistryClient(child.spec.engine_url, timeout=2.0)
         proc = child.process
         while proc is not None:
             if proc.poll() is not None:
@@ -446,7 +502,8 @@ class Supervisor:
             if time.monotonic() > deadline:
                 self._terminate(child)
                 raise EngineError(
-                    f"{child.spec.name}: no answer on {child.spec.url} after {READY_TIMEOUT:.0f} s",
+                    f"{child.spec.name}: no answer on {child.spec.engine_url} "
+                    f"after {READY_TIMEOUT:.0f} s",
                     hint="is the port used by another program?",
                     details=_tail(child.spec.log_path),
                 )

@@ -177,8 +177,14 @@ class PlainRegistry:
 
 
 def make_settings(tmp_path: Path, upstream_url: str, **kw: object) -> CacheSettings:
-    ports = [free_port() for _ in range(3)]
-    up = Upstream(name="docker.io", url=upstream_url, port=ports[0], writer_port=ports[1])
+    ports = [free_port() for _ in range(4)]
+    up = Upstream(
+        name="docker.io",
+        url=upstream_url,
+        port=ports[0],
+        writer_port=ports[1],
+        engine_port=ports[3],
+    )
     args: dict[str, object] = {
         "data_dir": tmp_path / "cache",
         "upstreams": (up,),

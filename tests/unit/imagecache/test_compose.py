@@ -10,6 +10,8 @@ from s9reg.imagecache.compose import daemon_json, rewrite_compose
 from s9reg.imagecache.errors import CacheError, ImageReferenceError
 from s9reg.imagecache.settings import CacheSettings, Upstream
 
+from helpers.cli import run_cli as run
+
 DIGEST = "sha256:" + "cd" * 32
 
 
@@ -164,19 +166,66 @@ services:
 
 def test_build_sections_anchors_and_exclusions(settings: CacheSettings) -> None:
     out, report = rewrite_compose(DEV, settings, exclude=["postgres", "registry.example.org/"])
-    # The anchored image is edited once, where it is written; both services use it.
-    assert "  image: &app-image localhost:5000/library/nginx:1.27\n" in out
+    # web builds the anchored image under that name (worker shares it): it is left alone.
+    assert "  image: &app-image nginx:1.27\n" in out
     assert '  image: &proxy-image !!str "localhost:5000/library/traefik:v3.4"\n' in out
-    restored = out.replace("localhost:5000/library/nginx:1.27", "nginx:1.27")
-    assert restored.replace("localhost:5000/library/traefik", "docker.io/library/traefik") == DEV
+    assert out.replace("localhost:5000/library/traefik", "docker.io/library/traefik") == DEV
     assert {r.service: r.reason for r in report} == {
-        "web": "via docker.io",
+        "web": "has build:",
         "proxy": "via docker.io",
         "db": "excluded",
         "cache": "already local",
         "quay": "no upstream for quay.io",
         "mine": "excluded",
     }
+
+
+# The issue's case: a service that builds its image, beside one that pulls.
+BUILD = """\
+services:
+  app:
+    image: myapp
+    build: ./web
+  api:
+    build: {context: ./api}
+    image: docker.io/library/python:3.12
+  db:
+    image: postgres:16
+"""
+
+
+def test_services_with_build_keep_their_image(settings: CacheSettings) -> None:
+    out, report = rewrite_compose(BUILD, settings)
+    assert out == BUILD.replace("image: postgres:16", "image: localhost:5000/library/postgres:16")
+    assert [(r.service, r.new, r.reason) for r in report] == [
+        ("app", "myapp", "has build:"),
+        ("api", "docker.io/library/python:3.12", "has build:"),
+        ("db", "localhost:5000/library/postgres:16", "via docker.io"),
+    ]
+
+
+def test_crlf_and_symlink_kept_by_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "site-config.yaml"
+    conf.write_text("image_cache: {data_dir: cache}\n", encoding="utf-8")
+    real = tmp_path / "apps" / "compose.yml"
+    real.parent.mkdir()
+    crlf = BUILD.replace("\n", "\r\n").encode()
+    real.write_bytes(crlf)
+    real.chmod(0o640)
+    link = tmp_path / "docker-compose.yml"
+    link.symlink_to(Path("apps") / "compose.yml")
+    code, _, err = run(["cache", "rewrite-compose", str(link), "--config", str(conf)], capsys)
+    assert code == 0, err
+    assert link.is_symlink()
+    assert link.readlink() == Path("apps") / "compose.yml"
+    got = real.read_bytes()
+    assert got == crlf.replace(b"image: postgres:16", b"image: localhost:5000/library/postgres:16")
+    assert got.count(b"\r\n") == got.count(b"\n") == 9
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert f"{link}:3: app: myapp (kept: has build:)" in err
+    assert [p.name for p in real.parent.iterdir()] == ["compose.yml"]  # no temporary left
 
 
 def test_host_override_and_idempotence(settings: CacheSettings) -> None:

@@ -231,8 +231,9 @@ def test_engine_configs(tmp_path: Path) -> None:
         Role.WRITER,
         5100,
         Role.PROXY,
-        5000,
+        5200,  # the engine; the read-only front owns 5000
     )
+    assert (proxy.url, proxy.engine_url) == ("http://127.0.0.1:5000", "http://127.0.0.1:5200")
     w = instance_config(settings, writer, mode=Mode.WRITER)
     p = instance_config(settings, proxy, mode=Mode.PROXY)
     off = instance_config(settings, proxy, mode=Mode.OFFLINE)
@@ -251,7 +252,11 @@ def test_engine_configs(tmp_path: Path) -> None:
     assert p["storage"]["maintenance"]["uploadpurging"]["enabled"] is False
     assert w["http"]["secret"] == p["http"]["secret"]
     assert len(w["http"]["secret"]) == 64
-    assert (w["http"]["addr"], p["http"]["addr"]) == ("127.0.0.1:5100", "127.0.0.1:5000")
+    assert (w["http"]["addr"], p["http"]["addr"]) == ("127.0.0.1:5100", "127.0.0.1:5200")
+    # Offline, the engine itself refuses writes too: read-only storage, deletes disabled.
+    assert off["storage"]["maintenance"]["readonly"] == {"enabled": True}
+    assert off["storage"]["delete"] == {"enabled": False}
+    assert p["storage"]["maintenance"]["readonly"] == {"enabled": False}
     assert instance_config(settings, writer, mode=Mode.WRITER, readonly=True)["storage"][
         "maintenance"
     ]["readonly"] == {"enabled": True}

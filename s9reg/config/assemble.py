@@ -307,6 +307,7 @@ def cache_settings(
         recheck_seconds=float(section.recheck_seconds),
         public_host=section.public_host,
         api_token=_api_token(section.api_token, env),
+        max_size=section.max_size,
     )
 
 

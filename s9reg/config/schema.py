@@ -157,6 +157,7 @@ class ImageCacheSettings:
     recheck_seconds: int = 30
     public_host: str = "localhost"
     api_token: SecretRef | None = None
+    max_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

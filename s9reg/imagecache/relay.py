@@ -30,6 +30,7 @@ import json
 import re
 import select
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -322,6 +323,11 @@ class Relay:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+        # The engine drops connections (its client gave up, or an idle one): nothing to report.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _RelayHandler(BaseHTTPRequestHandler):

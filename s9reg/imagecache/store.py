@@ -33,6 +33,7 @@ __all__ = [
     "ImageInfo",
     "TagInfo",
     "check_image",
+    "complete_image",
     "disk_usage",
     "ensure_image",
     "image_contents",
@@ -296,6 +297,34 @@ def check_image(settings: CacheSettings, ref: ImageRef) -> CheckResult:
         last_used=last_used(settings, up, ref.repository, ref.tag_or_latest),
         pinned=pin_of(settings, ref),
     )
+
+
+def complete_image(settings: CacheSettings, ref: ImageRef) -> int:
+    """Pull the parts of a partly stored image through its proxy; returns how many were missing.
+
+    2.8's proxy fetches a blob from the upstream twice, once for the client and once for its
+    store: a client's pull can succeed while the store's copy fails (the upstream went away in
+    between). The supervisor calls this for recently pulled tags while the upstream answers.
+
+    Raises:
+        CacheError: the proxy or a writer is unreachable, or the upstream failed.
+    """
+    up = resolve_upstream(settings, ref)
+    fetched = 0
+    # A missing platform manifest hides its blobs until it is fetched: a second round.
+    for _ in range(2):
+        local = check_image(settings, ref)
+        if not local.present or local.complete:
+            break
+        with RegistryClient(up.local_url) as proxy:
+            for digest in local.missing:
+                fetched += 1
+                if proxy.get_manifest(ref.repository, digest) is not None:
+                    continue
+                with proxy.open_blob(ref.repository, digest) as chunks:
+                    for _ in chunks:
+                        pass
+    return fetched
 
 
 def ensure_image(settings: CacheSettings, ref: ImageRef, *, online: bool) -> EnsureResult:

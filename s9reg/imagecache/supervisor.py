@@ -50,9 +50,10 @@ from s9reg.imagecache.pins import (
     repin_curated,
     save_pins,
 )
+from s9reg.imagecache.reference import ImageRef
 from s9reg.imagecache.relay import Gate, GateState, Relay, probe
 from s9reg.imagecache.settings import CacheSettings, Upstream
-from s9reg.imagecache.store import disk_usage, tag_link
+from s9reg.imagecache.store import complete_image, disk_usage, tag_link
 
 __all__ = [
     "Supervisor",
@@ -74,6 +75,8 @@ LOG_TAIL_LINES = 15
 EXPIRY_MARGIN = 86400.0
 # How often the expiry schedules, the curated pins and the quota are looked at.
 HOUSEKEEPING_SECONDS = 30.0
+# Recently pulled tags remembered between two housekeeping rounds.
+MAX_RECENT = 10_000
 
 
 def upstream_online(upstream: Upstream, timeout: float = 3.0) -> bool:
@@ -185,6 +188,9 @@ class Supervisor:
         self._quota: dict[str, Any] = {}
         # Set by a mode switch (a relay or probe thread); the next poll writes the state.
         self._dirty = threading.Event()
+        # Tags pulled since the last housekeeping, checked for parts the proxy failed to store.
+        self._recent: set[ImageRef] = set()
+        self._recent_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -478,6 +484,9 @@ class Supervisor:
 
     def _used(self, up: Upstream, repo: str, tag: str) -> None:
         """A pull by tag, online or offline: its link's time is the tag's last use."""
+        with self._recent_lock:
+            if len(self._recent) < MAX_RECENT:
+                self._recent.add(ImageRef(up.name, repo, tag))
         if self.settings.s3 is not None:
             return
         link = tag_link(self.settings, up, repo, tag)
@@ -511,7 +520,9 @@ class Supervisor:
                 self.housekeeping()
 
     def housekeeping(self) -> None:
-        """Empty expiry schedules coming due, put moved curated tags back, keep the quota.
+        """Empty due expiry schedules, re-pin moved curated tags, complete pulls, keep the quota.
+
+        A pull the proxy stored only in part is completed while its upstream answers.
 
         Raises:
             CacheError: a writer is unreachable (the next round tries again).
@@ -519,7 +530,29 @@ class Supervisor:
         self._watch_expiry()
         for ref, moved, pinned in repin_curated(self.settings):
             self._event(f"re-pinned curated {ref}: it pointed at {moved}, pinned {pinned}")
+        self._complete_recent()
         self._keep_quota()
+
+    def _complete_recent(self) -> None:
+        """Fetch what the proxy failed to store of recently pulled tags (upstream online)."""
+        with self._recent_lock:
+            recent, self._recent = self._recent, set()
+        later = set()
+        for ref in sorted(recent, key=str):
+            gate = self._gates.get(ref.registry)
+            if gate is None or gate.offline:
+                later.add(ref)
+                continue
+            try:
+                fetched = complete_image(self.settings, ref)
+            except CacheError as e:
+                self._event(f"could not complete partly stored {ref}: {e.message}")
+                later.add(ref)
+                continue
+            if fetched:
+                self._event(f"completed partly stored {ref}: fetched {fetched} missing parts")
+        with self._recent_lock:
+            self._recent |= later
 
     def _watch_expiry(self) -> None:
         if self.settings.s3 is not None:

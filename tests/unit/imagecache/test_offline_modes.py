@@ -11,18 +11,22 @@ import dataclasses
 import json
 import os
 import random
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from modes_kit import (
+    CURATED,
+    SwitchableUpstream,
+    fast_settings,
+    settle,
+    skopeo_pull,
+    supervisor_log,
+    wait_mode,
+)
 from registry_kit import (
-    PlainRegistry,
     build_image,
     build_index,
-    make_settings,
     push_image,
     push_index,
 )
@@ -40,104 +44,10 @@ from s9reg.imagecache.supervisor import Supervisor
 from helpers.cli import run_cli
 
 DAY = 86400.0
-CURATED = ImageRef.parse("docker.io/library/alpine:3.19")
-
-
-class Upstream:
-    """The fake docker.io, switchable between up, refused and black-holed on its one port."""
-
-    def __init__(self, registry: PlainRegistry) -> None:
-        self.registry = registry
-        self.hole: socket.socket | None = None
-
-    def up(self) -> None:
-        self._close_hole()
-        if self.registry.proc is None:
-            self.registry.start()
-
-    def refuse(self) -> None:
-        self._close_hole()
-        self.registry.stop()
-
-    def black_hole(self) -> None:
-        self.registry.stop()
-        if self.hole is None:
-            hole = socket.socket()
-            hole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            hole.bind(("127.0.0.1", self.registry.port))
-            hole.listen(1024)  # the kernel accepts; nobody ever reads or answers
-            self.hole = hole
-
-    def _close_hole(self) -> None:
-        if self.hole is not None:
-            self.hole.close()
-            self.hole = None
-
-
-@pytest.fixture
-def switchable(upstream: PlainRegistry) -> Iterator[Upstream]:
-    u = Upstream(upstream)
-    yield u
-    u.refuse()
-
-
-def skopeo_pull(settings: CacheSettings, ref: str, dest: Path, timeout: float = 30.0) -> float:
-    """Pull every platform and blob of ``ref`` from the cache like a client; returns seconds."""
-    port = settings.upstreams[0].port
-    start = time.monotonic()
-    done = subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            f"docker://127.0.0.1:{port}/{ref}",
-            f"oci:{dest}:{ref.rpartition(':')[2]}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    took = time.monotonic() - start
-    assert done.returncode == 0, f"skopeo pull of {ref} failed after {took:.1f} s: {done.stderr}"
-    return took
-
-
-def settle(settings: CacheSettings, *refs: str) -> None:
-    """Wait until the proxy has stored what it sent (it commits blobs after the response)."""
-    deadline = time.monotonic() + 10
-    for ref in refs:
-        while not check_image(settings, ImageRef.parse(ref)).complete:
-            assert time.monotonic() < deadline, f"{ref} not stored"
-            time.sleep(0.05)
-
-
-def wait_mode(sup: Supervisor, settings: CacheSettings, mode: Mode, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while sup.mode(settings.upstreams[0]) is not mode:
-        assert time.monotonic() < deadline, f"no switch to {mode.value}"
-        sup.poll()
-        time.sleep(0.05)
-
-
-def supervisor_log(settings: CacheSettings) -> str:
-    return (settings.data_dir / "logs" / "supervisor.log").read_text(encoding="utf-8")
-
-
-def fast_settings(tmp_path: Path, url: str, **kw: object) -> CacheSettings:
-    args: dict[str, object] = {
-        "images": (CURATED,),
-        "probe_interval": 1.0,
-        "probe_timeout": 2.0,
-        "recheck_seconds": 1.0,
-    }
-    args.update(kw)
-    return make_settings(tmp_path, url, **args)
 
 
 def test_black_holed_upstream_curated_pull_by_tag_within_10_s(
-    tmp_path: Path, switchable: Upstream
+    tmp_path: Path, switchable: SwitchableUpstream
 ) -> None:
     with switchable.registry.client() as up:
         push_index(up, "library/alpine", "3.19", build_index(b"alpine"))
@@ -174,7 +84,9 @@ def test_black_holed_upstream_curated_pull_by_tag_within_10_s(
     assert "mode docker.io: offline -> proxy" in log
 
 
-def test_expiry_due_while_offline_loses_nothing(tmp_path: Path, switchable: Upstream) -> None:
+def test_expiry_due_while_offline_loses_nothing(
+    tmp_path: Path, switchable: SwitchableUpstream
+) -> None:
     with switchable.registry.client() as up:
         push_index(up, "library/alpine", "3.19", build_index(b"alpine"))
         push_image(up, "library/busybox", "1.32", build_image(b"busybox"))
@@ -213,7 +125,7 @@ def test_expiry_due_while_offline_loses_nothing(tmp_path: Path, switchable: Upst
 
 
 def test_curated_tag_never_re_pointed_and_moved_one_re_pinned(
-    tmp_path: Path, switchable: Upstream, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, switchable: SwitchableUpstream, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second = build_image(b"alpine one"), build_image(b"alpine two")
     with switchable.registry.client() as up:
@@ -246,7 +158,7 @@ def test_curated_tag_never_re_pointed_and_moved_one_re_pinned(
 
 
 def test_offline_pulls_count_as_use_and_cleanup_waits_for_the_upstream(
-    tmp_path: Path, switchable: Upstream
+    tmp_path: Path, switchable: SwitchableUpstream
 ) -> None:
     with switchable.registry.client() as up:
         for name in ("a", "b", "c"):
@@ -296,7 +208,7 @@ def test_offline_pulls_count_as_use_and_cleanup_waits_for_the_upstream(
 
 
 def test_manual_offline_switch_kept_across_restarts(
-    tmp_path: Path, switchable: Upstream, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, switchable: SwitchableUpstream, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with switchable.registry.client() as up:
         push_image(up, "library/cached", "1", build_image(b"cached"))
@@ -353,7 +265,7 @@ image_cache:
 
 
 def test_quota_evicts_least_recently_used_never_curated(
-    tmp_path: Path, switchable: Upstream
+    tmp_path: Path, switchable: SwitchableUpstream
 ) -> None:
     # Random content: gzip does not shrink it, so sizes are what they seem.
     images = {n: build_image(random.Random(n).randbytes(100_000)) for n in ("old", "mid", "new")}

@@ -51,7 +51,7 @@ from s9reg.imagecache.engine import Layout
 from s9reg.imagecache.events import log_event
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.offline import ManualOffline
-from s9reg.imagecache.settings import resolve_upstream
+from s9reg.imagecache.settings import Upstream, resolve_upstream
 from s9reg.imagecache.store import disk_usage
 from s9reg.imagecache.supervisor import read_state, upstream_online
 from s9reg.units import human_size
@@ -146,6 +146,14 @@ def status(config_path: Path, as_json: bool) -> None:
         rows.append([i["name"], i["url"], i["mode"], str(i["pid"] or "-"), str(i["restarts"]), run])
     _table(rows)
     _print_modes(state)
+
+
+def _pulls_through(state: dict[str, Any], up: Upstream) -> bool:
+    """Whether the running cache uses ``up`` now (its mode is ``proxy``): reachable, not off."""
+    for u in state.get("upstreams") or []:
+        if u.get("name") == up.name:
+            return bool(u.get("mode") == "proxy")
+    return upstream_online(up)
 
 
 def _print_modes(state: dict[str, Any]) -> None:
@@ -304,9 +312,9 @@ def ensure(config_path: Path, as_json: bool, image: str) -> None:
     settings = _settings(config_path)
     try:
         ref = _parse(image)
-        require_running(settings)
+        state = require_running(settings)
         up = resolve_upstream(settings, ref)
-        result = ensure_image(settings, ref, online=upstream_online(up))
+        result = ensure_image(settings, ref, online=_pulls_through(state, up))
     except S9regError as e:
         if as_json:
             _echo_json({"ok": False, "code": e.code, "message": e.message, "hint": e.hint})

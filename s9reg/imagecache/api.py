@@ -286,7 +286,8 @@ class ManagementApi:
             )
         ref = ImageRef.parse(text)
         up = resolve_upstream(self.settings, ref)
-        result = ensure_image(self.settings, ref, online=upstream_online(up))
+        # The supervisor's mode: no wait on a black-holed upstream, and a manual switch holds.
+        result = ensure_image(self.settings, ref, online=self.supervisor.reachable(up))
         return {"image": str(ref), "source": result.source, "digest": result.digest}
 
 

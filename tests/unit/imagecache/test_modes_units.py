@@ -6,7 +6,9 @@ import json
 import socket
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from registry_kit import free_port
@@ -184,3 +186,75 @@ def test_relay_answers_offline_at_once_and_keeps_the_challenge() -> None:
         client.close()
         relay.close()
         hole.close()
+
+
+class _Fake(BaseHTTPRequestHandler):
+    """A registry needing a bearer token whose blobs redirect to a CDN (as docker.io's do)."""
+
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+    cdn = ""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        port = self.server.server_address[1]
+        if self.path.startswith("/token?"):
+            self._send(200, b'{"token": "T0K"}')
+        elif self.path.startswith("/cdn/"):
+            self._send(200, b"blob bytes", length=False)
+        elif self.headers.get("Authorization") != "Bearer T0K":
+            realm = f"http://127.0.0.1:{port}/token"
+            self._send(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}",service="fake"'})
+        else:
+            self._send(307, b"", {"Location": f"{self.cdn}/cdn/blob"})
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        length: bool = True,
+    ) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if length:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_relay_serves_the_token_realm_and_follows_the_cdn_redirect() -> None:
+    registry = HTTPServer(("127.0.0.1", 0), _Fake)
+    cdn = HTTPServer(("127.0.0.1", 0), _Fake)
+    _Fake.cdn = f"http://127.0.0.1:{cdn.server_address[1]}"
+    _Fake.seen = []
+    for server in (registry, cdn):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{registry.server_address[1]}"
+    gate = Gate(_upstream(url))
+    ok, challenge, _ = probe(url, 2.0)
+    assert ok
+    gate.observe(reachable=ok, challenge=challenge)
+    relay = Relay(gate, timeout=2.0)
+    digest = "sha256:" + "ab" * 32
+    try:
+        with RegistryClient(relay.url) as client:
+            r = client.request("GET", f"/v2/lib/x/blobs/{digest}")
+        assert (r.status, r.body) == (200, b"blob bytes")
+    finally:
+        relay.close()
+        for server in (registry, cdn):
+            server.shutdown()
+            server.server_close()
+    paths = [(p.split("?")[0], auth) for p, auth in _Fake.seen]
+    assert paths == [
+        ("/v2/", None),  # the probe
+        (f"/v2/lib/x/blobs/{digest}", None),  # 401: the client asks the relayed realm
+        ("/token", None),
+        (f"/v2/lib/x/blobs/{digest}", "Bearer T0K"),  # 307 to the CDN, followed by the relay
+        ("/cdn/blob", None),  # no credentials to another host
+    ]

@@ -69,6 +69,7 @@ _HOP = frozenset(
 )
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MANIFEST_RE = re.compile(r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)")
+_CONTENT_RE = re.compile(r"/v2/.+/(?P<kind>manifests|blobs)/[^/]+")
 _REALM_RE = re.compile(r'realm="([^"]*)"')
 
 
@@ -95,6 +96,18 @@ def probe(url: str, timeout: float) -> tuple[bool, str | None, str]:
     if resp.status not in (200, 401):
         return False, None, f"GET /v2/ answered {resp.status}"
     return True, resp.getheader("WWW-Authenticate"), ""
+
+
+def _offline_answer(path: str) -> tuple[int, str]:
+    """Status and code of the relay's answer for ``path`` while the upstream is offline.
+
+    404 for a manifest or blob: the engine then answers a missing blob with 404 (after a 503,
+    with 500); for a tag, any error makes it serve its stored copy.
+    """
+    m = _CONTENT_RE.fullmatch(path)
+    if m is None:
+        return 503, "UNAVAILABLE"
+    return 404, "BLOB_UNKNOWN" if m["kind"] == "blobs" else "MANIFEST_UNKNOWN"
 
 
 def _why(e: BaseException) -> str:
@@ -412,9 +425,10 @@ class _RelayHandler(BaseHTTPRequestHandler):
                 self._reply(200, {})
             return
         state = gate.state()
+        status, code = _offline_answer(path)
         self._error(
-            503,
-            "UNAVAILABLE",
+            status,
+            code,
             f"OFFLINE_IMAGE_UNAVAILABLE: {state.name} is offline ({state.reason}); "
             "only cached content can be pulled",
         )
@@ -487,7 +501,10 @@ class _RelayHandler(BaseHTTPRequestHandler):
             if ready:
                 break
             if ours and gate.offline:
-                raise _Abort(503, f"{gate.upstream.name} went offline")
+                raise _Abort(
+                    _offline_answer(parts.path)[0],
+                    f"OFFLINE_IMAGE_UNAVAILABLE: {gate.upstream.name} went offline",
+                )
             if time.monotonic() > deadline:
                 if ours:
                     gate.observe(reachable=False, why=f"no answer within {ANSWER_TIMEOUT:g} s")

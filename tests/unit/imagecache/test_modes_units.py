@@ -161,16 +161,18 @@ def test_relay_answers_offline_at_once_and_keeps_the_challenge() -> None:
         ).start()
         start = time.monotonic()
         r = client.request("GET", "/v2/library/a/manifests/1")
-        assert r.status == 503
+        assert r.status == 404
         assert time.monotonic() - start < 3
         # Offline: at once, with the text the engine may pass on.
         start = time.monotonic()
-        r = client.request("GET", "/v2/library/a/manifests/1")
-        assert r.status == 503
-        assert "OFFLINE_IMAGE_UNAVAILABLE: docker.io is offline (probe: no answer)" in (
-            r.error_text()
+        r = client.request("GET", "/v2/library/a/blobs/sha256:" + "0" * 64)
+        assert r.status == 404
+        assert (
+            "BLOB_UNKNOWN: OFFLINE_IMAGE_UNAVAILABLE: docker.io is offline (probe: no answer)"
+            in (r.error_text())
         )
         assert time.monotonic() - start < 0.5
+        assert client.request("GET", "/v2/_catalog").status == 503
         # The engine's start-up question gets the remembered challenge, its realm relayed.
         r = client._send("GET", "/v2/", auth=False)
         assert r.status == 401

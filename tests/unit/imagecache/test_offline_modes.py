@@ -212,7 +212,8 @@ def test_manual_offline_switch_kept_across_restarts(
 ) -> None:
     with switchable.registry.client() as up:
         push_image(up, "library/cached", "1", build_image(b"cached"))
-        push_image(up, "library/fresh", "1", build_image(b"fresh"))
+        fresh = build_image(b"fresh")
+        push_image(up, "library/fresh", "1", fresh)
     settings = fast_settings(tmp_path, switchable.registry.url, images=())
     config = write_site_config(tmp_path, settings)
     u = settings.upstreams[0]
@@ -230,6 +231,9 @@ def test_manual_offline_switch_kept_across_restarts(
         skopeo_pull(settings, "library/cached:1", tmp_path / "c1")
         with RegistryClient(u.local_url) as proxy:
             assert proxy.head_manifest("library/fresh", "1") is None  # never asked upstream
+            # Not cached: 404 (the engine answered 500 when the upstream was refused or down).
+            r = proxy.request("GET", f"/v2/library/fresh/blobs/{next(iter(fresh.blobs))}")
+            assert (r.status, r.error_text()[:13]) == (404, "BLOB_UNKNOWN:")
     with sup:  # kept across restarts
         assert sup.mode(u) is Mode.OFFLINE
         code, out, _ = run_cli(["cache", "offline", "off", "--config", config], capsys)

@@ -458,7 +458,10 @@ class Supervisor:
 
     def _switched(self, before: GateState, after: GateState) -> None:
         why = f" ({after.reason})" if after.reason else ""
-        self._event(f"mode {after.name}: {before.mode.value} -> {after.mode.value}{why}")
+        if before.checked_at == 0 and not before.manual:
+            self._event(f"mode {after.name}: {after.mode.value} at start{why}")
+        else:
+            self._event(f"mode {after.name}: {before.mode.value} -> {after.mode.value}{why}")
         if after.mode is Mode.PROXY:
             for child in self._children:
                 if (

@@ -299,3 +299,43 @@ def test_quota_evicts_least_recently_used_never_curated(
         assert not check_image(limited, ImageRef.parse("old:1")).present
         assert sup.quota_state()["used"] <= quota
     assert "quota:" in supervisor_log(limited)
+
+
+def test_status_shows_modes_and_quota(
+    tmp_path: Path, switchable: SwitchableUpstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = fast_settings(tmp_path, switchable.registry.url, images=())
+    config = write_site_config(tmp_path, settings)
+    with Path(config).open("a", encoding="utf-8") as f:
+        f.write("  max_size: 1GiB\n")
+
+    def cache(*args: str) -> str:
+        code, out, err = run_cli(["cache", *args, "--config", config], capsys)
+        assert code == 0, err
+        return out
+
+    cache("up")
+    try:
+        out = cache("status")
+        assert "UPSTREAM   MODE   SINCE" in out
+        assert "docker.io  proxy" in out
+        doc = json.loads(cache("status", "--json"))
+        assert doc["upstreams"][0]["mode"] == "proxy"
+        cache("offline", "on")
+        out = cache("status")
+        assert "docker.io  offline" in out
+        assert out.rstrip().endswith("switched offline by hand")
+        switchable.refuse()
+        cache("offline", "off")
+        deadline = time.monotonic() + 10
+        while "connection refused" not in (out := cache("status")):
+            assert time.monotonic() < deadline, out
+            time.sleep(0.1)
+    finally:
+        cache("down")
+    log = supervisor_log(settings).splitlines()
+    events = [line.split(" ", 1)[1] for line in log]
+    assert events[:2] == ["mode docker.io: proxy at start", events[1]]
+    assert events[1].startswith("image cache up (supervisor pid")
+    assert "mode docker.io: proxy -> offline (connection refused)" in events
+    assert events[-1] == "image cache down"

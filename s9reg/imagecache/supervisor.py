@@ -54,6 +54,7 @@ from s9reg.imagecache.reference import ImageRef
 from s9reg.imagecache.relay import Gate, GateState, Relay, probe
 from s9reg.imagecache.settings import CacheSettings, Upstream
 from s9reg.imagecache.store import complete_image, disk_usage, tag_link
+from s9reg.imagecache.usage import DigestPulls, tags_of_digest
 
 __all__ = [
     "Supervisor",
@@ -191,6 +192,13 @@ class Supervisor:
         # Tags pulled since the last housekeeping, checked for parts the proxy failed to store.
         self._recent: set[ImageRef] = set()
         self._recent_lock = threading.Lock()
+        self._digest_pulls = DigestPulls(
+            {
+                c.spec.upstream.name: c.spec.log_path
+                for c in self._children
+                if c.spec.role is Role.PROXY
+            }
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -534,7 +542,21 @@ class Supervisor:
         for ref, moved, pinned in repin_curated(self.settings):
             self._event(f"re-pinned curated {ref}: it pointed at {moved}, pinned {pinned}")
         self._complete_recent()
+        self._count_digest_pulls()
         self._keep_quota()
+
+    def _count_digest_pulls(self) -> None:
+        """Pulls by digest alone (from the proxies' access logs) as use of their tags."""
+        if self.settings.s3 is not None:
+            return
+        for name, pulls in self._digest_pulls.new_pulls().items():
+            up = self.settings.upstream(name)
+            if up is None:
+                continue
+            for repo, digest in sorted(pulls):
+                for link in tags_of_digest(self.settings, up, repo, digest):
+                    with contextlib.suppress(OSError):
+                        os.utime(link)
 
     def _complete_recent(self) -> None:
         """Fetch what the proxy failed to store of recently pulled tags (upstream online)."""

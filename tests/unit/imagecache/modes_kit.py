@@ -60,7 +60,7 @@ def skopeo_pull(settings: CacheSettings, ref: str, dest: Path, timeout: float = 
             "--all",
             "--src-tls-verify=false",
             f"docker://127.0.0.1:{port}/{ref}",
-            f"oci:{dest}:{ref.rpartition(':')[2]}",
+            f"oci:{dest}:pulled",
         ],
         capture_output=True,
         text=True,

@@ -176,10 +176,15 @@ def test_offline_pulls_count_as_use_and_cleanup_waits_for_the_upstream(
         switchable.refuse()
         wait_mode(sup, settings, Mode.OFFLINE)
         skopeo_pull(settings, "library/a:1", tmp_path / "off-a")
-        skopeo_pull(settings, "library/b:1", tmp_path / "off-b")
+        # b by digest alone: the engine serves it without the relay; its access log tells.
+        b_digest = check_image(settings, ImageRef.parse("b:1")).digest
+        skopeo_pull(settings, f"library/b@{b_digest}", tmp_path / "off-b")
+        sup.housekeeping()
         used = {i.repository: i.last_used for i in list_images(settings)}
         assert used["library/a"] is not None
         assert used["library/a"] > time.time() - 60
+        assert used["library/b"] is not None
+        assert used["library/b"] > time.time() - 60
         assert used["library/c"] == pytest.approx(old, abs=1)
 
         def clean(**kw: bool) -> list[str]:

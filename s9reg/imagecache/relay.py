@@ -191,6 +191,10 @@ class Gate:
         self._challenge: str | None = None
         self._realms: dict[str, str] = {}
 
+    def watch(self, on_switch: Callable[[GateState, GateState], None]) -> None:
+        """Call ``on_switch`` on every mode change from now on."""
+        self._on_switch = on_switch
+
     @property
     def offline(self) -> bool:
         """Whether the relay answers without the upstream."""

@@ -175,7 +175,7 @@ class Supervisor:
         self._lock = threading.RLock()
         self._on_change = on_change
         self._gates = {
-            c.spec.upstream.name: Gate(c.spec.upstream, on_switch=self._switched)
+            c.spec.upstream.name: Gate(c.spec.upstream)
             for c in self._children
             if c.spec.role is Role.PROXY
         }
@@ -410,6 +410,9 @@ class Supervisor:
         """Probe every upstream (in parallel), apply the manual switch, start the relays."""
         if not self._gates:
             return
+        fresh = not self._relays  # a (re)start: the modes are found anew
+        if fresh:
+            self._gates = {name: Gate(g.upstream) for name, g in self._gates.items()}
         threads = [
             threading.Thread(target=self._probe_once, args=(g,), daemon=True)
             for g in self._gates.values()
@@ -420,6 +423,11 @@ class Supervisor:
             t.join()
         self._offline_stamp = -1.0
         self._apply_manual()
+        if fresh:
+            for gate in self._gates.values():
+                st = gate.state()
+                self._event(f"mode {st.name}: {st.mode.value} at start" + _why_text(st))
+                gate.watch(self._switched)
         for name, gate in self._gates.items():
             if name in self._relays:
                 continue
@@ -465,11 +473,9 @@ class Supervisor:
         return True
 
     def _switched(self, before: GateState, after: GateState) -> None:
-        why = f" ({after.reason})" if after.reason else ""
-        if before.checked_at == 0 and not before.manual:
-            self._event(f"mode {after.name}: {after.mode.value} at start{why}")
-        else:
-            self._event(f"mode {after.name}: {before.mode.value} -> {after.mode.value}{why}")
+        self._event(
+            f"mode {after.name}: {before.mode.value} -> {after.mode.value}" + _why_text(after)
+        )
         if after.mode is Mode.PROXY:
             for child in self._children:
                 if (
@@ -729,6 +735,10 @@ class Supervisor:
         if child.log is not None:
             child.log.close()
             child.log = None
+
+
+def _why_text(state: GateState) -> str:
+    return f" ({state.reason})" if state.reason else ""
 
 
 def _check_port(spec: InstanceSpec) -> None:

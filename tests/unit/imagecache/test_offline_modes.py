@@ -79,9 +79,18 @@ def test_black_holed_upstream_curated_pull_by_tag_within_10_s(
         assert skopeo_pull(settings, "library/alpine:3.19", tmp_path / "p4") < 10
         switchable.up()
         wait_mode(sup, settings, Mode.PROXY)
+    # Black-holed at start: 2.8 would panic or hang on its start-up question; the relay answers.
+    switchable.black_hole()
+    start = time.monotonic()
+    with sup:
+        assert time.monotonic() - start < 10
+        assert sup.mode(settings.upstreams[0]) is Mode.OFFLINE
+        assert skopeo_pull(settings, "library/alpine:3.19", tmp_path / "p5") < 3
+        assert skopeo_pull(settings, "library/busybox:1.32", tmp_path / "p6") < 3
     log = supervisor_log(settings)
     assert "mode docker.io: proxy -> offline (no answer within 2 s)" in log
     assert "mode docker.io: offline -> proxy" in log
+    assert "mode docker.io: offline at start (no answer within 2 s)" in log
 
 
 def test_expiry_due_while_offline_loses_nothing(

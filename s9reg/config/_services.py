@@ -220,6 +220,8 @@ _CACHE_KEYS = (
     "public_host",
     "api_token",
     "max_size",
+    "probe_interval",
+    "probe_timeout",
 )
 _CACHE_UPSTREAM_KEYS = ("url", "listen", "writer_port", "username", "password")
 
@@ -268,6 +270,10 @@ def _cache_scalars(c: Checker, m: Mapping[str, Node]) -> dict[str, object]:
     if "api_token" in m:
         with c.at("api_token"):
             out["api_token"] = c.secret(m["api_token"])
+    for key, high, default in (("probe_interval", 3600, 5), ("probe_timeout", 60, 3)):
+        if key in m:
+            with c.at(key):
+                out[key] = _cache_int(c, m[key], 1, high) or default
     if "max_size" in m and not is_null(m["max_size"]):
         with c.at("max_size"):
             out["max_size"] = _cache_size(c, m["max_size"])

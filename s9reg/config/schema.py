@@ -158,6 +158,8 @@ class ImageCacheSettings:
     public_host: str = "localhost"
     api_token: SecretRef | None = None
     max_size: int | None = None
+    probe_interval: int = 5
+    probe_timeout: int = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

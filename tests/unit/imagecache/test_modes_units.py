@@ -53,6 +53,14 @@ def test_max_size_refused(tmp_path: Path, text: str) -> None:
         _settings(tmp_path, f"image_cache:\n  max_size: {text}\n")
 
 
+def test_probe_settings(tmp_path: Path) -> None:
+    section = "image_cache:\n  probe_interval: 2\n  probe_timeout: 10\n"
+    settings = _settings(tmp_path, section)
+    assert (settings.probe_interval, settings.probe_timeout) == (2.0, 10.0)
+    with pytest.raises(ConfigError, match=r"probe_timeout: expected a whole number from 1 to 60"):
+        _settings(tmp_path, "image_cache:\n  probe_timeout: 0\n")
+
+
 def test_no_quota_by_default(tmp_path: Path) -> None:
     settings = _settings(tmp_path, "image_cache:\n  max_size: null\n")
     assert settings.max_size is None

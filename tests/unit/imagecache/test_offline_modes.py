@@ -11,6 +11,8 @@ import dataclasses
 import json
 import os
 import random
+import re
+import signal
 import time
 from pathlib import Path
 
@@ -353,3 +355,23 @@ def test_status_shows_modes_and_quota(
     assert events[1].startswith("image cache up (supervisor pid")
     assert "mode docker.io: proxy -> offline (connection refused)" in events
     assert events[-1] == "image cache down"
+
+
+def test_restarts_are_logged(tmp_path: Path, switchable: SwitchableUpstream) -> None:
+    settings = fast_settings(tmp_path, switchable.registry.url, images=())
+    with Supervisor(settings) as sup:
+        (proxy,) = [i for i in sup.state() if i["role"] == "proxy"]
+        os.kill(proxy["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while True:
+            sup.poll()
+            (again,) = [i for i in sup.state() if i["role"] == "proxy"]
+            if again["running"] and again["pid"] != proxy["pid"]:
+                break
+            assert time.monotonic() < deadline, again
+            time.sleep(0.05)
+    log = supervisor_log(settings)
+    assert re.search(
+        r"proxy-docker\.io exited with status -9 after \d+ s; restart 1 in 0\.5 s", log
+    )
+    assert f"proxy-docker.io started again (pid {again['pid']})" in log

@@ -226,6 +226,9 @@ class Supervisor:
         except BaseException:
             self.stop()
             raise
+        if self.settings.max_size is not None:
+            with contextlib.suppress(CacheError, OSError):
+                self._measure_quota(self.settings.max_size)  # shown by status at once
         self._start_threads()
         self._changed()
 
@@ -603,8 +606,7 @@ class Supervisor:
         max_size = self.settings.max_size
         if max_size is None:
             return
-        used = disk_usage(self.settings)
-        self._quota = {"max_size": max_size, "used": used, "checked_at": time.time()}
+        used = self._measure_quota(max_size)
         if used <= max_size:
             return
         with self.maintenance_lock:
@@ -623,6 +625,11 @@ class Supervisor:
             )
         self._quota["used"] = disk_usage(self.settings)
         self._changed()
+
+    def _measure_quota(self, max_size: int) -> int:
+        used = disk_usage(self.settings)
+        self._quota = {"max_size": max_size, "used": used, "checked_at": time.time()}
+        return used
 
     # --- internals -----------------------------------------------------------------------
 

@@ -335,12 +335,14 @@ def test_status_shows_modes_and_quota(
         out = cache("status")
         assert "UPSTREAM   MODE   SINCE" in out
         assert "docker.io  proxy" in out
+        assert "Disk quota: 0 B of 1.0 GiB used." in out
         doc = json.loads(cache("status", "--json"))
         assert doc["upstreams"][0]["mode"] == "proxy"
+        assert (doc["quota"]["max_size"], doc["quota"]["used"]) == (1024**3, 0)
         cache("offline", "on")
         out = cache("status")
         assert "docker.io  offline" in out
-        assert out.rstrip().endswith("switched offline by hand")
+        assert "switched offline by hand\n" in out
         switchable.refuse()
         cache("offline", "off")
         deadline = time.monotonic() + 10

@@ -179,7 +179,7 @@ def test_relay_answers_offline_at_once_and_keeps_the_challenge() -> None:
             "BLOB_UNKNOWN: OFFLINE_IMAGE_UNAVAILABLE: docker.io is offline (probe: no answer)"
             in (r.error_text())
         )
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 1.5
         assert client.request("GET", "/v2/_catalog").status == 503
         # The engine's start-up question gets the remembered challenge, its realm relayed.
         r = client._send("GET", "/v2/", auth=False)

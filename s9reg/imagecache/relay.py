@@ -537,8 +537,6 @@ class _RelayHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", length)
         elif chunked:
             self.send_header("Transfer-Encoding", "chunked")
-        elif no_body:
-            self.send_header("Content-Length", "0")
         self.end_headers()
         if no_body:
             return

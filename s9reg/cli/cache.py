@@ -49,8 +49,10 @@ from s9reg.imagecache.daemon import (
     stop_daemon,
 )
 from s9reg.imagecache.engine import Layout
+from s9reg.imagecache.events import log_event
 from s9reg.imagecache.oci import RegistryClient
-from s9reg.imagecache.settings import resolve_upstream
+from s9reg.imagecache.offline import ManualOffline
+from s9reg.imagecache.settings import Upstream, resolve_upstream
 from s9reg.imagecache.store import disk_usage
 from s9reg.imagecache.supervisor import process_alive, read_state, upstream_online
 from s9reg.units import human_size
@@ -155,6 +157,7 @@ def status(config_path: Path, as_json: bool) -> None:
                 [i["name"], i["url"], i["mode"], str(i["pid"] or "-"), str(i["restarts"]), run]
             )
         _table(rows)
+        _print_modes(state)
         if down:
             click.echo(f"Degraded: {', '.join(down)} not running.")
     if state is None:
@@ -172,6 +175,66 @@ def _down_instances(state: dict[str, Any]) -> list[str]:
         if not alive and not i.get("paused"):
             out.append(str(i.get("name")))
     return out
+
+
+def _pulls_through(state: dict[str, Any], up: Upstream) -> bool:
+    """Whether the running cache uses ``up`` now (its mode is ``proxy``): reachable, not off."""
+    for u in state.get("upstreams") or []:
+        if u.get("name") == up.name:
+            return bool(u.get("mode") == "proxy")
+    return upstream_online(up)
+
+
+def _print_modes(state: dict[str, Any]) -> None:
+    """The upstreams' modes (and why offline), then the disk quota, under ``status``."""
+    ups = state.get("upstreams") or []
+    if ups:
+        click.echo("")
+        rows = [["UPSTREAM", "MODE", "SINCE", "WHY"]]
+        rows += [[u["name"], u["mode"], _when(u.get("since")), u.get("reason") or "-"] for u in ups]
+        _table(rows)
+    quota = state.get("quota") or {}
+    if quota.get("max_size"):
+        used, max_size = int(quota.get("used") or 0), int(quota["max_size"])
+        over = " (over: evicting least recently used cached tags)" if used > max_size else ""
+        click.echo(f"\nDisk quota: {human_size(used)} of {human_size(max_size)} used{over}.")
+
+
+@cache.command(name="offline")
+@config_option
+@json_option
+@click.argument("switch", type=click.Choice(["on", "off"]))
+@click.argument("upstream", required=False)
+def offline_cmd(config_path: Path, as_json: bool, switch: str, upstream: str | None) -> None:
+    """Switch UPSTREAM (every upstream without one) offline by hand, or back on.
+
+    Offline, the cache never contacts the upstream and serves what it holds; kept across
+    restarts. Back on, the upstream is used again as soon as it answers.
+    """
+    settings = _settings(config_path)
+    before = ManualOffline.load(settings.data_dir)
+    after = before.switched(settings, offline=switch == "on", name=upstream)
+    after.save(settings.data_dir)
+    log_event(
+        settings.data_dir,
+        f"manual offline {switch} for {upstream or 'every upstream'}: now offline by hand: "
+        + (", ".join(u.name for u in settings.upstreams if after.covers(u.name)) or "none"),
+    )
+    modes = {u.name: after.covers(u.name) for u in settings.upstreams}
+    if read_state(settings) is not None:
+        # The supervisor applies the file within a fraction of a second.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            state = read_state(settings) or {}
+            seen = {u["name"]: u["manual"] for u in state.get("upstreams") or []}
+            if all(seen.get(n, m) == m for n, m in modes.items()):
+                break
+            time.sleep(0.05)
+    if as_json:
+        _echo_json([{"name": n, "manual_offline": m} for n, m in modes.items()])
+        return
+    for name, manual in modes.items():
+        click.echo(f"{name}: {'offline (by hand)' if manual else 'on (used whenever it answers)'}")
 
 
 # --- filling ------------------------------------------------------------------------------------
@@ -278,9 +341,9 @@ def ensure(config_path: Path, as_json: bool, image: str) -> None:
     settings = _settings(config_path)
     try:
         ref = _parse(image)
-        require_running(settings)
+        state = require_running(settings)
         up = resolve_upstream(settings, ref)
-        result = ensure_image(settings, ref, online=upstream_online(up))
+        result = ensure_image(settings, ref, online=_pulls_through(state, up))
     except S9regError as e:
         if as_json:
             _echo_json({"ok": False, "code": e.code, "message": e.message, "hint": e.hint})
@@ -369,6 +432,8 @@ def check(config_path: Path, as_json: bool, image: str) -> None:
                 "platforms": list(result.platforms),
                 "missing": list(result.missing),
                 "last_used": result.last_used,
+                "pinned": result.pinned,
+                "moved": result.moved,
             }
         )
     elif not result.present:
@@ -378,7 +443,12 @@ def check(config_path: Path, as_json: bool, image: str) -> None:
         platforms = f" [{', '.join(result.platforms)}]" if result.platforms else ""
         kind = "curated" if result.curated else "cached"
         click.echo(f"{ref}: {state}, {kind}, {human_size(result.size)}{platforms}, {result.digest}")
-    if not result.complete:
+        if result.moved:
+            click.echo(
+                f"{ref}: MOVED: the curated tag points at {result.digest}, pinned "
+                f"{result.pinned} (the running cache puts it back on its pin)"
+            )
+    if not result.complete or result.moved:
         sys.exit(1)
 
 
@@ -455,17 +525,23 @@ def _post(url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
     help="Delete only tags not pulled for this many days.",
 )  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-def cleanup_cmd(
+@click.option(
+    "--force", is_flag=True, help="Delete even the content of upstreams that are offline."
+)
+def cleanup_cmd(  # noqa: PLR0913, PLR0917 - one parameter per option
     config_path: Path,
     as_json: bool,
     keep_tags: int | None,
     older_than: float | None,
     dry_run: bool,
+    force: bool,
 ) -> None:
     """Delete old cached tags (never curated ones), then garbage-collect safely.
 
-    The collection runs with the store's instances stopped and never deletes untagged
-    manifests, which would break multi-platform images on distribution 2.8.
+    The content of an upstream that is offline (unreachable or switched off) is left alone,
+    since it could not be fetched again, unless --force. The collection runs with the store's
+    instances stopped and never deletes untagged manifests, which would break multi-platform
+    images on distribution 2.8.
     """
     if keep_tags is None and older_than is None:
         raise CacheError("cleanup needs --keep-tags or --older-than (or both)")
@@ -474,7 +550,12 @@ def cleanup_cmd(
     if state is not None:
         doc = _post(
             f"{state['api_url']}/api/v1/registry/cleanup",
-            {"keep_tags": keep_tags, "older_than_days": older_than, "dry_run": dry_run},
+            {
+                "keep_tags": keep_tags,
+                "older_than_days": older_than,
+                "dry_run": dry_run,
+                "force": force,
+            },
             api_token(settings),
         )
     else:
@@ -486,18 +567,29 @@ def cleanup_cmd(
                 older_than_days=older_than,
                 pause=sup.paused,
                 dry_run=dry_run,
+                reachable=lambda u: (
+                    upstream_online(u, settings.probe_timeout)
+                    and not ManualOffline.load(settings.data_dir).covers(u.name)
+                ),
+                force=force,
             )
         doc = {
             "deleted_bytes": result.deleted_bytes,
             "deleted_count": result.deleted_count,
             "deleted": [str(r) for r in result.deleted],
             "dry_run": result.dry_run,
+            "skipped_offline": result.skipped,
         }
     if as_json:
         _echo_json(doc)
         return
     for name in doc["deleted"]:
         click.echo(f"{'would delete' if dry_run else 'deleted'} {name}")
+    for name in doc.get("skipped_offline") or []:
+        console_err(
+            f"{name}: offline, its content was left alone (it could not be fetched again); "
+            "--force deletes it anyway"
+        )
     if not dry_run:
         click.echo(
             f"Deleted {doc['deleted_count']} manifests, freed {human_size(doc['deleted_bytes'])}."

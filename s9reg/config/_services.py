@@ -219,6 +219,9 @@ _CACHE_KEYS = (
     "recheck_seconds",
     "public_host",
     "api_token",
+    "max_size",
+    "probe_interval",
+    "probe_timeout",
 )
 _CACHE_UPSTREAM_KEYS = ("url", "listen", "writer_port", "engine_port", "username", "password")
 
@@ -267,7 +270,34 @@ def _cache_scalars(c: Checker, m: Mapping[str, Node]) -> dict[str, object]:
     if "api_token" in m:
         with c.at("api_token"):
             out["api_token"] = c.secret(m["api_token"])
+    for key, high, default in (("probe_interval", 3600, 5), ("probe_timeout", 60, 3)):
+        if key in m:
+            with c.at(key):
+                out[key] = _cache_int(c, m[key], 1, high) or default
+    if "max_size" in m and not is_null(m["max_size"]):
+        with c.at("max_size"):
+            out["max_size"] = _cache_size(c, m["max_size"])
     return out
+
+
+_SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([KMGT]i?B?|B)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def _cache_size(c: Checker, node: Node) -> int | None:
+    """A disk size: bytes, or a number with a unit (``500MB``, ``20GiB``, ``1.5T``)."""
+    text = str(node.value).replace("_", "").strip() if isinstance(node, ScalarNode) else ""
+    m = _SIZE_RE.fullmatch(text)
+    if m is not None and text.isascii():
+        unit = (m[2] or "").lower()
+        base = _SIZE_UNITS[unit[:1]]
+        if "i" in unit:
+            base = 1024 ** "bkmgt".index(unit[0])
+        value = int(float(m[1]) * base)
+        if 0 < value <= 2**62:
+            return value
+    c.add(node, f"expected a size such as 50GiB, 500MB or a number of bytes, got {describe(node)}")
+    return None
 
 
 def _cache_int(c: Checker, node: Node, low: int, high: int) -> int | None:

@@ -347,6 +347,9 @@ def cache_settings(
         recheck_seconds=float(section.recheck_seconds),
         public_host=section.public_host,
         api_token=_api_token(section.api_token, env),
+        max_size=section.max_size,
+        probe_interval=float(section.probe_interval),
+        probe_timeout=float(section.probe_timeout),
     )
 
 

@@ -174,6 +174,9 @@ class ImageCacheSettings:
     recheck_seconds: int = 30
     public_host: str = "localhost"
     api_token: SecretRef | None = None
+    max_size: int | None = None
+    probe_interval: int = 5
+    probe_timeout: int = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,7 +38,7 @@ from s9reg.imagecache.errors import (
     UpstreamUnavailableError,
 )
 from s9reg.imagecache.reference import ImageRef
-from s9reg.imagecache.settings import CacheSettings
+from s9reg.imagecache.settings import CacheSettings, Upstream
 from s9reg.imagecache.store import (
     disk_usage,
     ensure_image,
@@ -67,7 +67,7 @@ _STATUS_OF = {
     OfflineImageUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
     UpstreamUnavailableError: HTTPStatus.BAD_GATEWAY,
 }
-_CLEANUP_FIELDS = ("keep_tags", "older_than_days", "dry_run")
+_CLEANUP_FIELDS = ("keep_tags", "older_than_days", "dry_run", "force")
 _ENSURE_FIELDS = ("image",)
 _HEALTH = ("/api/v1/health", "/healthz")
 # path -> the methods it answers
@@ -135,6 +135,18 @@ def cleanup_params(body: dict[str, Any]) -> tuple[int | None, float | None, bool
     return keep, None if days is None else float(days), bool(dry_run)
 
 
+def cleanup_force(body: dict[str, Any]) -> bool:
+    """The cleanup body's ``force`` (delete even while an upstream is offline), checked.
+
+    Raises:
+        ApiRequestError: not true, false or null.
+    """
+    force = body.get("force")
+    if force is not None and not isinstance(force, bool):
+        raise ApiRequestError(f"force: expected true or false, got {_echo(force)}")
+    return bool(force)
+
+
 class ManagementApi:
     """The operations behind the HTTP routes (usable without HTTP, e.g. in tests).
 
@@ -148,7 +160,6 @@ class ManagementApi:
         self.settings = settings
         self.supervisor = supervisor
         self.token = token
-        self._cleanup_lock = threading.Lock()
         # DNS rebinding: a page of rebind.evil.example reaches this socket with that Host.
         # IP literals and localhost cannot be rebound; other names must be configured.
         self.host_names = frozenset(
@@ -167,18 +178,7 @@ class ManagementApi:
         Raises:
             CacheError: the writers are unreachable.
         """
-        upstreams = []
-        for u in self.settings.upstreams:
-            mode = self.supervisor.mode(u)
-            upstreams.append(
-                {
-                    "name": u.name,
-                    "url": u.url,
-                    "local_url": u.local_url,
-                    "online": upstream_online(u, timeout=2.0),
-                    "mode": mode.value if mode is not None else None,
-                }
-            )
+        upstreams = [self._upstream_status(u) for u in self.settings.upstreams]
         used = disk_usage(self.settings)
         images = list_images(self.settings)
         return {
@@ -187,6 +187,44 @@ class ManagementApi:
             "disk_usage": {"bytes": used, "human": human_size(used)},
             "image_count": len(images),
             "upstreams": upstreams,
+            "quota": self._quota_status(used),
+        }
+
+    def _upstream_status(self, u: Upstream) -> dict[str, Any]:
+        # The supervisor's probes know the mode at once; probing here would wait on a
+        # black-holed upstream.
+        gate = self.supervisor.gate_state(u)
+        if gate is None:
+            online = upstream_online(u, timeout=self.settings.probe_timeout)
+            mode = self.supervisor.mode(u)
+            return {
+                "name": u.name,
+                "url": u.url,
+                "local_url": u.local_url,
+                "online": online,
+                "mode": mode.value if mode is not None else None,
+            }
+        return {
+            "name": u.name,
+            "url": u.url,
+            "local_url": u.local_url,
+            "online": gate.reachable,
+            "mode": gate.mode.value,
+            "manual_offline": gate.manual,
+            "reason": gate.reason or None,
+            "since": gate.since,
+            "checked_at": gate.checked_at or None,
+        }
+
+    def _quota_status(self, used: int) -> dict[str, Any] | None:
+        max_size = self.settings.max_size
+        if max_size is None:
+            return None
+        return {
+            "max_size": max_size,
+            "used": used,
+            "free": max(0, max_size - used),
+            "over": used > max_size,
         }
 
     def images(self) -> list[dict[str, Any]]:
@@ -214,19 +252,23 @@ class ManagementApi:
             CacheError: a failure of the cleanup.
         """
         keep, days, dry_run = cleanup_params(body)
-        with self._cleanup_lock:
+        force = cleanup_force(body)
+        with self.supervisor.maintenance_lock:
             result = cleanup(
                 self.settings,
                 keep_tags=keep,
                 older_than_days=days,
                 pause=self.supervisor.paused,
                 dry_run=dry_run,
+                reachable=self.supervisor.reachable,
+                force=force,
             )
         return {
             "deleted_bytes": result.deleted_bytes,
             "deleted_count": result.deleted_count,
             "deleted": [str(r) for r in result.deleted],
             "dry_run": result.dry_run,
+            "skipped_offline": result.skipped,
         }
 
     def ensure(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +286,8 @@ class ManagementApi:
             )
         ref = ImageRef.parse(text)
         up = resolve_upstream(self.settings, ref)
-        result = ensure_image(self.settings, ref, online=upstream_online(up))
+        # The supervisor's mode: no wait on a black-holed upstream, and a manual switch holds.
+        result = ensure_image(self.settings, ref, online=self.supervisor.reachable(up))
         return {"image": str(ref), "source": result.source, "digest": result.digest}
 
 

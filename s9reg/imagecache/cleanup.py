@@ -23,10 +23,17 @@ from s9reg.imagecache.errors import (
     EngineError,
     ImageNotFoundError,
 )
+from s9reg.imagecache.events import log_event
 from s9reg.imagecache.oci import RegistryClient
 from s9reg.imagecache.reference import ImageRef
 from s9reg.imagecache.settings import CacheSettings, Upstream
-from s9reg.imagecache.store import disk_usage, last_used, repositories, resolve_upstream
+from s9reg.imagecache.store import (
+    disk_usage,
+    image_contents,
+    last_used,
+    repositories,
+    resolve_upstream,
+)
 
 __all__ = [
     "CleanupResult",
@@ -34,6 +41,7 @@ __all__ = [
     "GcResult",
     "cleanup",
     "delete_image",
+    "evict_to_quota",
     "garbage_collect",
     "plan_cleanup",
 ]
@@ -70,12 +78,15 @@ class CleanupResult:
         deleted_count: number of manifests and indexes deleted.
         deleted_bytes: disk space freed by the garbage collection.
         dry_run: whether nothing was changed.
+        skipped: upstreams left alone because they are offline (unreachable or switched off):
+            what is deleted could not be fetched again.
     """
 
     deleted: list[ImageRef] = field(default_factory=list)
     deleted_count: int = 0
     deleted_bytes: int = 0
     dry_run: bool = False
+    skipped: list[str] = field(default_factory=list)
 
 
 def _tag_digests(writer: RegistryClient, repo: str) -> dict[str, str]:
@@ -164,6 +175,7 @@ def plan_cleanup(
     keep_tags: int | None,
     older_than_days: float | None,
     now: float | None = None,
+    upstreams: Iterable[Upstream] | None = None,
 ) -> list[ImageRef]:
     """The tags a cleanup deletes, with their digests.
 
@@ -188,7 +200,7 @@ def plan_cleanup(
     if older_than_days is not None:
         cutoff = (time.time() if now is None else now) - older_than_days * DAY
     out = []
-    for up in settings.upstreams:
+    for up in settings.upstreams if upstreams is None else upstreams:
         with RegistryClient(up.writer_url) as writer:
             for repo in repositories(settings, up, writer):
                 out.extend(_repo_victims(settings, up, writer, repo, (keep_tags, cutoff)))
@@ -221,13 +233,15 @@ def _repo_victims(
     return [v for v in victims if v.digest not in kept]
 
 
-def cleanup(
+def cleanup(  # noqa: PLR0913 - the cleanup's options, passed explicitly
     settings: CacheSettings,
     *,
     keep_tags: int | None,
     older_than_days: float | None,
     pause: Callable[[list[Upstream]], AbstractContextManager[None]],
     dry_run: bool = False,
+    reachable: Callable[[Upstream], bool] | None = None,
+    force: bool = False,
 ) -> CleanupResult:
     """Delete what :func:`plan_cleanup` selects, then garbage-collect the stores touched.
 
@@ -238,15 +252,44 @@ def cleanup(
         pause: stops the instances of the given upstreams for the collection and restarts
             them afterwards (:meth:`~s9reg.imagecache.supervisor.Supervisor.paused`).
         dry_run: only report what would be deleted.
+        reachable: whether an upstream is online; the content of the others is left alone
+            (it could not be fetched again), unless ``force``. None: every upstream counts
+            as online.
+        force: delete even while the upstream is offline.
 
     Raises:
         CacheError: as :func:`plan_cleanup`; EngineError if the collection fails (the
             deletes stay done, and the blobs are collected by the next run).
     """
-    victims = plan_cleanup(settings, keep_tags=keep_tags, older_than_days=older_than_days)
-    result = CleanupResult(deleted=victims, dry_run=dry_run)
-    if dry_run or not victims:
-        return result
+    chosen = list(settings.upstreams)
+    skipped: list[str] = []
+    if reachable is not None and not force:
+        skipped = [u.name for u in chosen if not reachable(u)]
+        chosen = [u for u in chosen if u.name not in skipped]
+    victims = plan_cleanup(
+        settings, keep_tags=keep_tags, older_than_days=older_than_days, upstreams=chosen
+    )
+    result = CleanupResult(deleted=victims, dry_run=dry_run, skipped=skipped)
+    if not dry_run:
+        _delete_and_collect(settings, result, pause)
+        log_event(
+            settings.data_dir,
+            f"cleanup (keep_tags={keep_tags}, older_than_days={older_than_days}"
+            f"{', forced' if force else ''}): deleted {result.deleted_count} manifests "
+            f"({', '.join(str(r) for r in victims) or 'nothing'}), freed {result.deleted_bytes} "
+            "bytes" + (f"; skipped offline {', '.join(skipped)}" if skipped else ""),
+        )
+    return result
+
+
+def _delete_and_collect(
+    settings: CacheSettings,
+    result: CleanupResult,
+    pause: Callable[[list[Upstream]], AbstractContextManager[None]],
+) -> None:
+    victims = result.deleted
+    if not victims:
+        return
     touched: dict[str, Upstream] = {}
     done: set[tuple[str, str, str]] = set()
     for ref in victims:
@@ -268,7 +311,75 @@ def cleanup(
         for up in touched.values():
             garbage_collect(settings, up)
     result.deleted_bytes = max(0, before - disk_usage(settings))
-    return result
+
+
+def evict_to_quota(
+    settings: CacheSettings,
+    *,
+    max_size: int,
+    pause: Callable[[list[Upstream]], AbstractContextManager[None]],
+    reachable: Callable[[Upstream], bool],
+) -> CleanupResult:
+    """Delete the least recently used cached tags until the stores fit in ``max_size`` bytes.
+
+    Curated tags, and tags sharing a digest with a curated one, are never evicted; neither is
+    the content of an offline upstream (listed in ``skipped``). Rounds of deletes and a
+    collection repeat while the disk usage stays above the quota and something is left to
+    evict (a blob shared by several tags is freed only with the last of them).
+
+    Raises:
+        CacheError: a writer is unreachable; EngineError if a collection fails.
+    """
+    total = CleanupResult()
+    chosen = [u for u in settings.upstreams if reachable(u)]
+    total.skipped = [u.name for u in settings.upstreams if u not in chosen]
+    for _ in range(8):
+        used = disk_usage(settings)
+        if used <= max_size:
+            break
+        candidates = sorted(
+            (
+                (last_used(settings, up, ref.repository, ref.tag_or_latest) or 0.0, str(ref), ref)
+                for up in chosen
+                for ref in _evictable(settings, up)
+            ),
+            key=lambda t: (t[0], t[1]),
+        )
+        if not candidates:
+            break
+        sizes = _sizes(settings, [c[2] for c in candidates])
+        victims: list[ImageRef] = []
+        freed = 0
+        for _, _, ref in candidates:
+            victims.append(ref)
+            freed += sizes.get(ref, 0)
+            if used - freed <= max_size:
+                break
+        round_result = CleanupResult(deleted=victims)
+        _delete_and_collect(settings, round_result, pause)
+        total.deleted.extend(victims)
+        total.deleted_count += round_result.deleted_count
+        total.deleted_bytes += round_result.deleted_bytes
+    return total
+
+
+def _evictable(settings: CacheSettings, up: Upstream) -> list[ImageRef]:
+    out = []
+    with RegistryClient(up.writer_url) as writer:
+        for repo in sorted(writer.catalog()):
+            out.extend(_repo_victims(settings, up, writer, repo, (0, None)))
+    return out
+
+
+def _sizes(settings: CacheSettings, refs: list[ImageRef]) -> dict[ImageRef, int]:
+    out = {}
+    for ref in refs:
+        up = resolve_upstream(settings, ref)
+        with RegistryClient(up.writer_url) as writer:
+            m = writer.get_manifest(ref.repository, ref.digest or ref.tag_or_latest)
+            if m is not None:
+                out[ref] = sum(image_contents(writer, ref.repository, m)[0].values())
+    return out
 
 
 def _writer_spec(settings: CacheSettings, up: Upstream) -> InstanceSpec:

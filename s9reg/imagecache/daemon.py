@@ -23,6 +23,7 @@ from typing import Any
 from s9reg.imagecache.api import ManagementApi, serve_api
 from s9reg.imagecache.engine import Layout, Role, instances
 from s9reg.imagecache.errors import CacheError, EngineError
+from s9reg.imagecache.events import log_event
 from s9reg.imagecache.settings import CacheSettings
 from s9reg.imagecache.supervisor import Supervisor, process_alive, read_state
 
@@ -118,6 +119,8 @@ def run_daemon(settings: CacheSettings, stop: threading.Event | None = None) -> 
                 "started_at": started,
                 "api_url": settings.api_url,
                 "instances": sup.state(),
+                "upstreams": sup.upstream_state(),
+                "quota": sup.quota_state(),
             },
         )
 
@@ -140,6 +143,7 @@ def run_daemon(settings: CacheSettings, stop: threading.Event | None = None) -> 
             ) from e
         ready = True
         write_state()
+        log_event(settings.data_dir, f"image cache up (supervisor pid {os.getpid()})")
         sup.run(stop)
     finally:
         if server is not None:
@@ -148,6 +152,8 @@ def run_daemon(settings: CacheSettings, stop: threading.Event | None = None) -> 
         sup.stop()
         layout.state_file.unlink(missing_ok=True)
         layout.supervisor_pid.unlink(missing_ok=True)
+        if ready:
+            log_event(settings.data_dir, "image cache down")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,12 @@
 Per upstream, two instances share one storage root: a pull-through *proxy* that clients pull from
 (through s9reg's read-only front, :mod:`s9reg.imagecache.front`; the engine itself listens on
 loopback) and a plain *writer* that receives curated images and deletes. Content pushed through
-the writer is not in the proxy's expiry schedule, so it never expires. The proxy starts without
-its ``proxy:`` section (*offline* mode) when the upstream is unreachable, because 2.8 panics at
-start otherwise; offline, its storage is read-only and deletes are disabled. Config files are
-written as JSON, which the engine's YAML parser reads as well.
+the writer is not in the proxy's expiry schedule, so it never expires. The supervisor runs the
+proxy with its ``proxy:`` section pointed at its relay (:mod:`s9reg.imagecache.relay`), which
+answers for the upstream while it is offline (2.8 panics at start otherwise); a config written
+for :attr:`Mode.OFFLINE` (no ``proxy:`` section, storage read-only, deletes disabled) is what a
+proxy without a relay would run. Config files are written as JSON, which the engine's YAML parser
+reads as well.
 """
 
 from __future__ import annotations
@@ -199,7 +201,12 @@ def instances(settings: CacheSettings) -> list[InstanceSpec]:
 
 
 def instance_config(
-    settings: CacheSettings, spec: InstanceSpec, *, mode: Mode, readonly: bool = False
+    settings: CacheSettings,
+    spec: InstanceSpec,
+    *,
+    mode: Mode,
+    readonly: bool = False,
+    remote_url: str | None = None,
 ) -> dict[str, Any]:
     """The engine configuration of one instance.
 
@@ -210,6 +217,8 @@ def instance_config(
         spec: the instance.
         mode: writer, proxy (with the ``proxy:`` section) or offline (without).
         readonly: put the storage in read-only maintenance mode.
+        remote_url: what the proxy pulls from instead of the upstream itself (the supervisor's
+            relay, :mod:`s9reg.imagecache.relay`).
     """
     layout = Layout(settings.data_dir)
     storage: dict[str, Any]
@@ -258,7 +267,7 @@ def instance_config(
         "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
     }
     if mode is Mode.PROXY:
-        config["proxy"] = {"remoteurl": spec.upstream.url}
+        config["proxy"] = {"remoteurl": remote_url or spec.upstream.url}
     return config
 
 
@@ -267,14 +276,20 @@ def _addr(host: str, port: int) -> str:
 
 
 def write_config(
-    settings: CacheSettings, spec: InstanceSpec, *, mode: Mode, readonly: bool = False
+    settings: CacheSettings,
+    spec: InstanceSpec,
+    *,
+    mode: Mode,
+    readonly: bool = False,
+    remote_url: str | None = None,
 ) -> Path:
     """Write the instance's config file atomically (mode 0600: it holds the HTTP secret).
 
     Raises:
         OSError: the run directory is not writable.
     """
-    data = json.dumps(instance_config(settings, spec, mode=mode, readonly=readonly), indent=2)
+    config = instance_config(settings, spec, mode=mode, readonly=readonly, remote_url=remote_url)
+    data = json.dumps(config, indent=2)
     spec.config_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = spec.config_path.with_name(spec.config_path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

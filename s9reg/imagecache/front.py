@@ -158,9 +158,9 @@ class Front:
         """The OCI code and message replacing the engine's answer, or None to pass it on.
 
         Offline, a 404 ``MANIFEST_UNKNOWN``, ``BLOB_UNKNOWN`` or ``NAME_UNKNOWN`` (``body``, empty
-        for a HEAD) for a manifest, blob or tag list means "not cached, and the upstream cannot
-        be asked". In proxy mode, such a 404, or a 5xx for a manifest or blob (the engine could
-        not reach the upstream for something it does not store), means the same once a probe
+        for a HEAD) for a manifest, blob or tag list, or a 5xx for a manifest or blob (the engine
+        asked the relay, which answers for the offline upstream), means "not cached, and the
+        upstream cannot be asked". In proxy mode, such a 404 or 5xx means the same once a probe
         confirms that the upstream is unreachable.
         """
         path = path.partition("?")[0]
@@ -179,7 +179,9 @@ class Front:
         mode = self.mode()
         failed = status >= HTTPStatus.INTERNAL_SERVER_ERROR and obj is not None
         if mode is Mode.OFFLINE:
-            if not missing:
+            # The engine asks the relay for what it does not hold; the relay answers for the
+            # offline upstream, and 2.8 turns some of those answers into a 500.
+            if not (missing or failed):
                 return None
         elif mode is not Mode.PROXY or not (missing or failed) or self.upstream_online():
             return None

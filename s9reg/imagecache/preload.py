@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from s9reg.imagecache.errors import CacheError, ImageNotFoundError
+from s9reg.imagecache.events import log_event
 from s9reg.imagecache.oci import Descriptor, Manifest, RegistryClient
+from s9reg.imagecache.pins import load_pins, record_tag_pin, save_pins
 from s9reg.imagecache.reference import ImageRef
 from s9reg.imagecache.settings import CacheSettings, resolve_upstream
-from s9reg.imagecache.supervisor import load_pins, save_pins
 
 __all__ = ["CopyResult", "CopyStatus", "Progress", "copy_image", "preload_images"]
 
@@ -237,4 +238,13 @@ def preload_images(
         if result.digests:
             pins.setdefault(up.name, set()).update(result.digests)
             save_pins(settings, pins)
+        if result.digest and result.status is not CopyStatus.FAILED:
+            record_tag_pin(settings, ref, result.digest)
+    counts = {s: sum(r.status is s for r in results) for s in CopyStatus}
+    log_event(
+        settings.data_dir,
+        f"preload: {len(results)} images, {counts[CopyStatus.COPIED]} copied, "
+        f"{counts[CopyStatus.PRESENT]} already present, {counts[CopyStatus.FAILED]} failed"
+        + "".join(f"; failed {r.ref}" for r in results if r.status is CopyStatus.FAILED),
+    )
     return results

@@ -155,6 +155,11 @@ class CacheSettings:
         public_host: host name clients use for the cache (compose rewriting, daemon.json).
         api_token: bearer token the management API requires (all but the health check); it
             must be set when the API listens beyond the loopback interface.
+        probe_interval: how often a reachable upstream is probed (an unreachable one: every
+            ``recheck_seconds``).
+        probe_timeout: deadline of a probe, and of connecting to the upstream, in seconds.
+        max_size: disk quota of the cache in bytes (least recently used cached tags are
+            evicted beyond it, curated ones never), or None for no quota.
 
     Raises:
         ConfigError: the settings contradict each other (all problems in ``details``).
@@ -171,6 +176,9 @@ class CacheSettings:
     binary: str = "docker-registry"
     public_host: str = "localhost"
     api_token: str | None = field(default=None, repr=False)
+    probe_interval: float = 5.0
+    probe_timeout: float = 3.0
+    max_size: int | None = None
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -203,11 +211,22 @@ class CacheSettings:
                 out.append(f"image {image}: curated images need a tag")
         if self.recheck_seconds <= 0:
             out.append("recheck_seconds must be positive")
+        out.extend(self._mode_problems())
         if self.api_token is None and not _is_loopback(self.api_host):
             out.append(
                 f"the management API listens on {self.api_host}, beyond this machine: set "
                 "image_cache.api_token (env:NAME or file:PATH) so that it requires a token"
             )
+        return out
+
+    def _mode_problems(self) -> list[str]:
+        out = []
+        if not self.probe_interval > 0:
+            out.append("probe_interval must be positive")
+        if not self.probe_timeout > 0:
+            out.append("probe_timeout must be positive")
+        if self.max_size is not None and self.max_size <= 0:
+            out.append("max_size must be positive")
         return out
 
     def upstream(self, name: str) -> Upstream | None:

@@ -2,7 +2,8 @@
 
 Everything is read through the writer instances, which see only local content (a proxy would ask
 its upstream). Last use is the modification time of the tag link file, which the proxy rewrites
-on every pull while online (filesystem storage only).
+on every pull while online and the supervisor's relay touches on every pull by tag, online or
+offline (filesystem storage only).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from s9reg.imagecache.errors import (
     OfflineImageUnavailableError,
 )
 from s9reg.imagecache.oci import Manifest, RegistryClient
+from s9reg.imagecache.pins import pin_of
 from s9reg.imagecache.preload import copy_image
 from s9reg.imagecache.reference import ImageRef
 from s9reg.imagecache.settings import CacheSettings, Upstream, resolve_upstream
@@ -31,12 +33,14 @@ __all__ = [
     "ImageInfo",
     "TagInfo",
     "check_image",
+    "complete_image",
     "disk_usage",
     "ensure_image",
     "image_contents",
     "list_images",
     "repositories",
     "resolve_upstream",
+    "tag_link",
 ]
 
 
@@ -108,6 +112,8 @@ class CheckResult:
         platforms: platforms of an index.
         missing: digests that are referenced but not stored.
         last_used: last push or pull time, if known.
+        pinned: (curated tags) the digest the tag is pinned to, if known; :attr:`moved` when
+            the tag points elsewhere.
     """
 
     ref: ImageRef
@@ -119,6 +125,12 @@ class CheckResult:
     platforms: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     last_used: float | None = None
+    pinned: str | None = None
+
+    @property
+    def moved(self) -> bool:
+        """Whether a curated tag points at another digest than its pin."""
+        return self.present and self.pinned is not None and self.digest != self.pinned
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +168,8 @@ def image_contents(
     return blobs, children, tuple(platforms)
 
 
-def _tag_link(settings: CacheSettings, up: Upstream, repo: str, tag: str) -> Path:
+def tag_link(settings: CacheSettings, up: Upstream, repo: str, tag: str) -> Path:
+    """The tag's link file in a filesystem store (its time is the tag's last use)."""
     root = Layout(settings.data_dir).storage_root(up)
     return (
         root / "docker/registry/v2/repositories" / repo / "_manifests/tags" / tag / "current/link"
@@ -168,7 +181,7 @@ def last_used(settings: CacheSettings, up: Upstream, repo: str, tag: str) -> flo
     if settings.s3 is not None:
         return None
     try:
-        return _tag_link(settings, up, repo, tag).stat().st_mtime
+        return tag_link(settings, up, repo, tag).stat().st_mtime
     except OSError:
         return None
 
@@ -283,7 +296,13 @@ def check_image(settings: CacheSettings, ref: ImageRef) -> CheckResult:
     with RegistryClient(up.writer_url) as writer:
         manifest = writer.get_manifest(ref.repository, ref.reference)
         if manifest is None:
-            return CheckResult(ref=ref, present=False, complete=False, curated=curated)
+            return CheckResult(
+                ref=ref,
+                present=False,
+                complete=False,
+                curated=curated,
+                pinned=pin_of(settings, ref),
+            )
         blobs, children, platforms = image_contents(writer, ref.repository, manifest)
         missing = [
             c.digest for c in manifest.children() if c.digest not in {m.digest for m in children}
@@ -299,7 +318,36 @@ def check_image(settings: CacheSettings, ref: ImageRef) -> CheckResult:
         platforms=platforms,
         missing=tuple(missing),
         last_used=last_used(settings, up, ref.repository, ref.tag_or_latest),
+        pinned=pin_of(settings, ref),
     )
+
+
+def complete_image(settings: CacheSettings, ref: ImageRef) -> int:
+    """Pull the parts of a partly stored image through its proxy; returns how many were missing.
+
+    2.8's proxy fetches a blob from the upstream twice, once for the client and once for its
+    store: a client's pull can succeed while the store's copy fails (the upstream went away in
+    between). The supervisor calls this for recently pulled tags while the upstream answers.
+
+    Raises:
+        CacheError: the proxy or a writer is unreachable, or the upstream failed.
+    """
+    up = resolve_upstream(settings, ref)
+    fetched = 0
+    # A missing platform manifest hides its blobs until it is fetched: a second round.
+    for _ in range(2):
+        local = check_image(settings, ref)
+        if not local.present or local.complete:
+            break
+        with RegistryClient(up.local_url) as proxy:
+            for digest in local.missing:
+                fetched += 1
+                if proxy.get_manifest(ref.repository, digest) is not None:
+                    continue
+                with proxy.open_blob(ref.repository, digest) as chunks:
+                    for _ in chunks:
+                        pass
+    return fetched
 
 
 def ensure_image(settings: CacheSettings, ref: ImageRef, *, online: bool) -> EnsureResult:

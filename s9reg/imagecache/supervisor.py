@@ -1,10 +1,14 @@
 """Runs the engine instances as supervised child processes (``image-cache.md`` §1.3, §1.6).
 
 Pid files, one log per instance (rotated when large), clean shutdown (SIGTERM, then SIGKILL),
-restart on crash with back-off, and the offline switch: a proxy whose upstream is unreachable
-runs without its ``proxy:`` section and is restarted with it once the upstream answers again.
-Each proxy's client-facing address is served by its read-only front, started first and stopped
-first.
+restart on crash with back-off, and the modes: each proxy engine pulls through a
+:class:`~s9reg.imagecache.relay.Relay` whose :class:`~s9reg.imagecache.relay.Gate` the supervisor
+sets from short probes of the upstream (and from the manual switch, ``offline.json``). Switching
+between ``proxy`` and ``offline`` needs no engine restart. Each proxy's client-facing address is
+served by its read-only front (:mod:`~s9reg.imagecache.front`), started first and stopped first.
+It also replaces the engine's 7-day expiry by s9reg's retention (see
+:mod:`~s9reg.imagecache.pins`), puts moved curated tags back on their pins, and keeps the disk
+quota. Restarts, mode switches and evictions go to ``logs/supervisor.log``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any, Self
 
 from s9reg.errors import ToolMissingError
 from s9reg.imagecache.bucket import check_bucket
+from s9reg.imagecache.cleanup import evict_to_quota
 from s9reg.imagecache.engine import (
     InstanceSpec,
     Layout,
@@ -36,11 +41,25 @@ from s9reg.imagecache.engine import (
     instances,
     write_config,
 )
-from s9reg.imagecache.errors import EngineError
+from s9reg.imagecache.errors import CacheError, EngineError
+from s9reg.imagecache.events import log_event
 from s9reg.imagecache.front import Front
 from s9reg.imagecache.logs import LOG_BACKUPS, MAX_LOG_BYTES, bound_log
 from s9reg.imagecache.oci import RegistryClient
+from s9reg.imagecache.offline import ManualOffline, offline_file
+from s9reg.imagecache.pins import (
+    clear_schedule,
+    earliest_expiry,
+    load_pins,
+    prune_schedule,
+    repin_curated,
+    save_pins,
+)
+from s9reg.imagecache.reference import ImageRef
+from s9reg.imagecache.relay import Gate, GateState, Relay, probe
 from s9reg.imagecache.settings import CacheSettings, Upstream
+from s9reg.imagecache.store import complete_image, disk_usage, tag_link
+from s9reg.imagecache.usage import DigestPulls, tags_of_digest
 
 __all__ = [
     "Supervisor",
@@ -58,6 +77,12 @@ MAX_BACKOFF = 30.0
 # A child that ran this long before crashing starts again without delay.
 STABLE_AFTER = 30.0
 LOG_TAIL_LINES = 15
+# A proxy is restarted (its expiry schedule emptied) when an entry comes due within this.
+EXPIRY_MARGIN = 86400.0
+# How often the expiry schedules, the curated pins and the quota are looked at.
+HOUSEKEEPING_SECONDS = 30.0
+# Recently pulled tags remembered between two housekeeping rounds.
+MAX_RECENT = 10_000
 
 
 def upstream_online(upstream: Upstream, timeout: float = 3.0) -> bool:
@@ -103,52 +128,6 @@ def read_state(settings: CacheSettings) -> dict[str, Any] | None:
     return dict(state)
 
 
-def load_pins(settings: CacheSettings) -> dict[str, set[str]]:
-    """Curated digests per upstream name (``pins.json``); missing or unreadable gives ``{}``."""
-    try:
-        doc = json.loads(Layout(settings.data_dir).pins_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(doc, dict):
-        return {}
-    return {str(k): {str(d) for d in v} for k, v in doc.items() if isinstance(v, list)}
-
-
-def save_pins(settings: CacheSettings, pins: dict[str, set[str]]) -> None:
-    """Write ``pins.json`` atomically."""
-    path = Layout(settings.data_dir).pins_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(
-        json.dumps({k: sorted(v) for k, v in sorted(pins.items())}, indent=2) + "\n",
-        encoding="utf-8",
-    )
-    tmp.replace(path)
-
-
-def prune_schedule(root: Path, digests: set[str]) -> int:
-    """Drop the expiry entries of pinned digests from a stopped proxy's ``scheduler-state.json``.
-
-    2.8 deletes what its proxy downloaded 7 days later, even content a preload has since made
-    curated; the schedule is only read at start, so this runs before each proxy start.
-    Returns the number of entries removed.
-    """
-    path = root / "scheduler-state.json"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0
-    if not isinstance(state, dict) or not digests:
-        return 0
-    keep = {k: v for k, v in state.items() if k.rpartition("@")[2] not in digests}
-    removed = len(state) - len(keep)
-    if removed:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(keep), encoding="utf-8")
-        tmp.replace(path)
-    return removed
-
-
 @dataclass(slots=True)
 class _Child:
     spec: InstanceSpec
@@ -159,7 +138,9 @@ class _Child:
     last_exit: int | None = None
     restart_at: float | None = None
     paused: bool = False
-    checked_at: float = 0.0
+    restart_requested: str | None = None
+    # (proxies) the engine started while the upstream's token challenge was unknown
+    without_challenge: bool = False
     log: Any = field(default=None, repr=False)
 
     @property
@@ -175,6 +156,12 @@ class Supervisor:
         roles: which instances to run (both by default; writers only for maintenance).
         environ: the environment passed to the children (``os.environ`` by default).
         on_change: called after every state change (the daemon rewrites its state file).
+
+    Attributes:
+        expiry_margin: seconds before an engine expiry entry comes due that its proxy is
+            restarted with the schedule emptied.
+        housekeeping_seconds: how often expiry, pins and the quota are looked at.
+        maintenance_lock: held by cleanups and quota evictions (one at a time).
     """
 
     def __init__(
@@ -192,7 +179,31 @@ class Supervisor:
         self._env = dict(os.environ if environ is None else environ)
         self._lock = threading.RLock()
         self._on_change = on_change
-        self._pins_mtime = self._pins_stamp()
+        self._gates = {
+            c.spec.upstream.name: Gate(c.spec.upstream)
+            for c in self._children
+            if c.spec.role is Role.PROXY
+        }
+        self._relays: dict[str, Relay] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._offline_stamp = -1.0
+        self.expiry_margin = EXPIRY_MARGIN
+        self.housekeeping_seconds = HOUSEKEEPING_SECONDS
+        self.maintenance_lock = threading.Lock()
+        self._quota: dict[str, Any] = {}
+        # Set by a mode switch (a relay or probe thread); the next poll writes the state.
+        self._dirty = threading.Event()
+        # Tags pulled since the last housekeeping, checked for parts the proxy failed to store.
+        self._recent: set[ImageRef] = set()
+        self._recent_lock = threading.Lock()
+        self._digest_pulls = DigestPulls(
+            {
+                c.spec.upstream.name: c.spec.log_path
+                for c in self._children
+                if c.spec.role is Role.PROXY
+            }
+        )
         self._fronts = self._make_fronts()
         self._logs_checked = -math.inf
 
@@ -205,7 +216,7 @@ class Supervisor:
             ToolMissingError: the engine binary is not installed.
             StorageError: (S3 storage) the bucket cannot be reached or used; the endpoint
                 is named when it is unreachable.
-            EngineError: an instance did not start (its log tail is in ``details``);
+            EngineError: an instance did not start (its log tail in ``details``);
                 the instances already started are stopped again.
         """
         self._check_binary()
@@ -213,7 +224,9 @@ class Supervisor:
             check_bucket(self.settings.s3, self._env)
         for d in (self.layout.run_dir, self.layout.log_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self._stopping = threading.Event()
         try:
+            self._open_gates()
             self._start_fronts()
             with self._lock:
                 for child in self._children:
@@ -221,14 +234,25 @@ class Supervisor:
         except BaseException:
             self.stop()
             raise
+        if self.settings.max_size is not None:
+            with contextlib.suppress(CacheError, OSError):
+                self._measure_quota(self.settings.max_size)  # shown by status at once
+        self._start_threads()
         self._changed()
 
     def stop(self) -> None:
         """Stop every instance (SIGTERM, SIGKILL after a timeout) and remove the pid files."""
         self._stop_fronts()
+        self._stopping.set()
+        for t in self._threads:
+            t.join(timeout=STOP_TIMEOUT)
+        self._threads = []
         with self._lock:
             for child in reversed(self._children):
                 self._terminate(child)
+        for relay in self._relays.values():
+            relay.close()
+        self._relays = {}
         self._changed()
 
     def __enter__(self) -> Self:
@@ -248,20 +272,19 @@ class Supervisor:
             self.stop()
 
     def poll(self) -> None:
-        """One supervision step: restart crashed children, switch proxies back online."""
+        """One supervision step: restart crashed children, apply the manual offline switch."""
         now = time.monotonic()
-        changed = False
+        changed = self._apply_manual() or self._dirty.is_set()
+        self._dirty.clear()
         with self._lock:
-            pins_changed = self._pins_stamp() != self._pins_mtime
-            self._pins_mtime = self._pins_stamp()
             for child in self._children:
                 if child.paused:
                     continue
-                changed |= self._check(child, now, pins_changed=pins_changed)
+                changed |= self._check(child, now)
         if changed:
             self._changed()
 
-    def _check(self, child: _Child, now: float, *, pins_changed: bool) -> bool:
+    def _check(self, child: _Child, now: float) -> bool:
         proc = child.process
         if proc is not None and proc.poll() is not None:
             child.last_exit = proc.returncode
@@ -273,23 +296,23 @@ class Supervisor:
             )
             child.restart_at = now + delay
             self._close_log(child)
+            self._event(
+                f"{child.spec.name} exited with status {proc.returncode} after {ran:.0f} s; "
+                f"restart {child.restarts} in {delay:g} s"
+            )
             return True
         if child.process is None and child.restart_at is not None and now >= child.restart_at:
             child.restart_at = None
             try:
                 self._launch(child, wait=True)
-            except EngineError:
+            except EngineError as e:
                 child.restarts += 1
                 child.restart_at = now + min(MAX_BACKOFF, 0.25 * 2 ** min(child.restarts, 8))
+                self._event(f"{child.spec.name} did not restart: {e.message}")
             return True
-        if child.spec.role is not Role.PROXY or child.process is None:
-            return False
-        if child.mode is Mode.OFFLINE and now - child.checked_at >= self.settings.recheck_seconds:
-            child.checked_at = now
-            if upstream_online(child.spec.upstream):
-                self._restart(child)
-                return True
-        elif pins_changed and self._has_pinned_schedule(child):
+        if child.restart_requested is not None and child.process is not None:
+            why, child.restart_requested = child.restart_requested, None
+            self._event(f"restarting {child.spec.name}: {why}")
             self._restart(child)
             return True
         return False
@@ -352,7 +375,7 @@ class Supervisor:
                     "role": c.spec.role.value,
                     "upstream": c.spec.upstream.name,
                     "url": c.spec.url,
-                    "mode": c.mode.value,
+                    "mode": self._mode_of(c).value,
                     "pid": c.pid,
                     "running": c.process is not None and c.process.poll() is None,
                     "paused": c.paused,
@@ -363,12 +386,260 @@ class Supervisor:
                 for c in self._children
             ]
 
+    def upstream_state(self) -> list[dict[str, Any]]:
+        """One entry per proxied upstream: mode, reachable, manual, reason, since, checked_at."""
+        return [g.state().to_dict() for g in self._gates.values()]
+
+    def gate_state(self, upstream: Upstream) -> GateState | None:
+        """The mode of an upstream as its relay applies it, or None if it is not proxied."""
+        gate = self._gates.get(upstream.name)
+        return gate.state() if gate is not None else None
+
+    def quota_state(self) -> dict[str, Any]:
+        """``max_size``, ``used`` (bytes, at the last look) and ``checked_at``; {} without quota."""
+        return dict(self._quota)
+
     def mode(self, upstream: Upstream) -> Mode | None:
         """The mode of an upstream's proxy instance, or None if it is not supervised."""
-        for c in self._children:
-            if c.spec.role is Role.PROXY and c.spec.upstream.name == upstream.name:
-                return c.mode
-        return None
+        gate = self._gates.get(upstream.name)
+        return gate.mode if gate is not None else None
+
+    def reachable(self, upstream: Upstream) -> bool:
+        """Whether the upstream is online for deletes: reachable and not switched off."""
+        gate = self._gates.get(upstream.name)
+        if gate is None:
+            return upstream_online(upstream, self.settings.probe_timeout)
+        return gate.mode is Mode.PROXY
+
+    def _mode_of(self, child: _Child) -> Mode:
+        if child.spec.role is Role.WRITER:
+            return Mode.WRITER
+        gate = self._gates.get(child.spec.upstream.name)
+        return gate.mode if gate is not None else child.mode
+
+    # --- modes ---------------------------------------------------------------------------
+
+    def _open_gates(self) -> None:
+        """Probe every upstream (in parallel), apply the manual switch, start the relays."""
+        if not self._gates:
+            return
+        fresh = not self._relays  # a (re)start: the modes are found anew
+        if fresh:
+            self._gates = {name: Gate(g.upstream) for name, g in self._gates.items()}
+        threads = [
+            threading.Thread(target=self._probe_once, args=(g,), daemon=True)
+            for g in self._gates.values()
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self._offline_stamp = -1.0
+        self._apply_manual()
+        if fresh:
+            for gate in self._gates.values():
+                st = gate.state()
+                self._event(f"mode {st.name}: {st.mode.value} at start" + _why_text(st))
+                gate.watch(self._switched)
+        for name, gate in self._gates.items():
+            if name in self._relays:
+                continue
+            up = gate.upstream
+            self._relays[name] = Relay(
+                gate,
+                timeout=self.settings.probe_timeout,
+                curated=frozenset(
+                    (i.repository, i.tag_or_latest)
+                    for i in self.settings.images
+                    if i.registry == name
+                ),
+                stored=functools.partial(self._stored, up),
+                on_use=functools.partial(self._used, up),
+            )
+
+    def _probe_once(self, gate: Gate) -> None:
+        ok, challenge, why = probe(gate.upstream.url, self.settings.probe_timeout)
+        gate.observe(ok, why, challenge)
+
+    def _probe_loop(self, gate: Gate) -> None:
+        while True:
+            delay = (
+                self.settings.probe_interval
+                if gate.state().reachable
+                else self.settings.recheck_seconds
+            )
+            if self._stopping.wait(delay):
+                return
+            self._probe_once(gate)
+
+    def _apply_manual(self) -> bool:
+        try:
+            stamp = offline_file(self.settings.data_dir).stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        if stamp == self._offline_stamp:
+            return False
+        self._offline_stamp = stamp
+        manual = ManualOffline.load(self.settings.data_dir)
+        for name, gate in self._gates.items():
+            gate.set_manual(manual.covers(name))
+        return True
+
+    def _switched(self, before: GateState, after: GateState) -> None:
+        self._event(
+            f"mode {after.name}: {before.mode.value} -> {after.mode.value}" + _why_text(after)
+        )
+        if after.mode is Mode.PROXY:
+            for child in self._children:
+                if (
+                    child.spec.role is Role.PROXY
+                    and child.spec.upstream.name == after.name
+                    and child.without_challenge
+                    and child.spec.upstream.username is not None
+                ):
+                    # 2.8 sets up upstream credentials only from the challenge seen at start.
+                    child.restart_requested = "credentials need the upstream's challenge"
+        # Not _changed() here: this runs in relay and probe threads, which must never wait for
+        # the supervisor's lock (held through a garbage collection).
+        self._dirty.set()
+
+    def _stored(self, up: Upstream, repo: str, tag: str) -> bool:
+        if self.settings.s3 is None:
+            return tag_link(self.settings, up, repo, tag).is_file()
+        try:
+            with RegistryClient(up.writer_url, timeout=2.0) as writer:
+                return writer.head_manifest(repo, tag) is not None
+        except CacheError:
+            return False
+
+    def _used(self, up: Upstream, repo: str, tag: str) -> None:
+        """A pull by tag, online or offline: its link's time is the tag's last use."""
+        with self._recent_lock:
+            if len(self._recent) < MAX_RECENT:
+                self._recent.add(ImageRef(up.name, repo, tag))
+        if self.settings.s3 is not None:
+            return
+        link = tag_link(self.settings, up, repo, tag)
+        with contextlib.suppress(OSError, ValueError):
+            os.utime(link)
+
+    # --- housekeeping --------------------------------------------------------------------
+
+    def _start_threads(self) -> None:
+        if self._threads:
+            return
+        for gate in self._gates.values():
+            self._threads.append(
+                threading.Thread(
+                    target=self._probe_loop,
+                    args=(gate,),
+                    name=f"s9reg-probe-{gate.upstream.name}",
+                    daemon=True,
+                )
+            )
+        if any(c.spec.role is Role.PROXY for c in self._children):
+            self._threads.append(
+                threading.Thread(target=self._housekeeping_loop, name="s9reg-house", daemon=True)
+            )
+        for t in self._threads:
+            t.start()
+
+    def _housekeeping_loop(self) -> None:
+        while not self._stopping.wait(self.housekeeping_seconds):
+            with contextlib.suppress(CacheError, OSError):
+                self.housekeeping()
+
+    def housekeeping(self) -> None:
+        """Empty due expiry schedules, re-pin moved curated tags, complete pulls, keep the quota.
+
+        A pull the proxy stored only in part is completed while its upstream answers.
+
+        Raises:
+            CacheError: a writer is unreachable (the next round tries again).
+        """
+        self._watch_expiry()
+        for ref, moved, pinned in repin_curated(self.settings):
+            self._event(f"re-pinned curated {ref}: it pointed at {moved}, pinned {pinned}")
+        self._complete_recent()
+        self._count_digest_pulls()
+        self._keep_quota()
+
+    def _count_digest_pulls(self) -> None:
+        """Pulls by digest alone (from the proxies' access logs) as use of their tags."""
+        if self.settings.s3 is not None:
+            return
+        for name, pulls in self._digest_pulls.new_pulls().items():
+            up = self.settings.upstream(name)
+            if up is None:
+                continue
+            for repo, digest in sorted(pulls):
+                for link in tags_of_digest(self.settings, up, repo, digest):
+                    with contextlib.suppress(OSError):
+                        os.utime(link)
+
+    def _complete_recent(self) -> None:
+        """Fetch what the proxy failed to store of recently pulled tags (upstream online)."""
+        with self._recent_lock:
+            recent, self._recent = self._recent, set()
+        later = set()
+        for ref in sorted(recent, key=str):
+            gate = self._gates.get(ref.registry)
+            if gate is None or gate.offline:
+                later.add(ref)
+                continue
+            try:
+                fetched = complete_image(self.settings, ref)
+            except CacheError as e:
+                self._event(f"could not complete partly stored {ref}: {e.message}")
+                later.add(ref)
+                continue
+            if fetched:
+                self._event(f"completed partly stored {ref}: fetched {fetched} missing parts")
+        with self._recent_lock:
+            self._recent |= later
+
+    def _watch_expiry(self) -> None:
+        if self.settings.s3 is not None:
+            return
+        now = time.time()
+        with self._lock:
+            for child in self._children:
+                if child.spec.role is not Role.PROXY or child.process is None or child.paused:
+                    continue
+                due = earliest_expiry(self.layout.storage_root(child.spec.upstream))
+                if due is not None and due < now + self.expiry_margin:
+                    child.restart_requested = (
+                        "an engine expiry comes due (s9reg's retention replaces it)"
+                    )
+
+    def _keep_quota(self) -> None:
+        max_size = self.settings.max_size
+        if max_size is None:
+            return
+        used = self._measure_quota(max_size)
+        if used <= max_size:
+            return
+        with self.maintenance_lock:
+            result = evict_to_quota(
+                self.settings, pause=self.paused, reachable=self.reachable, max_size=max_size
+            )
+        if result.deleted:
+            self._event(
+                f"quota: {used} bytes over max_size {max_size}: evicted "
+                f"{', '.join(str(r) for r in result.deleted)}, freed {result.deleted_bytes} bytes"
+            )
+        if result.skipped:
+            self._event(
+                f"quota: over max_size, nothing evicted for {', '.join(result.skipped)} "
+                "(offline: it could not be fetched again)"
+            )
+        self._quota["used"] = disk_usage(self.settings)
+        self._changed()
+
+    def _measure_quota(self, max_size: int) -> int:
+        used = disk_usage(self.settings)
+        self._quota = {"max_size": max_size, "used": used, "checked_at": time.time()}
+        return used
 
     # --- logs ----------------------------------------------------------------------------
 
@@ -417,9 +688,13 @@ class Supervisor:
 
     # --- internals -----------------------------------------------------------------------
 
+    def _event(self, message: str) -> None:
+        log_event(self.settings.data_dir, message)
+
     def _changed(self) -> None:
         if self._on_change is not None:
-            self._on_change()
+            with self._lock:
+                self._on_change()
 
     def _check_binary(self) -> None:
         binary = self.settings.binary
@@ -430,35 +705,29 @@ class Supervisor:
                 hint="apt-get install docker-registry (Debian 12 ships distribution 2.8.2)",
             )
 
-    def _pins_stamp(self) -> float:
-        try:
-            return self.layout.pins_file.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def _has_pinned_schedule(self, child: _Child) -> bool:
-        if self.settings.s3 is not None:
-            return False
-        digests = load_pins(self.settings).get(child.spec.upstream.name, set())
-        path = self.layout.storage_root(child.spec.upstream) / "scheduler-state.json"
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        return isinstance(state, dict) and any(k.rpartition("@")[2] in digests for k in state)
-
     def _launch(self, child: _Child, *, wait: bool, readonly: bool = False) -> None:
         spec = child.spec
+        remote_url = None
         if spec.role is Role.WRITER:
             mode = Mode.WRITER
         else:
-            mode = Mode.PROXY if upstream_online(spec.upstream) else Mode.OFFLINE
-            child.checked_at = time.monotonic()
+            relay = self._relays.get(spec.upstream.name)
+            if relay is None:
+                self._open_gates()
+                relay = self._relays[spec.upstream.name]
+            # The engine always pulls through its relay, which answers for the upstream
+            # while it is offline: 2.8 would panic at start without an answer.
+            mode, remote_url = Mode.PROXY, relay.url
+            child.without_challenge = relay.gate.challenge is None
             if self.settings.s3 is None:
-                pins = load_pins(self.settings).get(spec.upstream.name, set())
-                prune_schedule(self.layout.storage_root(spec.upstream), pins)
+                dropped = clear_schedule(self.layout.storage_root(spec.upstream))
+                if dropped:
+                    self._event(
+                        f"{spec.name}: dropped {dropped} engine expiry entries "
+                        "(s9reg's retention replaces the engine's 7-day expiry)"
+                    )
         _check_port(spec)
-        write_config(self.settings, spec, mode=mode, readonly=readonly)
+        write_config(self.settings, spec, mode=mode, readonly=readonly, remote_url=remote_url)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._close_log(child)
         child.log = spec.log_path.open("ab")
@@ -479,6 +748,8 @@ class Supervisor:
         child.mode = mode
         child.started_at = time.monotonic()
         spec.pid_path.write_text(f"{child.process.pid}\n", encoding="ascii")
+        if child.restarts:
+            self._event(f"{spec.name} started again (pid {child.process.pid})")
         if wait:
             self._wait_ready(child)
 
@@ -527,6 +798,10 @@ class Supervisor:
         if child.log is not None:
             child.log.close()
             child.log = None
+
+
+def _why_text(state: GateState) -> str:
+    return f" ({state.reason})" if state.reason else ""
 
 
 def _check_port(spec: InstanceSpec) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from modes_kit import SwitchableUpstream
 from registry_kit import PlainRegistry
 
 
@@ -16,3 +17,11 @@ def upstream(tmp_path: Path) -> Iterator[PlainRegistry]:
     reg.start()
     yield reg
     reg.stop()
+
+
+@pytest.fixture
+def switchable(upstream: PlainRegistry) -> Iterator[SwitchableUpstream]:
+    """The fake docker.io, which a test can make refuse connections or black-hole them."""
+    u = SwitchableUpstream(upstream)
+    yield u
+    u.refuse()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_prune_schedule(tmp_path: Path) -> None:
     assert prune_schedule(tmp_path / "absent", {pinned}) == 0
 
 
-def test_pinned_download_leaves_the_schedule_on_restart(
+def test_engine_expiry_is_replaced_by_the_shims_retention(
     tmp_path: Path, upstream: PlainRegistry
 ) -> None:
     image = build_image(b"scheduled")
@@ -103,29 +104,41 @@ def test_pinned_download_leaves_the_schedule_on_restart(
     settings = make_settings(tmp_path, upstream.url)
     u = settings.upstreams[0]
     schedule = tmp_path / "cache" / "storage" / "docker.io" / "scheduler-state.json"
+    # What the engine saves: an entry per downloaded blob and manifest, due 7 days later.
+    entries = {
+        f"library/s@{d}": {
+            "Key": f"library/s@{d}",
+            "ExpiryData": "2020-01-01T00:00:00.123456789Z",
+            "EntryType": t,
+        }
+        for d, t in [(digest, 1), *((b, 0) for b in image.blobs)]
+    }
     with Supervisor(settings) as sup:
         with RegistryClient(u.local_url) as proxy:
             assert proxy.get_manifest("library/s", "1") is not None
             for blob in image.blobs:
                 with proxy.open_blob("library/s", blob) as chunks:
                     b"".join(chunks)
+        # The proxy stores a blob just after it has sent it.
+        deadline = time.monotonic() + 10
+        while not check_image(settings, ImageRef.parse("s:1")).complete:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         sup.stop()
-        # The proxy saves its schedule only every 5 s: write what it would have saved.
-        entries = {
-            f"library/s@{d}": {
-                "Key": f"library/s@{d}",
-                "ExpiryData": "2030-01-01T00:00:00Z",
-                "EntryType": t,
-            }
-            for d, t in [(digest, 1), *((b, 0) for b in image.blobs)]
-        }
+        # Overdue while the cache was down: emptied before the proxy starts again.
         schedule.write_text(json.dumps(entries), encoding="utf-8")
         sup.start()
-        assert len(json.loads(schedule.read_text(encoding="utf-8"))) == 3  # nothing pinned yet
+        assert json.loads(schedule.read_text(encoding="utf-8")) == {}
+        assert check_image(settings, ImageRef.parse("s:1")).complete
+        # Coming due while the proxy runs: it is restarted with the schedule emptied.
         before = [i["pid"] for i in sup.state() if i["role"] == "proxy"]
-        preload_images(settings, [ImageRef.parse("s:1")])
-        sup.poll()  # pins changed and the schedule names them: the proxy restarts without them
+        schedule.write_text(json.dumps(entries), encoding="utf-8")
+        sup.housekeeping()
+        sup.poll()
         after = [i["pid"] for i in sup.state() if i["role"] == "proxy"]
         assert after != before
         assert json.loads(schedule.read_text(encoding="utf-8")) == {}
         assert check_image(settings, ImageRef.parse("s:1")).complete
+    log = (tmp_path / "cache" / "logs" / "supervisor.log").read_text(encoding="utf-8")
+    assert "proxy-docker.io: dropped 3 engine expiry entries" in log
+    assert "restarting proxy-docker.io: an engine expiry comes due" in log

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises'
 import { actions } from './actions'
 import { addAdmin } from './actions/addAdmin'
 import { config } from './actions/config'
@@ -16,6 +17,7 @@ const firstRun = sdk.setupOnInit(async (effects, kind) => {
   await main.writeFile('site-config.yaml', initialConfig(), { flag: 'wx' }).catch(e => {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
   })
+  await mkdir(main.subpath('packages'), { recursive: true })
   await s9reg(effects, ['key', 'init', '--path', `/data/${registryKey}`])
   await sdk.action.createOwnTask(effects, config, 'critical', {
     reason: 'Name the registry (and give it an icon) before adding it to StartOS.',

@@ -36,7 +36,12 @@ export const main = sdk.setupMain(async ({ effects }) => {
     .addDaemon('primary', {
       subcontainer: sdk.SubContainer.of(effects, { imageId: 's9reg' }, mounts, 's9reg-serve'),
       exec: { command: command('serve', '--listen', `0.0.0.0:${apiPort}`) },
-      ready: { display: 'Registry API', fn: () => checkApi() },
+      ready: {
+        display: 'Registry API',
+        fn: () => checkApi(),
+        // One local GET: cheap enough to notice a hung server within seconds.
+        trigger: sdk.trigger.statusTrigger(5_000, { starting: 1_000, failure: 1_000 }),
+      },
       requires: ['build'],
     })
 })

@@ -32,13 +32,5 @@ export const manifest = setupManifest({
       emulateMissingAs: null,
     },
   },
-  alerts: {
-    install: null,
-    update: null,
-    uninstall: 'Uninstalling deletes the registry: its configuration, keys and packages. Back it up first.',
-    restore: 'Restoring replaces the registry on this server with the one in the backup.',
-    start: null,
-    stop: null,
-  },
   dependencies: {},
 })

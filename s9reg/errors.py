@@ -32,14 +32,17 @@ more than one layer needs. A class without a module named is defined in its pare
     ├── ServeError                      SERVE                       s9reg.serve.errors
     │   └── SourceError                 SERVE_SOURCE
     │       └── SourceNotFoundError     SERVE_SOURCE_NOT_FOUND
-    └── CacheError                      CACHE                       s9reg.imagecache.errors
-        ├── ApiRequestError             BAD_REQUEST
-        ├── ImageReferenceError         CACHE_BAD_REFERENCE
-        ├── ImageNotFoundError          CACHE_IMAGE_NOT_FOUND
-        ├── OfflineImageUnavailableError  OFFLINE_IMAGE_UNAVAILABLE
-        ├── RegistryHttpError           CACHE_HTTP
-        ├── UpstreamUnavailableError    CACHE_UNREACHABLE
-        └── EngineError                 CACHE_ENGINE
+    ├── CacheError                      CACHE                       s9reg.imagecache.errors
+    │   ├── ApiRequestError             BAD_REQUEST
+    │   ├── ImageReferenceError         CACHE_BAD_REFERENCE
+    │   ├── ImageNotFoundError          CACHE_IMAGE_NOT_FOUND
+    │   ├── OfflineImageUnavailableError  OFFLINE_IMAGE_UNAVAILABLE
+    │   ├── RegistryHttpError           CACHE_HTTP
+    │   ├── UpstreamUnavailableError    CACHE_UNREACHABLE
+    │   └── EngineError                 CACHE_ENGINE
+    └── AdminError                      ADMIN                       s9reg.admin.errors
+        ├── AdminNotFoundError          ADMIN_NOT_FOUND
+        └── AdminConflictError          ADMIN_CONFLICT
 
 Every one exits the CLI with status 1 (``exit_code``), except where ``s9reg.cli`` maps a code
 to another status (its module docstring lists them). This module imports nothing from s9reg.

@@ -464,6 +464,7 @@ def download(  # noqa: PLR0913 - one keyword per aspect of the download
             with contextlib.suppress(OSError):
                 _meta_path(dest).write_text(json.dumps(result.to_dict()), encoding="utf-8")
     except urllib.error.HTTPError as e:
+        e.close()  # the error holds the response: its socket would linger until collected
         if e.code == 304 and previous is not None:
             return previous
         raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
@@ -498,6 +499,7 @@ def fetch_bytes(
         with _open(url, request, limits) as (response, watchdog):
             _stream(url, response, watchdog, buffer, _Body(limits, (), "", None))
     except urllib.error.HTTPError as e:
+        e.close()
         raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
     return bytes(buffer.data)
 

@@ -22,7 +22,7 @@ from s9reg.builder.settings import IncompleteArches
 from s9reg.builder.verify_cache import CacheEntry, FileIdentity, bodies_intact
 from s9reg.errors import S9regError
 from s9reg.exver import VersionError, VersionString
-from s9reg.registry.authz import check_publish
+from s9reg.registry.authz import PublishRules, check_publish
 from s9reg.registry.errors import RegistryError
 from s9reg.registry.model import FullIndex, PackageVersionInfo
 from s9reg.s9pk.commitment import MerkleArchiveCommitment, b64_encode
@@ -32,7 +32,9 @@ from s9reg.s9pk.package import S9pk
 from s9reg.site_layout import asset_path, asset_urls
 
 __all__ = [
+    "Admitted",
     "add_sources",
+    "admit",
     "carry_over",
     "make_dir",
     "read_small_file",
@@ -206,6 +208,9 @@ def carry_over(state: State, base: FullIndex) -> None:
     for pid, info in sorted(base.package.packages.items()):
         for version, pv in info.versions.items():
             for hardware, asset in pv.s9pks:
+                sighash = b64_encode(asset.commitment.root_sighash)
+                if any(x.matches(pid, version, sighash) for x in state.settings.exclude):
+                    continue
                 where = asset.urls[0] if asset.urls else f"{pid} {version} (published)"
                 signatures = dict(asset.signatures)
                 if key is not None and state.registry_pem not in signatures:
@@ -244,6 +249,19 @@ def _check_arches(state: State, source: Path, entry: CacheEntry) -> None:
         state.warn(f"{source}: {problem}")
 
 
+def _excluded(
+    state: State, source: Path, incoming: Path, verified: _Verified, version: VersionString
+) -> bool:
+    """Whether the operator removed this variant (``packages.exclude``); the file stays put."""
+    sighash = b64_encode(verified.commitment.root_sighash)
+    entry = verified.entry
+    if not any(x.matches(entry.package_id, version, sighash) for x in state.settings.exclude):
+        return False
+    incoming.unlink()
+    state.cache.store(source, entry)
+    return True
+
+
 def _index_package(state: State, source: Path, incoming: Path, verified: _Verified) -> None:
     settings = state.settings
     entry = verified.entry
@@ -251,8 +269,11 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
         version = VersionString.parse(entry.version)
     except VersionError as e:  # pragma: no cover - the manifest parser checks it already
         raise BuildError(f"{source.name}: version: {e.message}") from None
-    check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
     pid = entry.package_id
+    sighash = b64_encode(verified.commitment.root_sighash)
+    if _excluded(state, source, incoming, verified, version):
+        return
+    check_publish(state.rules, entry.package_id, version, PublicKey.from_pem(entry.signer))
     check_texts(f"{source}: {pid} {version}", verified.info, entry.extras)
     _check_arches(state, source, entry)
     # ``1.0:0`` and ``1.0.0:0`` are one version: keep the first spelling for key and directory.
@@ -286,7 +307,11 @@ def _index_package(state: State, source: Path, incoming: Path, verified: _Verifi
     hardware, asset = verified.info.s9pks[0]
     asset = replace(
         asset,
-        urls=(*asset_urls(settings.file_urls, rel), *_mirror(state, source)),
+        urls=(
+            *asset_urls(settings.file_urls, rel),
+            *_mirror(state, source),
+            *(m.url for m in settings.mirrors if m.id == pid and m.sighash == sighash),
+        ),
         published_at=state.dates.first_seen(key) or state.now,
         signatures=signatures,
     )
@@ -311,3 +336,55 @@ def make_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BuildError(f"{path}: cannot create: {e.strerror or e}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A package file that the build would accept, and what it holds."""
+
+    package_id: str
+    version: VersionString
+    commitment: MerkleArchiveCommitment
+    signer: PublicKey
+    info: PackageVersionInfo
+
+    @property
+    def sighash(self) -> str:
+        """The root sighash, base64 without padding (upstream's ``--sighash``)."""
+        return b64_encode(self.commitment.root_sighash)
+
+
+def admit(
+    source: Path,
+    rules: PublishRules,
+    incomplete_arches: IncompleteArches = IncompleteArches.WARN,
+) -> Admitted:
+    """Check one package file as :func:`build_site` checks each source, without building.
+
+    The archive is verified in full (header signature, every TOC and body), listed only if an
+    upstream registry would list it, its texts are within the limits, and its signer may
+    publish it under ``rules``.
+
+    Raises:
+        BuildError: the file cannot be read.
+        S9pkError: it is not a valid, intact package.
+        UnauthorizedSignerError: its signer may not publish it.
+        RegistryError: it cannot be indexed (no icon, texts too long, an arch refused).
+    """
+    ident = FileIdentity.of(regular_file(source, "package"))
+    try:
+        verified = _verify(source, source, ident, None)
+    except OSError as e:
+        raise BuildError(f"{source}: cannot read: {e.strerror or e}") from e
+    entry = verified.entry
+    version = VersionString.parse(entry.version)
+    signer = PublicKey.from_pem(entry.signer)
+    check_publish(rules, entry.package_id, version, signer)
+    check_texts(f"{source}: {entry.package_id} {version}", verified.info, entry.extras)
+    for arch, why in sorted(entry.not_installable.items()):
+        if incomplete_arches is IncompleteArches.REFUSE:
+            raise RegistryError(
+                f"{source}: {entry.package_id} {version} claims {arch}, but devices of that "
+                f"arch would refuse to install it: {why}"
+            )
+    return Admitted(entry.package_id, version, verified.commitment, signer, verified.info)

@@ -24,8 +24,9 @@ from s9reg.builder.report import DownloadProgress
 from s9reg.builder.settings import OS_IMAGE_KINDS, BuildSettings, IndexSource, OsReleaseSettings
 from s9reg.builder.verify_cache import FileIdentity, VerifyCache, content_digest
 from s9reg.exver import Version
-from s9reg.registry.model import FullIndex, Guid, OsIndex, OsVersionInfo, RegistryAsset
+from s9reg.registry.model import FullIndex, OsIndex, OsVersionInfo, RegistryAsset
 from s9reg.s9pk.commitment import Blake3Commitment
+from s9reg.s9pk.errors import S9pkError
 from s9reg.s9pk.keys import PrivateKey
 from s9reg.site_layout import asset_urls
 
@@ -125,6 +126,25 @@ def _previous_asset(
     return assets.get(ref.platform)
 
 
+def _further(
+    release: OsReleaseSettings, ref: ImageRef, commitment: Blake3Commitment, where: str
+) -> dict[str, str]:
+    """The image's further signatures (``os asset sign``), each checked against its bytes."""
+    out: dict[str, str] = {}
+    for extra in release.signatures:
+        if (extra.kind, extra.platform) != (ref.kind, ref.platform):
+            continue
+        try:
+            commitment.verify_pems({extra.key: extra.signature})
+        except S9pkError as e:
+            raise BuildError(
+                f"{where}: a further signature does not match the image ({e.message})",
+                hint="the image changed since it was signed: sign it again (os asset sign)",
+            ) from None
+        out[extra.key] = extra.signature
+    return out
+
+
 def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
     settings: BuildSettings,
     staged: Path,
@@ -151,7 +171,6 @@ def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
     if key is None:  # pragma: no cover - BuildSettings refuses it
         raise BuildError("StartOS releases need a registry signing key")
     pem = key.public_key.to_pem()
-    authorized = tuple(sorted(Guid(g) for g in settings.admins))
     versions: dict[Version, OsVersionInfo] = {}
     for release in sorted(settings.os_releases, key=lambda r: r.version.sort_key):
         by_kind: dict[str, dict[str, RegistryAsset[Blake3Commitment]]] = {
@@ -187,8 +206,12 @@ def build_os_index(  # noqa: PLR0913 - the build's state, passed explicitly
                 published_at=old.published_at if old is not None else now,
                 urls=asset_url,
                 commitment=commitment,
-                signatures={pem: commitment.sign(key).to_pem()},
+                signatures={
+                    pem: commitment.sign(key).to_pem(),
+                    **_further(release, ref, commitment, where),
+                },
             )
+        authorized = tuple(sorted({*settings.admins, *release.signers}))
         versions[release.version] = OsVersionInfo(
             headline=release.headline,
             release_notes=release.release_notes,

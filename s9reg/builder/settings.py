@@ -12,7 +12,7 @@ from pathlib import Path
 
 from s9reg.builder.fetch import DownloadLimits
 from s9reg.errors import ConfigError
-from s9reg.exver import Version, VersionRange
+from s9reg.exver import Version, VersionRange, VersionString
 from s9reg.registry.errors import RegistryError
 from s9reg.registry.model import FullIndex, Guid, RegistryInfo, SignerInfo, dump_json
 from s9reg.s9pk.keys import PrivateKey
@@ -22,9 +22,12 @@ __all__ = [
     "OS_IMAGE_KINDS",
     "BuildSettings",
     "CategorySettings",
+    "Exclusion",
     "IncompleteArches",
     "IndexSource",
+    "Mirror",
     "OsReleaseSettings",
+    "OsSignature",
 ]
 
 OS_IMAGE_KINDS = ("iso", "img", "squashfs")
@@ -61,6 +64,75 @@ class CategorySettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Exclusion:
+    """Packages the build leaves out though a source holds them (``package remove``, §5).
+
+    Attributes:
+        id: the package.
+        version: one version of it, or None for every version.
+        sighash: one variant of that version (its root sighash, base64), or None for all.
+    """
+
+    id: str
+    version: VersionString | None = None
+    sighash: str | None = None
+
+    def matches(self, package_id: str, version: VersionString, sighash: str) -> bool:
+        """Whether this exclusion covers that variant (``1.0:0`` and ``1.0.0:0`` are equal)."""
+        return (
+            package_id == self.id
+            and (self.version is None or self.version == version)
+            and (self.sighash is None or self.sighash.rstrip("=") == sighash.rstrip("="))
+        )
+
+    def __str__(self) -> str:
+        return " ".join(
+            x
+            for x in (
+                self.id,
+                str(self.version or ""),
+                self.sighash and f"--sighash {self.sighash}",
+            )
+            if x
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mirror:
+    """One more URL of one package file (``package add-mirror``), listed after the site's own.
+
+    Attributes:
+        id: the package.
+        version: its version.
+        sighash: the variant's root sighash (base64): the file at ``url`` was checked to carry
+            this commitment when the mirror was added.
+        url: where else the file is served.
+    """
+
+    id: str
+    version: VersionString
+    sighash: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OsSignature:
+    """A further signature of one StartOS image (``os asset sign``), over its commitment.
+
+    Attributes:
+        kind: ``iso``, ``img`` or ``squashfs``.
+        platform: the image's platform.
+        key: the signer's public key (PEM).
+        signature: the Ed25519ph signature (PEM), context ``startos``.
+    """
+
+    kind: str
+    platform: str
+    key: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OsReleaseSettings:
     """A StartOS release to publish in the OS index (registry-protocol.md §2.9).
 
@@ -72,6 +144,10 @@ class OsReleaseSettings:
         images: kind (``iso``, ``img``, ``squashfs``) → platform → a local file (published in
             the site) or an ``http(s)`` URL (downloaded to compute its commitment, then listed
             as is).
+        signers: signers authorized for this version besides the admins (upstream's
+            ``OsVersionInfo.authorized`` is both).
+        signatures: further signatures of its images; each must verify against the image's
+            commitment, or the build fails.
     """
 
     version: Version
@@ -79,6 +155,8 @@ class OsReleaseSettings:
     release_notes: str = ""
     source_version: VersionRange
     images: Mapping[str, Mapping[str, Path | str]] = field(default_factory=dict)
+    signers: tuple[Guid, ...] = ()
+    signatures: tuple[OsSignature, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +186,8 @@ class BuildSettings:
         published_first: the published index's dates win over the previous output's (read
             once, up front): ``s9reg publish`` builds so, since what is live is what devices
             were told.
+        exclude: package versions or variants left out though a source holds them.
+        mirrors: further URLs of package files, listed after the site's own.
         skip_invalid: leave out packages that fail verification or authorization (with a
             warning) instead of failing the build.
         incomplete_arches: warn about (default) or refuse a variant that claims an arch whose
@@ -151,6 +231,8 @@ class BuildSettings:
     incomplete_arches: IncompleteArches = IncompleteArches.WARN
     remote_sources: tuple[str, ...] = ()
     os_releases: tuple[OsReleaseSettings, ...] = ()
+    exclude: tuple[Exclusion, ...] = ()
+    mirrors: tuple[Mirror, ...] = ()
     base: FullIndex | None = None
     base_file_sizes: Mapping[str, int] = field(default_factory=dict)
     cache_dir: Path | None = None
@@ -187,6 +269,8 @@ class BuildSettings:
             "language": self.language,
             "template_dir": None if self.template_dir is None else str(self.template_dir),
             "remote_sources": list(self.remote_sources),
+            "exclude": [[x.id, str(x.version), x.sighash] for x in self.exclude],
+            "mirrors": [[m.id, str(m.version), m.sighash, m.url] for m in self.mirrors],
             "base": None if self.base is None else dump_json(self.base).decode(),
             "base_file_sizes": dict(sorted(self.base_file_sizes.items())),
             "os": [
@@ -196,6 +280,8 @@ class BuildSettings:
                     r.release_notes,
                     str(r.source_version),
                     {k: {p: str(v) for p, v in sorted(m.items())} for k, m in r.images.items()},
+                    sorted(r.signers),
+                    sorted((x.kind, x.platform, x.key, x.signature) for x in r.signatures),
                 ]
                 for r in self.os_releases
             ],
@@ -219,6 +305,12 @@ class BuildSettings:
         out.extend(
             f"admins: {g} is not a registered signer"
             for g in sorted(self.admins)
+            if g not in self.signers
+        )
+        out.extend(
+            f"os.{r.version}: signer {g} is not a registered signer"
+            for r in self.os_releases
+            for g in r.signers
             if g not in self.signers
         )
         for pid, scopes in sorted(self.authorized.items()):

@@ -12,13 +12,22 @@ import base64
 import binascii
 import difflib
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from s9reg._fs import read_small_file
 from s9reg.builder import CategorySettings
-from s9reg.builder.settings import OS_IMAGE_KINDS, IncompleteArches, OsReleaseSettings
+from s9reg.builder.settings import (
+    OS_IMAGE_KINDS,
+    Exclusion,
+    IncompleteArches,
+    Mirror,
+    OsReleaseSettings,
+    OsSignature,
+)
 from s9reg.config._checker import Checker, describe, is_null
 from s9reg.config.schema import (
     DEFAULT_LANGUAGE,
@@ -32,12 +41,14 @@ from s9reg.config.schema import (
 )
 from s9reg.config.secrets import MAX_SECRET_BYTES
 from s9reg.errors import ConfigError, S9regError
-from s9reg.exver import Version, VersionRange
-from s9reg.registry import ContactInfo
-from s9reg.s9pk.keys import PublicKey
+from s9reg.exver import Version, VersionRange, VersionString
+from s9reg.registry import ContactInfo, Guid
+from s9reg.registry.errors import RegistryError
+from s9reg.s9pk.keys import PublicKey, Signature
 from s9reg.s9pk.manifest import LocaleString, is_id
 
 __all__ = [
+    "Packages",
     "authorized",
     "catalogue",
     "categories",
@@ -57,6 +68,7 @@ def signers(c: Checker, node: Node) -> tuple[Signer, ...]:
     """The ``signers:`` list; names must be unique."""
     out = c.each(node, lambda n: _signer(c, n))
     _unique_names(c, node, out)
+    _unique_ids(c, node, out)
     return out
 
 
@@ -144,11 +156,20 @@ def _icon(c: Checker, node: Node) -> Path | str | None:
 
 
 def _signer(c: Checker, node: Node) -> Signer | None:
-    m = c.mapping(node, ("name",), ("contact", "keys", "admin"))
+    m = c.mapping(node, ("name",), ("id", "contact", "keys", "admin"))
     if m is None:
         return None
     with c.at("name"):
         name = c.nonempty(m["name"]) if "name" in m else None
+    guid = None
+    if "id" in m:
+        with c.at("id"):
+            text = c.string(m["id"], "a signer id (32 characters of A-Z and 2-7)")
+            if text is not None:
+                try:
+                    guid = Guid(text)
+                except RegistryError:
+                    c.add(m["id"], f"not a signer id (32 characters of A-Z and 2-7): {text!r}")
     contacts: tuple[ContactInfo, ...] = ()
     if "contact" in m:
         with c.at("contact"):
@@ -163,7 +184,7 @@ def _signer(c: Checker, node: Node) -> Signer | None:
             admin = bool(c.boolean(m["admin"]))
     if name is None:
         return None
-    return Signer(name=name, contacts=contacts, keys=keys, admin=admin)
+    return Signer(name=name, id=guid, contacts=contacts, keys=keys, admin=admin)
 
 
 def _contact(c: Checker, node: Node) -> ContactInfo | None:
@@ -229,6 +250,21 @@ def _unique_names(c: Checker, node: Node, signers: tuple[Signer, ...]) -> None:
             with c.at(where, "name"):
                 c.add(items[where] if items else node, f"duplicate signer name {signer.name!r}")
         seen.add(signer.name)
+
+
+def _unique_ids(c: Checker, node: Node, signers: tuple[Signer, ...]) -> None:
+    """Two signers cannot share a Guid (an ``id`` may equal another name's derived one)."""
+    seen: dict[str, str] = {}
+    for i, signer in enumerate(signers):
+        other = seen.get(signer.guid)
+        if other is not None and other != signer.name:  # a duplicate name is reported once
+            items = node.value if isinstance(node, SequenceNode) else []
+            with c.at(i, "id"):
+                c.add(
+                    items[i] if i < len(items) else node,
+                    f"signers {other!r} and {signer.name!r} have the same id {signer.guid}",
+                )
+        seen.setdefault(signer.guid, signer.name)
 
 
 def _name_of(node: Node) -> str | None:
@@ -320,11 +356,23 @@ def _locale_string(c: Checker, node: Node) -> LocaleString | None:
         return None
 
 
-def packages(c: Checker, node: Node) -> tuple[tuple[PackageSource, ...], IncompleteArches]:
-    """The ``packages:`` section: sources, and the ``incomplete_arches`` policy."""
-    m = c.mapping(node, (), ("sources", "incomplete_arches"))
+@dataclass(frozen=True, slots=True)
+class Packages:
+    """The ``packages:`` section."""
+
+    sources: tuple[PackageSource, ...] = ()
+    incomplete_arches: IncompleteArches = IncompleteArches.WARN
+    exclude: tuple[Exclusion, ...] = ()
+    mirrors: tuple[Mirror, ...] = ()
+
+
+def packages(c: Checker, node: Node) -> Packages:
+    """The ``packages:`` section: sources, removals, mirrors, the ``incomplete_arches`` policy."""
+    m = c.mapping(node, (), ("sources", "incomplete_arches", "exclude", "mirrors"))
+    if m is None:
+        return Packages()
     policy = IncompleteArches.WARN
-    if m is not None and "incomplete_arches" in m:
+    if "incomplete_arches" in m:
         with c.at("incomplete_arches"):
             text = c.string(m["incomplete_arches"])
             choices = [p.value for p in IncompleteArches]
@@ -332,10 +380,83 @@ def packages(c: Checker, node: Node) -> tuple[tuple[PackageSource, ...], Incompl
                 policy = IncompleteArches(text)
             elif text is not None:
                 c.add(m["incomplete_arches"], f"expected one of {', '.join(choices)}")
-    if m is None or "sources" not in m:
-        return (), policy
-    with c.at("sources"):
-        return c.each(m["sources"], lambda n: _source(c, n)), policy
+    sources: tuple[PackageSource, ...] = ()
+    if "sources" in m:
+        with c.at("sources"):
+            sources = c.each(m["sources"], lambda n: _source(c, n))
+    exclude: tuple[Exclusion, ...] = ()
+    if "exclude" in m:
+        with c.at("exclude"):
+            exclude = c.each(m["exclude"], lambda n: _exclusion(c, n))
+    mirrors: tuple[Mirror, ...] = ()
+    if "mirrors" in m:
+        with c.at("mirrors"):
+            mirrors = c.each(m["mirrors"], lambda n: _mirror(c, n))
+    return Packages(sources, policy, exclude, mirrors)
+
+
+def _version_string(c: Checker, node: Node) -> VersionString | None:
+    text = c.string(node, "a version")
+    if text is None:
+        return None
+    try:
+        return VersionString.parse(text)
+    except S9regError as e:
+        c.add(node, e.message)
+        return None
+
+
+def _sighash(c: Checker, node: Node) -> str | None:
+    """A root sighash: base64 of 32 bytes (padding optional), kept without padding."""
+    text = c.string(node, "a sighash (base64 of 32 bytes)")
+    if text is None:
+        return None
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        c.add(node, f"expected a sighash (base64 of 32 bytes), got {text!r}")
+        return None
+    return text.rstrip("=")
+
+
+def _exclusion(c: Checker, node: Node) -> Exclusion | None:
+    m = c.mapping(node, ("id",), ("version", "sighash"))
+    if m is None:
+        return None
+    pid = version = sighash = None
+    if "id" in m:
+        with c.at("id"):
+            pid = c.package_id(m["id"])
+    if "version" in m:
+        with c.at("version"):
+            version = _version_string(c, m["version"])
+    if "sighash" in m:
+        with c.at("sighash"):
+            sighash = _sighash(c, m["sighash"])
+            if "version" not in m:
+                c.add(m["sighash"], "a sighash needs the version it belongs to")
+    if pid is None or ("version" in m and version is None) or ("sighash" in m and sighash is None):
+        return None
+    return Exclusion(id=pid, version=version, sighash=sighash)
+
+
+def _mirror(c: Checker, node: Node) -> Mirror | None:
+    m = c.mapping(node, ("id", "version", "sighash", "url"), ())
+    if m is None:
+        return None
+    with c.at("id"):
+        pid = c.package_id(m["id"]) if "id" in m else None
+    with c.at("version"):
+        version = _version_string(c, m["version"]) if "version" in m else None
+    with c.at("sighash"):
+        sighash = _sighash(c, m["sighash"]) if "sighash" in m else None
+    with c.at("url"):
+        url = c.url(m["url"], published=True) if "url" in m else None
+    if pid is None or version is None or sighash is None or url is None:
+        return None
+    return Mirror(id=pid, version=version, sighash=sighash, url=url)
 
 
 def _source(c: Checker, node: Node) -> PackageSource | None:
@@ -347,14 +468,16 @@ def _source(c: Checker, node: Node) -> PackageSource | None:
     return LocalSource(pattern=location)
 
 
-def os_releases(c: Checker, node: Node) -> tuple[OsReleaseSettings, ...]:
-    """The ``os:`` list of StartOS releases."""
-    return c.each(node, lambda n: _os_release(c, n))
+def os_releases(c: Checker, node: Node, guids: Mapping[str, Guid]) -> tuple[OsReleaseSettings, ...]:
+    """The ``os:`` list of StartOS releases; ``guids``: the signers' Guids by name."""
+    return c.each(node, lambda n: _os_release(c, n, guids))
 
 
-def _os_release(c: Checker, node: Node) -> OsReleaseSettings | None:
+def _os_release(c: Checker, node: Node, guids: Mapping[str, Guid]) -> OsReleaseSettings | None:
     m = c.mapping(
-        node, ("version", "headline"), ("release_notes", "source_version", *OS_IMAGE_KINDS)
+        node,
+        ("version", "headline"),
+        ("release_notes", "source_version", "signers", "signatures", *OS_IMAGE_KINDS),
     )
     if m is None:
         return None
@@ -379,6 +502,7 @@ def _os_release(c: Checker, node: Node) -> OsReleaseSettings | None:
     if "source_version" in m:
         with c.at("source_version"):
             source = c.version_range(m["source_version"]) or source
+    signers, signatures = _os_signing(c, m, guids)
     images: dict[str, dict[str, Path | str]] = {}
     for kind in OS_IMAGE_KINDS:
         images[kind] = {}
@@ -393,7 +517,67 @@ def _os_release(c: Checker, node: Node) -> OsReleaseSettings | None:
         release_notes=notes,
         source_version=source,
         images={kind: platforms for kind, platforms in images.items() if platforms},
+        signers=tuple(dict.fromkeys(signers)),
+        signatures=signatures,
     )
+
+
+def _os_signature(c: Checker, node: Node) -> OsSignature | None:
+    m = c.mapping(node, ("kind", "platform", "key", "signature"), ())
+    if m is None:
+        return None
+    kind = platform = key = signature = None
+    if "kind" in m:
+        with c.at("kind"):
+            kind = c.string(m["kind"])
+            if kind is not None and kind not in OS_IMAGE_KINDS:
+                c.add(m["kind"], f"expected one of {', '.join(OS_IMAGE_KINDS)}")
+                kind = None
+    if "platform" in m:
+        with c.at("platform"):
+            platform = c.string(m["platform"])
+    if "key" in m:
+        with c.at("key"):
+            found = _public_key(c, m["key"])
+            key = found.to_pem() if found is not None else None
+    if "signature" in m:
+        with c.at("signature"):
+            text = c.string(m["signature"], "a SIGNATURE PEM")
+            if text is not None:
+                try:
+                    signature = Signature.from_pem(text).to_pem()
+                except S9regError as e:
+                    c.add(m["signature"], f"not a SIGNATURE PEM ({e.message})")
+    if kind is None or platform is None or key is None or signature is None:
+        return None
+    return OsSignature(kind=kind, platform=platform, key=key, signature=signature)
+
+
+def _os_signing(
+    c: Checker, m: Mapping[str, Node], guids: Mapping[str, Guid]
+) -> tuple[tuple[Guid, ...], tuple[OsSignature, ...]]:
+    """An ``os[]`` entry's ``signers`` (as Guids) and further ``signatures``."""
+    signers: tuple[Guid, ...] = ()
+    if "signers" in m:
+        with c.at("signers"):
+            signers = c.each(m["signers"], lambda n: _signer_ref(c, n, guids))
+    signatures: tuple[OsSignature, ...] = ()
+    if "signatures" in m:
+        with c.at("signatures"):
+            signatures = c.each(m["signatures"], lambda n: _os_signature(c, n))
+    return signers, signatures
+
+
+def _signer_ref(c: Checker, node: Node, guids: Mapping[str, Guid]) -> Guid | None:
+    name = c.string(node, "a signer name")
+    if name is None:
+        return None
+    if name not in guids:
+        close = difflib.get_close_matches(name, sorted(guids), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        c.add(node, f"no signer named {name!r} in 'signers'{hint}")
+        return None
+    return guids[name]
 
 
 def _platform_map(c: Checker, node: Node) -> dict[str, Path | str]:

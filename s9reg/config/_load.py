@@ -12,7 +12,6 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
-from s9reg.builder.settings import IncompleteArches
 from s9reg.config import _content, _services
 from s9reg.config._checker import Checker, T, is_null
 from s9reg.config._yaml import compose, read_text
@@ -98,13 +97,10 @@ def _site(c: Checker, root: Node, path: Path) -> SiteConfig | None:
     names = {s.name for s in signers}
     authorized = _section(c, top, "authorized", lambda n: _content.authorized(c, n, names)) or {}
     categories = _section(c, top, "categories", lambda n: _content.categories(c, n)) or ()
-    sources, incomplete_arches = _section(
-        c, top, "packages", lambda n: _content.packages(c, n)
-    ) or (
-        (),
-        IncompleteArches.WARN,
-    )
-    releases = _section(c, top, "os", lambda n: _content.os_releases(c, n)) or ()
+    packages = _section(c, top, "packages", lambda n: _content.packages(c, n))
+    packages = packages or _content.Packages()
+    guids = {s.name: s.guid for s in signers}
+    releases = _section(c, top, "os", lambda n: _content.os_releases(c, n, guids)) or ()
     output = _section(c, top, "output", c.path) or c.base / "_site"
     storage = _section(c, top, "storage", lambda n: _services.storage(c, n))
     serve = _section(c, top, "serve", lambda n: _services.serve(c, n)) or ServeSettings()
@@ -124,8 +120,10 @@ def _site(c: Checker, root: Node, path: Path) -> SiteConfig | None:
         signers=signers,
         authorized=authorized,
         categories=categories,
-        sources=sources,
-        incomplete_arches=incomplete_arches,
+        sources=packages.sources,
+        incomplete_arches=packages.incomplete_arches,
+        exclude=packages.exclude,
+        mirrors=packages.mirrors,
         os_releases=releases,
         output=output,
         storage=storage,

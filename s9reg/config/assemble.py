@@ -30,15 +30,24 @@ from s9reg.imagecache import CacheSettings, ImageRef, Upstream
 from s9reg.publish import settings as publishing
 from s9reg.publish.settings import S3Settings
 from s9reg.registry import Guid, SignerInfo
+from s9reg.registry.authz import PublishRules
 from s9reg.s9pk.manifest import data_url, file_extension, mime
 from s9reg.serve.settings import ServeSettings
 
-__all__ = ["build_settings", "cache_settings", "publish_settings", "serve_settings", "signer_guid"]
+__all__ = [
+    "build_settings",
+    "cache_settings",
+    "publish_rules",
+    "publish_settings",
+    "serve_settings",
+    "signer_guid",
+    "source_files",
+]
 
 
 def signer_guid(signer: Signer) -> Guid:
-    """The stable Guid of a configured signer (derived from its name, so rebuilds agree)."""
-    return Guid.generate(seed=signer.name.encode())
+    """The stable Guid of a configured signer: its ``id``, else derived from its name."""
+    return signer.guid
 
 
 #: Largest registry icon file: it is inlined in every device's index (``info.icon``).
@@ -56,6 +65,29 @@ def _icon_data_url(icon: Path | str | None) -> str | None:
     # A regular file of bounded size (#16): a FIFO would hang the build, a device never end.
     data = read_small_file(icon, "registry icon", MAX_REGISTRY_ICON, error=ConfigError)
     return data_url(mime_type, data)
+
+
+def publish_rules(cfg: SiteConfig) -> PublishRules:
+    """Who may publish what, as the build judges it: signers, admins and ``authorized``."""
+    guids = {s.name: s.guid for s in cfg.signers}
+    return PublishRules(
+        admins=frozenset(s.guid for s in cfg.signers if s.admin),
+        signers={
+            s.guid: SignerInfo(
+                name=s.name, contact=s.contacts, keys=tuple(k.to_pem() for k in s.keys)
+            )
+            for s in cfg.signers
+        },
+        authorized={
+            pkg: {guids[name]: rng for name, rng in by_signer.items()}
+            for pkg, by_signer in cfg.authorized.items()
+        },
+    )
+
+
+def source_files(cfg: SiteConfig) -> tuple[Path, ...]:
+    """The local ``.s9pk`` files the sources name, globs and directories expanded, in order."""
+    return _expand_sources(cfg)
 
 
 def _expand_sources(cfg: SiteConfig) -> tuple[Path, ...]:
@@ -142,6 +174,8 @@ def build_settings(
         language=cfg.catalogue.language,
         template_dir=cfg.catalogue.template_dir,
         remote_sources=tuple(s.url for s in cfg.sources if isinstance(s, RemoteSource)),
+        exclude=cfg.exclude,
+        mirrors=cfg.mirrors,
         os_releases=cfg.os_releases,
     )
 

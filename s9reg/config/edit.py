@@ -35,7 +35,7 @@ from s9reg.config._yaml import compose, is_plain_string, read_text
 from s9reg.config.schema import SiteConfig
 from s9reg.errors import ConfigError
 
-__all__ = ["EditSession", "KeyPath", "edit"]
+__all__ = ["EditSession", "KeyPath", "Quoted", "edit"]
 
 KeyPath = tuple[str | int, ...]
 _Container = CommentedMap | CommentedSeq
@@ -159,6 +159,15 @@ class EditSession:
         Raises:
             ConfigError: ``path`` is empty, goes through a scalar, or indexes past a list.
         """
+        for n in range(1, len(path)):
+            if not self.has(path[:n]) and all(isinstance(k, str) for k in path[n:]):
+                # Add the missing part whole (``{a: {b: value}}``): an empty mapping made first
+                # would keep the comment lines that follow it between its key and its items.
+                nested = value
+                for k in reversed(path[n:]):
+                    nested = {k: nested}
+                self.set(path[:n], nested)
+                return
         parent, key = self._parent(path, create=True)
         new = _to_yaml(value, flow=_is_flow(parent))
         if isinstance(parent, CommentedMap) and isinstance(key, str) and key not in parent:
@@ -182,11 +191,21 @@ class EditSession:
             ConfigError: the node at ``path`` is not a list.
         """
         if not self.has(path):
-            self.set(path, [])
+            self.set(path, [value])
+            return
         seq = self._node(path)
         if not isinstance(seq, CommentedSeq):
             raise ConfigError(f"{self._display}: {_dotted(path)}: not a list")
-        self._add(seq, len(seq), _to_yaml(value, flow=_is_flow(seq)))
+        new = _to_yaml(value, flow=_is_flow(seq))
+        if len(seq) > 0 or not path:
+            self._add(seq, len(seq), new)
+            return
+        # An empty ``[]`` grows into block lines: the comment lines after its key go after
+        # the new item, not between the key and it.
+        parent, key = self._parent(path, create=False)
+        tail = _take_tail(parent, key)
+        self._add(seq, 0, new)
+        _put_tail(parent, key, tail)
 
     def remove(self, path: KeyPath) -> None:
         """Remove the key or list item at ``path`` (with its end-of-line comment).
@@ -214,6 +233,29 @@ class EditSession:
             if tail and len(path) > 1:
                 grand, parent_key = self._parent(path[:-1], create=False)
                 _put_tail(grand, parent_key, _take_tail(grand, parent_key) + tail)
+
+    def rename(self, path: KeyPath, new_key: str) -> None:
+        """Rename the mapping key at ``path`` in place: position, value and comments kept.
+
+        Raises:
+            ConfigError: there is nothing at ``path``, it is a list item, or ``new_key`` is
+                already a key of that mapping.
+        """
+        parent, key = self._parent(path, create=False)
+        self._node(path)  # raises if absent
+        if not isinstance(parent, CommentedMap) or not isinstance(key, str):
+            raise ConfigError(f"{self._display}: {_dotted(path)}: not a mapping key")
+        if new_key == key:
+            return
+        if new_key in parent:
+            raise ConfigError(f"{self._display}: {_dotted([*path[:-1], new_key])}: already exists")
+        keys = list(parent)
+        index = keys.index(key)
+        comments = parent.ca.items.pop(key, None)
+        value = parent.pop(key)
+        parent.insert(index, _key(new_key, flow=_is_flow(parent)), value)
+        if comments is not None:
+            parent.ca.items[new_key] = comments
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -402,8 +444,16 @@ def _forget_comments(parent: _Container, key: str | int) -> None:
         parent.ca.items.pop(key, None)
 
 
+class Quoted(str):
+    """A string :meth:`EditSession.set` writes in double quotes (a version: ``"1.0:0"``)."""
+
+    __slots__ = ()
+
+
 def _to_yaml(value: object, *, flow: bool = False) -> object:
     """``value`` as ruamel nodes; ``flow``: it goes into a ``[…]`` or ``{…}`` collection."""
+    if isinstance(value, Quoted) and "\n" not in value:
+        return DoubleQuotedScalarString(value)
     if isinstance(value, str):
         if "\n" in value:
             return LiteralScalarString(value)

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Literal
 
 from s9reg.builder import CategorySettings
-from s9reg.builder.settings import IncompleteArches, OsReleaseSettings
+from s9reg.builder.settings import Exclusion, IncompleteArches, Mirror, OsReleaseSettings
 from s9reg.config.secrets import SecretRef
 from s9reg.exver import VersionRange
 from s9reg.imagecache import DEFAULT_CURATED, DEFAULT_UPSTREAMS, S3Storage, UploadPurging
 from s9reg.publish.settings import S3Settings
-from s9reg.registry import ContactInfo
+from s9reg.registry import ContactInfo, Guid
 from s9reg.s9pk.keys import PublicKey
 from s9reg.serve.settings import ServeSettings
 
@@ -55,12 +55,23 @@ DEFAULT_CACHE_API_LISTEN = ("127.0.0.1", 5080)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signer:
-    """A person or team whose keys may sign packages; ``admin`` signers manage the registry."""
+    """A person or team whose keys may sign packages; ``admin`` signers manage the registry.
+
+    Attributes:
+        name: unique display name; ``authorized`` and ``os[].signers`` refer to it.
+        id: the signer's Guid as written (``id:``), or None to derive it from the name.
+    """
 
     name: str
+    id: Guid | None = None
     contacts: tuple[ContactInfo, ...] = ()
     keys: tuple[PublicKey, ...] = ()
     admin: bool = False
+
+    @property
+    def guid(self) -> Guid:
+        """The signer's Guid in the built index: ``id``, else derived from the name (stable)."""
+        return self.id if self.id is not None else Guid.generate(seed=self.name.encode())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +185,8 @@ class SiteConfig:
     Attributes:
         path: the config file it was loaded from (resolved).
         authorized: package id → signer name → version range that signer may publish.
+        exclude: package versions or variants the build leaves out (``packages.exclude``).
+        mirrors: further URLs of package files (``packages.mirrors``).
         output: directory the build writes (resolved).
         storage: publish target, or None.
         publish: S3 settings, or None.
@@ -188,6 +201,8 @@ class SiteConfig:
     categories: tuple[CategorySettings, ...] = ()
     sources: tuple[PackageSource, ...] = ()
     incomplete_arches: IncompleteArches = IncompleteArches.WARN
+    exclude: tuple[Exclusion, ...] = ()
+    mirrors: tuple[Mirror, ...] = ()
     os_releases: tuple[OsReleaseSettings, ...] = ()
     output: Path
     storage: StorageSettings | None = None

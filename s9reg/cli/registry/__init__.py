@@ -8,6 +8,15 @@ below attaches its commands to them. The operations themselves are in :mod:`s9re
 
 from __future__ import annotations
 
+# The commands that edit site-config.yaml (docs/administration.md).
+from s9reg.cli.registry import (  # noqa: F401 - they attach their commands
+    admin,
+    categories,
+    info_set,
+    os_edit,
+    package_edit,
+    package_signers,
+)
 from s9reg.cli.registry._groups import registry
 
 __all__ = ["registry"]

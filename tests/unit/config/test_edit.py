@@ -13,6 +13,7 @@ import pytest
 
 from s9reg import config
 from s9reg.config import EditSession
+from s9reg.config.edit import Quoted
 from s9reg.errors import ConfigError
 from s9reg.s9pk.keys import PrivateKey
 
@@ -501,3 +502,77 @@ def test_file_removed_since_read_is_not_recreated(project: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the config"):
         doc.commit()
     assert sorted(p.name for p in project.parent.iterdir()) == ["examples"]
+
+
+TAILED = """\
+registry:
+  name: R
+  url: https://r.example.org/
+  mirrors: []                 # none yet
+
+# --- who signs ---
+
+authorized:
+  hello:
+    Dev: "*"                  # any
+
+# --- the end ---
+
+output: _site
+"""
+
+
+def test_comments_after_a_new_mapping_stay_after_it(tmp_path: Path) -> None:
+    """Keys added under a missing mapping: the comment lines after it stay after its items."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        TAILED.replace('    Dev: "*"', '    Admin: "*"').replace(
+            "authorized:", "signers: [{name: Admin}, {name: Dev}]\nauthorized:"
+        )
+    )
+    doc = EditSession.open(path)
+    doc.set(("authorized", "notes", "Dev"), ">=1.0:0")
+    doc.remove(("authorized", "notes", "Dev"))
+    doc.set(("authorized", "wiki", "Dev"), "*")
+    text = doc.text()
+    assert '  wiki:\n    Dev: "*"\n\n# --- the end ---\n\noutput: _site\n' in text
+    assert "  notes: {}\n" in text
+
+
+def test_comments_after_an_empty_list_stay_after_its_first_item(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        TAILED.replace('    Dev: "*"', '    Admin: "*"').replace(
+            "authorized:", "signers: [{name: Admin}]\nauthorized:"
+        )
+    )
+    doc = EditSession.open(path)
+    doc.append(("registry", "mirrors"), "https://m.example.org/")
+    doc.append(("registry", "file_urls"), "https://cdn.example.org/")
+    text = doc.text()
+    assert (
+        "  mirrors:" + " " * 20 + "# none yet\n    - https://m.example.org/\n"
+        "  file_urls:\n    - https://cdn.example.org/\n\n# --- who signs ---\n"
+    ) in text
+    doc.commit()
+    assert config.load(path).registry.mirrors == ("https://m.example.org/",)
+
+
+def test_quoted_strings_are_written_in_double_quotes(project: Path) -> None:
+    after = edited(
+        project, lambda d: d.set(("authorized", "wiki", "Example Admin"), Quoted("1.0:0"))
+    )
+    assert '    Example Admin: "1.0:0"\n' in after
+
+
+def test_rename_keeps_the_place_value_and_comment(project: Path) -> None:
+    before = project.read_text()
+    doc = EditSession.open(project)
+    doc.rename(("authorized", "notes"), "notebook")
+    removed, added = changes(before, doc.text())
+    assert removed == ["  notes:\n"]
+    assert added == ["  notebook:\n"]
+    with pytest.raises(ConfigError, match="already exists"):
+        doc.rename(("authorized", "notebook"), "wiki")
+    with pytest.raises(ConfigError, match="not a mapping key"):
+        doc.rename(("packages", "sources", 0), "x")

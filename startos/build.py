@@ -345,6 +345,7 @@ class Built:
     package: Path
     sizes: dict[str, int]
     seconds: float
+    phases: dict[str, float]
 
 
 def build(  # noqa: PLR0913
@@ -358,6 +359,15 @@ def build(  # noqa: PLR0913
 ) -> Built:
     """Build one package holding ``arches``' images; ``rootfs_dir`` also gets the x86_64 tree."""
     started = time.monotonic()
+    phases: dict[str, float] = {}
+    mark = started
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = phases.get(name, 0.0) + now - mark
+        mark = now
+
     tools = Tools.find()
     if not key.is_file():
         msg = f"{key}: no developer key (create one with `s9reg key init --path {key}`)"
@@ -369,15 +379,21 @@ def build(  # noqa: PLR0913
         tree = work / "package"
         tree.mkdir()
         manifest = javascript(tree, tools, work)
+        phase("javascript")
         wheel = s9reg_wheel(work / "wheel")
+        phase("wheel")
         for arch in arches:
             base = base_tar(arch, cache, tools)
+            phase("debian base")
             stage = app_tree(arch, wheel, cache, work / arch)
+            phase("pip")
             tar = rootfs_tar(base, stage, work / arch / "rootfs.tar")
             image_files(tar, arch, tree, tools, comp)
+            phase("squashfs")
             if rootfs_dir is not None and arch == arches[0]:
                 shutil.rmtree(rootfs_dir, ignore_errors=True)
                 extract(tar, rootfs_dir)
+                phase("unpack")
             tar.unlink()
         (tree / "manifest.json").write_text(
             json.dumps(for_arches(manifest, arches), separators=(",", ":"))
@@ -389,10 +405,11 @@ def build(  # noqa: PLR0913
         log(f"s9reg s9pk pack → {package}")
         run([sys.executable, "-m", "s9reg", "s9pk", "pack", str(tree), "-o", str(package),
              "--key", str(key)])  # fmt: skip
+        phase("pack")
         sizes = {str(p.relative_to(tree)): p.stat().st_size for p in sorted(tree.rglob("*"))
                  if p.is_file()}  # fmt: skip
     sizes["package"] = package.stat().st_size
-    return Built(package, sizes, time.monotonic() - started)
+    return Built(package, sizes, time.monotonic() - started, phases)
 
 
 def _mib(n: int) -> str:
@@ -423,7 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for part, size in built.sizes.items():
         print(f"{part:40} {_mib(size):>10}", file=sys.stderr)
-    log(f"built {built.package} ({_mib(built.sizes['package'])}) in {built.seconds:.0f} s")
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in built.phases.items())
+    log(f"built {built.package} ({_mib(built.sizes['package'])}) in {built.seconds:.0f} s: {times}")
     print(built.package)
     return 0
 

@@ -174,8 +174,13 @@ def base_tar(arch: str, cache: Path, tools: Tools) -> Path:
         *MIRRORS,
     ]
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH)}
-    run(cmd, env=env)
-    Path(str(out) + ".part").replace(out)
+    part = Path(str(out) + ".part")
+    try:
+        run(cmd, env=env)
+    except BuildError:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(out)
     return out
 
 
@@ -185,8 +190,9 @@ def check_emulation(arch: str) -> None:
     if not entry.exists() or "enabled" not in entry.read_text():
         msg = (
             f"building for {arch} on {host_arch()} needs qemu-user-static registered with "
-            f"binfmt_misc: apt-get install qemu-user-static binfmt-support; mount -t binfmt_misc "
-            f"binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-{arch}"
+            "binfmt_misc: apt-get install qemu-user-static binfmt-support arch-test; "
+            "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; "
+            f"update-binfmts --enable qemu-{arch}"
         )
         raise BuildError(msg)
 

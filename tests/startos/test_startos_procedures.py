@@ -66,7 +66,7 @@ def test_procedures(startos_package: Built, tmp_path: Path) -> None:
         namespaces.append("--map-root-user")
     cmd = [
         unshare, *namespaces, "sh", "-c", f'{ip} link set lo up && exec "$@"', "sh",
-        node, "--test", "--test-reporter=spec", "--test-concurrency=1",
+        node, "--test", "--test-reporter=spec",
         str(HARNESS / "procedures.test.mjs"),
     ]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -1,10 +1,11 @@
 """Every workflow and action.yml passes actionlint, zizmor --offline and shellcheck (issue 18).
 
 actionlint checks the workflows (with shellcheck on their scripts, and the inputs they give the
-action of `$/.` against action.yml); it does not lint action metadata files on their own, so the action's scripts are checked by shellcheck here, each as
-the runner runs it (bash). zizmor audits both with its auditor persona (the strictest): nothing
-above "informational" may remain. The workflow `s9reg init-registry` writes is held to the same
-rules. A known-bad workflow shows each check can fail.
+action of `$/.` against action.yml); it does not lint action metadata files on their own, so the
+action's scripts are checked by shellcheck here, each as the runner runs it (bash). zizmor
+audits both with its auditor persona (the strictest): nothing above "informational" may remain.
+The workflow `s9reg init-registry` writes is held to the same rules. A known-bad workflow shows
+each check can fail.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Issue 17, proof 2: the upstream flaps between up, refused and black-holed while clients pull.
 
-About 45 s on 127.0.0.1: every pull of cached content succeeds within its deadline, new images
+About 70 s on 127.0.0.1: every pull of cached content succeeds within its deadline, new images
 are pulled through whenever the upstream lets them, and the final inventory is the initial one
 plus what was pulled. No engine restart is needed for any of the switches.
 """
@@ -32,7 +32,7 @@ from s9reg.imagecache.settings import CacheSettings
 from s9reg.imagecache.store import check_image, list_images
 from s9reg.imagecache.supervisor import Supervisor
 
-SOAK_SECONDS = 36.0
+SOAK_SECONDS = 60.0  # "for a minute" (issue 17)
 PULL_DEADLINE = 10.0
 CACHED = ("library/alpine:3.19", "library/busybox:1.32")
 FRESH = tuple(f"library/fresh{i}:1" for i in range(6))

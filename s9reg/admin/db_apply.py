@@ -155,6 +155,24 @@ def _check_current(cfg: config.SiteConfig, db: Database) -> None:
         stale.append("admins")
     if set(db.index.os.versions) != {r.version for r in cfg.os_releases}:
         stale.append("StartOS releases")
+    built = db.index.package
+    if {k: c.name for k, c in built.categories.items()} != {c.id: c.name for c in cfg.categories}:
+        stale.append("categories")
+    members = {
+        pid: sorted(c.id for c in cfg.categories if pid in c.packages) for pid in built.packages
+    }
+    if {pid: sorted(info.categories) for pid, info in built.packages.items()} != members:
+        stale.append("category members")
+    guids = {s.name: config.signer_guid(s) for s in cfg.signers}
+    authorized = {
+        pid: {guids[n]: str(r) for n, r in cfg.authorized.get(pid, {}).items() if n in guids}
+        for pid in built.packages
+    }
+    shown = {
+        pid: {g: str(r) for g, r in info.authorized.items()} for pid, info in built.packages.items()
+    }
+    if shown != authorized:
+        stale.append("authorized signers")
     if stale:
         raise ConfigError(
             f"db apply: the built site is older than {cfg.path.name} ({', '.join(stale)} differ)",

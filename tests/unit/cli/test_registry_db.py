@@ -294,6 +294,37 @@ def test_apply_refuses_a_site_older_than_the_config(
     assert ws.config.read_text(encoding="utf-8") == text
 
 
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        pytest.param(("package", "category", "add", "bitcoin", "Bitcoin"), "categories", id="cat"),
+        pytest.param(
+            ("package", "category", "add-package", "featured", "bitcoind"),
+            "category members",
+            id="member",
+        ),
+        pytest.param(
+            ("package", "signer", "add", "bitcoind", "Alice"), "authorized signers", id="signer"
+        ),
+    ],
+)
+def test_apply_refuses_a_site_older_than_an_edit(
+    ws: Workspace, capsys: pytest.CaptureFixture[str], edit: tuple[str, ...], reason: str
+) -> None:
+    # A diff against a site that misses the edit would write the edit back out of the file.
+    code, _, err = run_cli(ws.argv("registry", *edit), capsys)
+    assert code == 0, err
+    edited = ws.config.read_bytes()
+    apply = ws.argv("registry", "db", "apply", '.index.name = "X"')
+    code, _, err = run_cli(apply, capsys)
+    assert code == 1
+    assert f"the built site is older than site-config.yaml ({reason} differ)" in err
+    assert ws.config.read_bytes() == edited
+    build(ws, capsys)
+    code, _, err = run_cli(apply, capsys)
+    assert code == 0, err
+
+
 # --- import ---------------------------------------------------------------------------------
 
 

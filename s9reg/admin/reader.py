@@ -274,6 +274,7 @@ class RpcReader:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 data = response.read(MAX_JSON_BYTES + 1)
         except urllib.error.HTTPError as e:
+            e.close()  # it holds the response: its socket would linger until collected
             raise RegistryError(f"{self.endpoint}: HTTP {e.code} {e.reason}") from None
         except (OSError, ValueError) as e:
             reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e

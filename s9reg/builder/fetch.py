@@ -683,6 +683,7 @@ def fetch_document(
             got_etag = response.headers.get("ETag")
             status = response.status
     except urllib.error.HTTPError as e:
+        e.close()  # it holds the response: its socket would linger until collected
         kind = e.headers.get("Content-Type", "") if e.headers else ""
         got_etag = e.headers.get("ETag") if e.headers else None
         return Document(None, e.code, got_etag or etag, kind.split(";")[0].strip().lower())
@@ -707,6 +708,7 @@ def fetch_prefix(url: str, size: int, *, limits: DownloadLimits = DownloadLimits
                 watchdog.received(len(chunk))
                 out += chunk
     except urllib.error.HTTPError as e:
+        e.close()  # it holds the response: its socket would linger until collected
         raise BuildError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
     if len(out) < size:
         raise BuildError(f"{url}: shorter than {size} bytes")
@@ -761,6 +763,7 @@ def download_resumable(
         size = part.stat().st_size
         part.replace(dest)
     except urllib.error.HTTPError as e:
+        e.close()  # it holds the response: its socket would linger until collected
         if e.code == 416 and have:
             part.unlink(missing_ok=True)
             return download_resumable(

@@ -77,6 +77,7 @@ def _open(request: urllib.request.Request, timeout: float) -> Any:  # noqa: ANN4
     try:
         return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked
     except urllib.error.HTTPError as e:
+        e.close()  # it holds the response: its socket would linger until collected
         raise _fail(f"{request.full_url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or e

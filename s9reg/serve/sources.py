@@ -207,6 +207,7 @@ class HttpSource:
             with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:  # noqa: S310
                 return Fetched(_read_capped(response, where), response.headers.get("ETag"))
         except urllib.error.HTTPError as e:
+            e.close()  # it holds the response: its socket would linger until collected
             if e.code == 304:
                 return None
             if e.code in {404, 410}:

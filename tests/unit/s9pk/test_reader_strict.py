@@ -564,9 +564,9 @@ def test_directory_order_does_not_make_parsing_quadratic() -> None:
         gc.collect()
         gc.disable()
         try:
-            start = time.process_time()
+            start = time.thread_time()
             archive = read_archive(io.BytesIO(data))
-            timings[reverse] = time.process_time() - start
+            timings[reverse] = time.thread_time() - start
         finally:
             gc.enable()
         entries = archive.get("d")

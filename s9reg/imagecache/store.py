@@ -12,12 +12,14 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 from s9reg.imagecache.engine import Layout
 from s9reg.imagecache.errors import (
     CacheError,
     OfflineImageUnavailableError,
+    RegistryHttpError,
 )
 from s9reg.imagecache.oci import Manifest, RegistryClient
 from s9reg.imagecache.pins import pin_of
@@ -307,7 +309,7 @@ def check_image(settings: CacheSettings, ref: ImageRef) -> CheckResult:
         missing = [
             c.digest for c in manifest.children() if c.digest not in {m.digest for m in children}
         ]
-        missing += [d for d in blobs if not writer.has_blob(ref.repository, d)]
+        missing += [d for d in blobs if not _stored(writer, ref.repository, d)]
     return CheckResult(
         ref=ref,
         present=True,
@@ -320,6 +322,21 @@ def check_image(settings: CacheSettings, ref: ImageRef) -> CheckResult:
         last_used=last_used(settings, up, ref.repository, ref.tag_or_latest),
         pinned=pin_of(settings, ref),
     )
+
+
+def _stored(writer: RegistryClient, repo: str, digest: str) -> bool:
+    """Whether the writer serves the blob; a 5xx counts as not (yet) stored.
+
+    2.8 answers 500 for a blob that the proxy is committing beside it at that moment (seen
+    right after a pull-through), and a store that cannot serve a blob does not hold it for a
+    client either: the blob is reported missing, not the check failed.
+    """
+    try:
+        return writer.has_blob(repo, digest)
+    except RegistryHttpError as e:
+        if e.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            return False
+        raise
 
 
 def complete_image(settings: CacheSettings, ref: ImageRef) -> int:

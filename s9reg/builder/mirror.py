@@ -154,6 +154,9 @@ class _Run:
 def mirror(settings: MirrorSettings, progress: MirrorProgress | None = None) -> MirrorReport:
     """Copy, verify and index the registry at ``settings.source`` into ``settings.dest``.
 
+    When files were due and every one failed, nothing is indexed: ``dest`` keeps its earlier
+    site, if any.
+
     Raises:
         BuildError: the registry cannot be read, or ``dest`` is not a directory this may write
             (a non-empty directory that is neither an s9reg site nor an earlier mirror).
@@ -185,8 +188,11 @@ def mirror(settings: MirrorSettings, progress: MirrorProgress | None = None) -> 
         os=_kept_os(run, os_index),
         signers=signers,
     )
-    _write_site(dest, index, settings)
     kept = [rel for rel in run.sizes if rel not in run.failed]
+    if kept or not run.failed:
+        _write_site(dest, index, settings)
+    # else every file failed: DEST keeps what it held (an earlier copy, or nothing), rather
+    # than an index of nothing; the report says what failed.
     counts = {
         k: sum(1 for v in run.outcomes.values() if v == k)
         for k in ("downloaded", "resumed", "present")

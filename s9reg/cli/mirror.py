@@ -183,7 +183,7 @@ def mirror_cmd(  # noqa: PLR0913, PLR0917 - one argument per option
     else:
         click.echo(_summary(report, time.monotonic() - started))
     if report.failed and not report.files:
-        raise BuildError("no file could be mirrored")
+        raise BuildError(f"no file could be mirrored; {dest} was left as it was")
 
 
 mirror_cmd.name = "mirror"

@@ -178,6 +178,27 @@ def test_a_part_file_is_continued_and_a_bad_file_left_out(tmp_path: Path) -> Non
     assert not (dest / "hello" / "1.1.0:0" / "hello_1.1.0_0_x86_64.s9pk").exists()
 
 
+def test_when_every_file_fails_the_destination_is_left_as_it_was(tmp_path: Path) -> None:
+    up = Upstream(tmp_path / "up")
+    dest = tmp_path / "mirror"
+    settings = MirrorSettings(
+        source=up.url,
+        dest=dest,
+        file_urls=("http://127.0.0.1:1/",),
+        packages={"hello": VersionRange.parse("=1.1.0:0")},
+    )
+    for arch in ("x86_64", "aarch64"):  # changed on the upstream after it was listed
+        bad = up.file("1.1.0:0", arch)
+        data = bytearray(bad.read_bytes())
+        data[-100] ^= 0xFF
+        bad.write_bytes(bytes(data))
+    with up.serving():
+        report = mirror(settings)
+    assert (report.files, len(report.failed)) == (0, 2)
+    assert not (dest / "index.json").exists()
+    assert not (dest / "s9reg-site.json").exists()
+
+
 def test_download_resumable_continues_with_a_range_request(tmp_path: Path) -> None:
     up = Upstream(tmp_path / "up")
     src = up.file("1.0.0:0", "x86_64")

@@ -18,7 +18,7 @@ import click
 from s9reg._json import JSONValue
 from s9reg.cli._app import dump
 
-__all__ = ["FORMATS", "Align", "Table", "emit", "format_options"]
+__all__ = ["FORMATS", "Align", "Table", "emit", "format_options", "yaml_text"]
 
 FORMATS = ("json", "json-pretty", "yaml", "table")
 Align = Literal["left", "center", "right"]
@@ -59,12 +59,12 @@ def emit(
     elif chosen == "json":
         click.echo(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     elif chosen == "yaml":
-        click.echo(_yaml(value), nl=False)
+        click.echo(yaml_text(value), nl=False)
     else:
         click.echo(dump(value, "json"), nl=False)
 
 
-def _yaml(value: JSONValue) -> str:
+def yaml_text(value: object) -> str:
     """YAML as serde_yaml writes it: keys in order, multi-line strings (PEM keys) as ``|``."""
     import yaml  # noqa: PLC0415 - only YAML output needs it
 

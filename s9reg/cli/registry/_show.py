@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from s9reg.cli._app import dump
+from s9reg.cli.registry._output import Table, yaml_text
 from s9reg.config import Signer
 from s9reg.registry import ContactInfo, Guid
 
@@ -50,26 +51,11 @@ def emit(value: object, fmt: str, text: Callable[[], str]) -> None:
     elif fmt == "json-pretty":
         click.echo(dump(value, "json"), nl=False)
     elif fmt == "yaml":
-        click.echo(_yaml(value), nl=False)
+        click.echo(yaml_text(value), nl=False)
     else:
         out = text()
         if out:
             click.echo(out)
-
-
-def _yaml(value: object) -> str:
-    """YAML as serde_yaml writes it: keys in order, multi-line strings (PEM keys) as ``|``."""
-    import yaml  # noqa: PLC0415 - only YAML output needs it
-
-    class _Dumper(yaml.SafeDumper):
-        pass
-
-    def text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in data else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-    _Dumper.add_representer(str, text)
-    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30))
 
 
 def contact_text(c: ContactInfo) -> str:
@@ -100,20 +86,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     A cell with several lines spreads over as many lines, the row's other cells padded.
     """
-    split = [[cell.split("\n") for cell in row] for row in [list(header), *rows]]
-    widths = [max(len(line) for row in split for line in row[i]) for i in range(len(header))]
-    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    lines = [rule]
-    for n_row, row in enumerate(split):
-        for n in range(max(len(cell) for cell in row)):
-            cells = []
-            for cell, w in zip(row, widths, strict=True):
-                part = cell[n] if n < len(cell) else ""
-                left = (w - len(part)) // 2 if n_row == 0 else 0  # prettytable's centring
-                cells.append(" " + (" " * left + part).ljust(w) + " ")
-            lines.append("|" + "|".join(cells) + "|")
-        lines.append(rule)
-    return "\n".join(lines)
+    drawn = Table()
+    drawn.add_row(header, "center")
+    for row in rows:
+        drawn.add_row(row)
+    return drawn.render().removesuffix("\n")
 
 
 def signers_table(signers: Mapping[Guid, Signer], extra: Mapping[Guid, str] | None = None) -> str:
